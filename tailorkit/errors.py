@@ -1,0 +1,31 @@
+"""User-facing errors: one clear sentence naming the file, row, column or field."""
+
+from __future__ import annotations
+
+
+class TailorkitError(Exception):
+    """A mistake in the user's input (file, spec, data, command).
+
+    The CLI prints ``str(error)`` on one line and exits with code 2; no traceback unless
+    ``--debug``. Build messages that name the file/row/column/field and say what to do.
+    """
+
+    exit_code = 2
+
+
+class DataError(TailorkitError):
+    """A data file or table cannot be read or does not have the expected shape."""
+
+
+class SpecError(TailorkitError):
+    """The project spec (tailorkit.yaml) is invalid."""
+
+
+class RegistryError(TailorkitError):
+    """A project, model version or alias does not exist, or a registry call is invalid."""
+
+
+class GateFailed(TailorkitError):
+    """A requirement in the spec is not met and ``--enforce`` was given."""
+
+    exit_code = 1

@@ -1,0 +1,47 @@
+"""Model families (one file each) and loading by family name, never by code in the artifact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tailorkit.errors import RegistryError
+from tailorkit.models.base import MODEL_FILE, TabularModel
+
+__all__ = ["MODEL_FAMILIES", "TabularModel", "load_model", "make_model"]
+
+
+def _families() -> dict[str, type]:
+    from tailorkit.models.ensemble import WeightedEnsemble
+    from tailorkit.models.ft_transformer import FTTransformer
+    from tailorkit.models.gbm import LightGBMModel
+    from tailorkit.models.linear import LogisticScorecard
+
+    return {
+        cls.family: cls
+        for cls in (LogisticScorecard, LightGBMModel, FTTransformer, WeightedEnsemble)
+    }
+
+
+MODEL_FAMILIES: tuple[str, ...] = ("logistic", "lightgbm", "ft_transformer", "ensemble")
+
+
+def make_model(family: str, **params) -> TabularModel:
+    """A fresh, unfitted model of the named family."""
+    families = _families()
+    if family not in families:
+        raise RegistryError(f"unknown model {family!r}; choose from {', '.join(families)}")
+    return families[family](**params)
+
+
+def load_model(path: str | Path) -> TabularModel:
+    """Load a saved model folder. Reads JSON and weight files only."""
+    path = Path(path)
+    config = path / MODEL_FILE
+    if not config.exists():
+        raise RegistryError(f"{path} is not a saved tailorkit model (no {MODEL_FILE})")
+    document = json.loads(config.read_text())
+    families = _families()
+    if document.get("family") not in families:
+        raise RegistryError(f"{config}: unknown model family {document.get('family')!r}")
+    return families[document["family"]]._from_document(document, path)

@@ -1,0 +1,137 @@
+"""The one contract every tabular model keeps (scikit-learn style) and its artifact layout.
+
+A model folder holds ``model.json`` (family, init parameters, fitted metadata, the
+preprocessor) plus the family's own weight files (safetensors, LightGBM text, JSON).
+Loading reads data only: the family name picks a class from a fixed table, no code runs
+from the artifact.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from tailorkit.data.preprocess import TabularPreprocessor
+from tailorkit.errors import DataError
+
+MODEL_FILE = "model.json"
+
+
+class TabularModel(ClassifierMixin, BaseEstimator):
+    """Binary classifier over a raw DataFrame.
+
+    Subclasses implement ``_fit``, ``_predict_score`` (probability of the positive
+    class), ``_save_weights`` / ``_load_weights``; optionally ``_contributions``.
+    ``__init__`` only stores keyword arguments (so ``sklearn.clone`` works).
+    """
+
+    family: ClassVar[str] = ""
+
+    # ------------------------------------------------------------ contract
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: Any,
+        *,
+        schema: dict[str, str] | None = None,
+        X_unlabeled: pd.DataFrame | None = None,
+    ) -> TabularModel:
+        """Fit preprocessing and model on ``X`` (raw columns) and binary ``y`` (0/1)."""
+        from tailorkit.data.schema import infer_schema
+
+        y = _binary_target(y)
+        self.schema_ = dict(schema or infer_schema(X))
+        self.classes_ = np.array([0, 1])
+        self._fit(X, y, X_unlabeled)
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        score = np.clip(self._predict_score(X), 0.0, 1.0)
+        return np.column_stack([1.0 - score, score])
+
+    def predict(self, X: pd.DataFrame, threshold: float = 0.5) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] > threshold).astype(int)
+
+    def explain(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per-row contribution of each raw feature to the score (log-odds scale)."""
+        return pd.DataFrame(
+            self._contributions(X), columns=self.feature_names_in_, index=X.index
+        )
+
+    @property
+    def feature_names_in_(self) -> list[str]:
+        return self.preprocessor_.columns_
+
+    @property
+    def feature_importances_(self) -> pd.Series:
+        """Mean absolute contribution per raw feature, on the rows seen in ``fit``."""
+        return pd.Series(self.importances_, index=self.feature_names_in_)
+
+    # ------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        document = {
+            "family": self.family,
+            "params": self.get_params(deep=False),
+            "schema": self.schema_,
+            "importances": [float(v) for v in self.importances_],
+            "preprocessor": self.preprocessor_.to_dict(),
+            "state": self._save_weights(path),
+        }
+        (path / MODEL_FILE).write_text(json.dumps(document, indent=1))
+        return path
+
+    @classmethod
+    def _from_document(cls, document: dict[str, Any], path: Path) -> TabularModel:
+        model = cls(**document["params"])
+        model.schema_ = document["schema"]
+        model.classes_ = np.array([0, 1])
+        model.importances_ = np.array(document["importances"])
+        model.preprocessor_ = TabularPreprocessor.from_dict(document["preprocessor"])
+        model._load_weights(path, document["state"])
+        return model
+
+    # ------------------------------------------------ to be implemented
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, X_unlabeled: pd.DataFrame | None) -> None:
+        raise NotImplementedError
+
+    def _predict_score(self, X: pd.DataFrame) -> np.ndarray:
+        raise NotImplementedError
+
+    def _contributions(self, X: pd.DataFrame) -> np.ndarray:
+        raise NotImplementedError(f"{self.family} does not explain single rows")
+
+    def _save_weights(self, path: Path) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _load_weights(self, path: Path, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+def _binary_target(y: Any) -> np.ndarray:
+    values = np.asarray(y)
+    if values.ndim != 1:
+        raise DataError("the target must be one column")
+    if pd.isna(values).any():
+        raise DataError("the target has empty values; drop those rows or fill them")
+    unique = np.unique(values)
+    if len(unique) != 2 or not set(unique.tolist()) <= {0, 1}:
+        raise DataError(
+            f"a binary target must hold exactly the values 0 and 1, found {unique[:10].tolist()}"
+        )
+    return values.astype(int)
+
+
+def group_by_source(values: np.ndarray, sources: list[str], columns: list[str]) -> np.ndarray:
+    """Sum per-encoded-column values (n × encoded) into per-raw-column values (n × raw)."""
+    index = {c: i for i, c in enumerate(columns)}
+    out = np.zeros((values.shape[0], len(columns)))
+    for j, source in enumerate(sources):
+        out[:, index[source]] += values[:, j]
+    return out
