@@ -202,11 +202,16 @@ def _smoothed_means(values: pd.Series, y: np.ndarray, prior: float, smoothing: f
 
 
 def _first_bad_row(original: pd.Series, converted: pd.Series) -> tuple[Any, Any]:
+    """0-based data row (the frame's integer index, so chunks count on) and its value."""
     bad = original.notna() & converted.isna()
     if isinstance(original.dtype, pd.StringDtype) or original.dtype == object:
         bad &= original.astype(str).str.strip() != ""
-    position = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else None
-    return position, (original.iloc[position] if position is not None else None)
+    if not bad.any():
+        return None, None
+    position = int(np.flatnonzero(bad.to_numpy())[0])
+    label = original.index[position]
+    row = int(label) if isinstance(label, (int, np.integer)) else position
+    return row, original.iloc[position]
 
 
 def _to_numeric(series: pd.Series, column: str) -> pd.Series:
@@ -218,7 +223,7 @@ def _to_numeric(series: pd.Series, column: str) -> pd.Series:
     position, value = _first_bad_row(series, converted)
     if position is not None:
         raise DataError(
-            f"column {column!r} must be numeric (as in training) but row {position + 1} "
+            f"column {column!r} must be numeric (as in training) but data row {position + 1} "
             f"holds {value!r}; fix the value or leave it empty"
         )
     return converted.astype(float)
@@ -233,7 +238,7 @@ def _to_boolean(series: pd.Series, column: str) -> pd.Series:
     position, value = _first_bad_row(series, converted)
     if position is not None:
         raise DataError(
-            f"column {column!r} must be boolean (true/false, yes/no, 1/0) but row "
+            f"column {column!r} must be boolean (true/false, yes/no, 1/0) but data row "
             f"{position + 1} holds {value!r}"
         )
     return converted
@@ -248,7 +253,7 @@ def _to_datetime(series: pd.Series, column: str) -> pd.Series:
     position, value = _first_bad_row(series, converted)
     if position is not None:
         raise DataError(
-            f"column {column!r} must hold dates (as in training) but row {position + 1} "
+            f"column {column!r} must hold dates (as in training) but data row {position + 1} "
             f"holds {value!r}"
         )
     return converted

@@ -1,0 +1,22 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+VENV ?= .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup bench lint
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	VENV=$(VENV) bash scripts/setup.sh
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tailorkit demo
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m pytest -q
+
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/credit.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check tailorkit tests benchmarks

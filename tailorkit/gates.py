@@ -1,0 +1,84 @@
+"""Requirements as executable acceptance criteria: ``auc >= 0.78``,
+``demographic_parity_difference[sex] <= 0.1``, ``predict_ms_per_1000 <= 50``."""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tailorkit.errors import SpecError
+
+MODEL_METRICS = (
+    "auc", "ks", "gini", "accuracy", "precision", "recall", "f1", "brier", "log_loss",
+    "pr_auc", "cost", "fit_seconds", "predict_ms_per_1000", "p99_latency_ms",
+)
+GROUP_METRICS = ("demographic_parity_difference", "equalized_odds_difference", "auc_gap")
+_OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
+              "==": operator.eq}
+_PATTERN = re.compile(
+    r"^\s*(?P<metric>[a-z_0-9]+)(\[(?P<qualifier>[^\]]+)\])?\s*"
+    r"(?P<op>>=|<=|==|>|<)\s*(?P<value>-?[0-9.eE+-]+)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    text: str
+    metric: str
+    qualifier: str | None
+    op: str
+    threshold: float
+
+    def check(self, value: float | None) -> bool:
+        return value is not None and bool(_OPERATORS[self.op](value, self.threshold))
+
+
+def parse_requirement(text: str) -> Requirement:
+    """Parse one requirement line; unknown metrics are a SpecError naming the choices."""
+    match = _PATTERN.match(str(text))
+    if not match:
+        raise SpecError(
+            f"requirement '{text}' must look like 'metric >= number', "
+            "e.g. 'auc >= 0.78' or 'demographic_parity_difference[sex] <= 0.1'"
+        )
+    metric, qualifier = match["metric"], match["qualifier"]
+    if metric in GROUP_METRICS and not qualifier:
+        raise SpecError(f"requirement '{text}': name the protected column, e.g. {metric}[sex]")
+    if metric not in MODEL_METRICS + GROUP_METRICS:
+        raise SpecError(
+            f"requirement '{text}' uses unknown metric '{metric}'; known: "
+            f"{', '.join(MODEL_METRICS + GROUP_METRICS)}"
+        )
+    try:
+        threshold = float(match["value"])
+    except ValueError:
+        raise SpecError(f"requirement '{text}': '{match['value']}' is not a number") from None
+    return Requirement(text.strip(), metric, qualifier, match["op"], threshold)
+
+
+def evaluate_requirements(
+    lines: list[str], metrics: dict[str, Any], fairness: list[dict], stage: str
+) -> list[dict[str, Any]]:
+    """Check each requirement against the chosen model's metrics and fairness audit."""
+    by_column = {entry["column"]: entry for entry in fairness}
+    outcomes = []
+    for line in lines:
+        requirement = parse_requirement(line)
+        if requirement.metric in GROUP_METRICS:
+            audit = by_column.get(requirement.qualifier)
+            value = audit.get(requirement.metric) if audit else None
+            note = "" if audit else f"'{requirement.qualifier}' is not a protected column"
+        else:
+            value = metrics.get(requirement.metric)
+            note = "" if value is not None else "metric not available"
+        outcomes.append({
+            "requirement": requirement.text,
+            "metric": requirement.metric,
+            "value": None if value is None else float(value),
+            "passed": requirement.check(value),
+            "stage": stage,
+            "note": note,
+        })
+    return outcomes

@@ -1,0 +1,132 @@
+"""Weighted blend of candidate models, weights chosen on out-of-fold predictions.
+
+Greedy forward selection with replacement (Caruana et al. 2004, "Ensemble Selection from
+Libraries of Models"), as AutoGluon's weighted ensemble does. The blend is a model like any
+other: ``fit`` refits each member with a non-zero weight on all rows, ``save`` writes each
+member into ``members/<name>/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from tailorkit.models.base import MODEL_FILE, TabularModel
+
+
+def select_weights(
+    oof: dict[str, np.ndarray], y: np.ndarray, *, rounds: int = 25
+) -> dict[str, float]:
+    """Caruana selection maximizing AUC of the probability average; weights sum to 1."""
+    names = list(oof)
+    counts = dict.fromkeys(names, 0)
+    blend = np.zeros(len(y))
+    for step in range(1, rounds + 1):
+        scores = {n: roc_auc_score(y, (blend * (step - 1) + oof[n]) / step) for n in names}
+        best = max(names, key=lambda n: (scores[n], -names.index(n)))
+        counts[best] += 1
+        blend = (blend * (step - 1) + oof[best]) / step
+    return {n: c / rounds for n, c in counts.items() if c}
+
+
+def blend(predictions: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    return sum(weights[n] * predictions[n] for n in weights)
+
+
+class WeightedEnsemble(TabularModel):
+    """A fixed-weight average of member models' probabilities.
+
+    ``members``: list of ``{"name", "family", "params"}``; ``weights``: name -> weight.
+    """
+
+    family = "ensemble"
+
+    def __init__(self, *, members: list[dict[str, Any]] | None = None,
+                 weights: dict[str, float] | None = None):
+        self.members = members
+        self.weights = weights
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, X_unlabeled: pd.DataFrame | None) -> None:
+        from tailorkit.models import make_model
+
+        self.models_: dict[str, TabularModel] = {}
+        for entry in self.members or []:
+            if self.weights.get(entry["name"], 0) > 0:
+                model = make_model(entry["family"], **entry.get("params", {}))
+                self.models_[entry["name"]] = model.fit(
+                    X, y, schema=self.schema_, X_unlabeled=X_unlabeled
+                )
+        self._set_importances()
+
+    def _set_importances(self) -> None:
+        first = next(iter(self.models_.values()))
+        columns = first.feature_names_in_
+        total = pd.Series(0.0, index=columns)
+        for name, model in self.models_.items():
+            importance = model.feature_importances_.reindex(columns).fillna(0.0)
+            total += self.weights[name] * importance / max(importance.sum(), 1e-12)
+        self.importances_ = total.to_numpy()
+
+    @property
+    def feature_names_in_(self) -> list[str]:
+        return next(iter(self.models_.values())).feature_names_in_
+
+    @property
+    def preprocessor_(self):
+        return next(iter(self.models_.values())).preprocessor_
+
+    def _predict_score(self, X: pd.DataFrame) -> np.ndarray:
+        return blend({n: m.predict_proba(X)[:, 1] for n, m in self.models_.items()},
+                     self.weights_in_use)
+
+    @property
+    def weights_in_use(self) -> dict[str, float]:
+        total = sum(self.weights[n] for n in self.models_)
+        return {n: self.weights[n] / total for n in self.models_}
+
+    def _contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """Weighted member contributions, over the members that explain rows."""
+        parts, weights = [], []
+        for name, model in self.models_.items():
+            try:
+                parts.append(model.explain(X).to_numpy())
+                weights.append(self.weights[name])
+            except NotImplementedError:
+                continue
+        if not parts:
+            raise NotImplementedError("no member of the ensemble explains single rows")
+        return sum(w * p for w, p in zip(weights, parts)) / sum(weights)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        for name, model in self.models_.items():
+            model.save(path / "members" / name)
+        document = {
+            "family": self.family,
+            "params": self.get_params(deep=False),
+            "schema": self.schema_,
+            "importances": [float(v) for v in self.importances_],
+        }
+        (path / MODEL_FILE).write_text(json.dumps(document, indent=1))
+        return path
+
+    @classmethod
+    def _from_document(cls, document: dict[str, Any], path: Path) -> WeightedEnsemble:
+        from tailorkit.models import load_model
+
+        model = cls(**document["params"])
+        model.schema_ = document["schema"]
+        model.classes_ = np.array([0, 1])
+        model.importances_ = np.array(document["importances"])
+        model.models_ = {
+            entry["name"]: load_model(path / "members" / entry["name"])
+            for entry in model.members
+            if model.weights.get(entry["name"], 0) > 0
+        }
+        return model

@@ -1,0 +1,217 @@
+"""The project spec (``tailorkit.yaml``): validated with pydantic, layered like RecBole.
+
+Layers, later wins: solution defaults -> the user's YAML -> command-line ``--set`` overrides.
+Errors name the field and the line it sits on.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tailorkit.errors import SpecError
+
+SPEC_FILE = "tailorkit.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSection(_Strict):
+    train: str = Field(description="file path or SQLAlchemy URL of the training table")
+    table: str | None = None
+    query: str | None = None
+    sheet: str | int | None = None
+    unlabeled: str | None = Field(None, description="extra rows without labels (pretraining)")
+    encoding: str = "utf-8"
+    key: str | None = Field(None, description="row identifier, passed through to predictions")
+
+
+class FeaturesSection(_Strict):
+    protected: list[str] = []
+    exclude_protected: bool = True
+    drop: list[str] = []
+    types: dict[str, Literal["numeric", "categorical", "boolean", "datetime", "text", "id"]] = {}
+
+
+class ModelEntry(_Strict):
+    name: str
+    family: str
+    params: dict[str, Any] = {}
+
+
+class EvaluationSection(_Strict):
+    protocol: Literal["kfold", "holdout"] = "kfold"
+    folds: int = Field(5, ge=2, le=20)
+    holdout_fraction: float = Field(0.2, gt=0.0, lt=0.9)
+    seed: int = 0
+    metric: str = "auc"
+    bootstrap: int = Field(1000, ge=0)
+    pretraining_ablation: bool = True
+
+
+class CostSection(_Strict):
+    false_negative: float = 1.0
+    false_positive: float = 1.0
+    true_positive: float = 0.0
+    true_negative: float = 0.0
+
+
+class DeploySection(_Strict):
+    compress: Literal["none", "int8"] = "none"
+    export: Literal["none", "onnx"] = "none"
+
+
+class Spec(_Strict):
+    name: str
+    solution: Literal["credit_risk"]
+    data: DataSection
+    target: str
+    positive_label: str | int | bool | None = None
+    features: FeaturesSection = FeaturesSection()
+    models: list[ModelEntry | str] = []
+    evaluation: EvaluationSection = EvaluationSection()
+    cost: CostSection | None = None
+    ensemble: bool = True
+    requirements: list[str] = []
+    deploy: DeploySection = DeploySection()
+    workspace: str = ".tailorkit"
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_simple(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+            raise ValueError("use letters, digits, '-', '_' or '.' (it names the model)")
+        return value
+
+    @field_validator("requirements")
+    @classmethod
+    def _requirements_parse(cls, value: list[str]) -> list[str]:
+        from tailorkit.gates import parse_requirement
+
+        for line in value:
+            parse_requirement(line)
+        return value
+
+    def model_entries(self) -> list[ModelEntry]:
+        """Models as entries; a bare family name becomes an entry with default params."""
+        return [m if isinstance(m, ModelEntry) else ModelEntry(name=m, family=m) for m in self.models]
+
+
+# ------------------------------------------------------------------ loading
+def load_spec(
+    path: str | Path, overrides: list[str] | None = None
+) -> tuple[Spec, dict[str, Any]]:
+    """Read, layer and validate a spec file; returns the spec and the resolved dict."""
+    path = Path(path)
+    if not path.exists():
+        raise SpecError(f"spec file '{path}' not found; create one with `tailorkit init`")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        user = yaml.safe_load(text) or {}
+        lines = _key_lines(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise SpecError(f"{path}{where}: not valid YAML ({getattr(error, 'problem', error)})")
+    if not isinstance(user, dict):
+        raise SpecError(f"{path}: the spec must be a mapping of keys (name:, solution:, data:, ...)")
+    return resolve_spec(user, overrides=overrides, source=str(path), lines=lines)
+
+
+def resolve_spec(
+    user: dict[str, Any],
+    *,
+    overrides: list[str] | None = None,
+    source: str = "spec",
+    lines: dict[tuple, int] | None = None,
+) -> tuple[Spec, dict[str, Any]]:
+    """Layer solution defaults, the user's mapping and overrides, then validate."""
+    from tailorkit.solutions import solution_defaults
+
+    solution = user.get("solution")
+    merged = _deep_merge(solution_defaults(solution, source), user)
+    for override in overrides or []:
+        _apply_override(merged, override)
+    try:
+        spec = Spec.model_validate(merged)
+    except ValidationError as error:
+        raise SpecError(_describe(error, source, lines or {})) from None
+    return spec, spec.model_dump(mode="json")
+
+
+def _describe(error: ValidationError, source: str, lines: dict[tuple, int]) -> str:
+    first = error.errors()[0]
+    location = tuple(p for p in first["loc"] if not isinstance(p, str) or not p[0].isupper())
+    location = tuple(p for p in location if p not in ("str", "ModelEntry", "function-after"))
+    field = ".".join(str(p) for p in location) or "(top level)"
+    line = _closest_line(location, lines)
+    where = f"{source} line {line}" if line else source
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key '{field}'; check the spelling (see `tailorkit validate --show`)"
+    if kind == "missing":
+        return f"{where}: required key '{field}' is missing"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: field '{field}': {message} (got {first.get('input')!r})"
+
+
+def _closest_line(location: tuple, lines: dict[tuple, int]) -> int | None:
+    for size in range(len(location), 0, -1):
+        if location[:size] in lines:
+            return lines[location[:size]]
+    return None
+
+
+def _key_lines(text: str) -> dict[tuple, int]:
+    """Map every key path (and list index) in the YAML to its 1-based line."""
+    found: dict[tuple, int] = {}
+
+    def walk(node: yaml.Node, path: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                found[path + (key.value,)] = key.start_mark.line + 1
+                walk(value, path + (key.value,))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                found[path + (index,)] = item.start_mark.line + 1
+                walk(item, path + (index,))
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return found
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _apply_override(merged: dict[str, Any], override: str) -> None:
+    if "=" not in override:
+        raise SpecError(f"override '{override}' must look like key.sub=value")
+    dotted, raw = override.split("=", 1)
+    target = merged
+    keys = dotted.strip().split(".")
+    for key in keys[:-1]:
+        target = target.setdefault(key, {})
+        if not isinstance(target, dict):
+            raise SpecError(f"override '{override}': '{key}' is not a section")
+    target[keys[-1]] = yaml.safe_load(raw)
+
+
+def dump_spec(resolved: dict[str, Any]) -> str:
+    """The resolved spec as YAML, in the order of the schema."""
+    return yaml.safe_dump(resolved, sort_keys=False, default_flow_style=False)
