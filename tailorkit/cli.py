@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -16,15 +16,19 @@ from rich.table import Table
 
 from tailorkit.errors import GateFailed, TailorkitError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Customized models from your own data: train, evaluate, gate, register.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Customized models from your own data: train, evaluate, gate, register.",
+)
 console = Console(stderr=True)
 out = Console()
 _state: dict[str, Any] = {"debug": False, "quiet": False}
 
 SpecOption = typer.Option("tailorkit.yaml", "--spec", "-s", help="Project spec file.")
-WorkspaceOption = typer.Option(None, "--workspace", "-w",
-                               help="Workspace folder (default: the spec's, or ./.tailorkit).")
+WorkspaceOption = typer.Option(
+    None, "--workspace", "-w", help="Workspace folder (default: the spec's, or ./.tailorkit)."
+)
 
 
 @app.callback()
@@ -46,7 +50,7 @@ def init(
     solution: str = typer.Argument(..., help="credit_risk"),
     data: str = typer.Option(..., "--data", help="Training table (file or SQLAlchemy URL)."),
     target: str = typer.Option(..., "--target", help="Column to predict."),
-    name: Optional[str] = typer.Option(None, "--name", help="Project name (default: folder)."),
+    name: str | None = typer.Option(None, "--name", help="Project name (default: folder)."),
     protected: list[str] = typer.Option([], "--protected", help="Protected column (repeat)."),
     spec: Path = typer.Option(Path("tailorkit.yaml"), "--spec", "-s"),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing spec."),
@@ -58,8 +62,9 @@ def init(
     if spec.exists() and not force:
         raise TailorkitError(f"{spec} already exists; pass --force to overwrite it")
     project = name or _slug(spec.resolve().parent.name)
-    spec.write_text(module.init_template(name=project, data=data, target=target,
-                                         protected=protected))
+    spec.write_text(
+        module.init_template(name=project, data=data, target=target, protected=protected)
+    )
     _validate(spec, [])
     out.print(f"wrote {spec} (solution {solution}); next: tailorkit validate --show, tailorkit run")
 
@@ -96,8 +101,12 @@ def _validate(spec: Path, overrides: list[str], check_data: bool = False) -> dic
         from tailorkit.data.dataset import load_training_data
 
         data = load_training_data(parsed, spec.resolve().parent)
-        _say(f"data: {len(data.y)} labeled rows, {data.X.shape[1]} features, "
-             f"positive rate {data.y.mean():.3f}")
+        for warning in data.warnings:
+            console.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
+        _say(
+            f"data: {len(data.y)} labeled rows, {data.X.shape[1]} features, "
+            f"positive rate {data.y.mean():.3f}"
+        )
     return resolved
 
 
@@ -105,8 +114,8 @@ def _validate(spec: Path, overrides: list[str], check_data: bool = False) -> dic
 @app.command()
 def profile(
     spec: Path = SpecOption,
-    new: Optional[str] = typer.Option(None, "--new", help="New data to check for drift."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Report folder."),
+    new: str | None = typer.Option(None, "--new", help="New data to check for drift."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Report folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the profile as JSON."),
 ) -> None:
     """Write a data-quality report (HTML + JSON): missing values, leakage, drift, ..."""
@@ -117,8 +126,14 @@ def profile(
     parsed, _ = load_spec(spec)
     base = spec.resolve().parent
     section = parsed.data
-    frame = read_table(section.train, table=section.table, query=section.query,
-                       sheet=section.sheet, encoding=section.encoding, base_dir=base)
+    frame = read_table(
+        section.train,
+        table=section.table,
+        query=section.query,
+        sheet=section.sheet,
+        encoding=section.encoding,
+        base_dir=base,
+    )
     new_frame = read_table(new, encoding=section.encoding, base_dir=Path.cwd()) if new else None
     result = profile_table(frame, target=parsed.target, new_frame=new_frame, name=section.train)
     folder = output or base / parsed.workspace / "reports" / parsed.name
@@ -141,10 +156,9 @@ def profile(
 @app.command()
 def run(
     spec: Path = SpecOption,
-    workspace: Optional[Path] = WorkspaceOption,
+    workspace: Path | None = WorkspaceOption,
     set_: list[str] = typer.Option([], "--set", help="Override a field: key.sub=value."),
-    enforce: bool = typer.Option(False, "--enforce",
-                                 help="Exit 1 when a requirement fails."),
+    enforce: bool = typer.Option(False, "--enforce", help="Exit 1 when a requirement fails."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Train the candidates, evaluate, check requirements, register, write the report."""
@@ -157,6 +171,7 @@ def run(
 def _run_project(project, *, enforce: bool, as_json: bool) -> None:
     started = time.perf_counter()
     with console.status("starting", spinner="dots") as status:
+
         def progress(message: str) -> None:
             status.update(message)
             _say(message)
@@ -169,8 +184,9 @@ def _run_project(project, *, enforce: bool, as_json: bool) -> None:
         _print_run(result, elapsed)
     if enforce and not result.gates_passed:
         failed = [r["requirement"] for r in result.requirements if not r["passed"]]
-        raise GateFailed(f"requirement(s) failed: {'; '.join(failed)}; the champion alias "
-                         "was not moved")
+        raise GateFailed(
+            f"requirement(s) failed: {'; '.join(failed)}; the champion alias was not moved"
+        )
 
 
 def _json_summary(result, elapsed: float) -> dict:
@@ -189,14 +205,24 @@ def _json_summary(result, elapsed: float) -> dict:
 
 def _print_run(result, elapsed: float) -> None:
     table = Table(title=f"Leaderboard ({result.result['protocol']['description'][:60]}...)")
-    columns = ["model", "auc", "auc_ci", "ks", "brier", "cost", "fit_seconds",
-               "predict_ms_per_1000"]
+    columns = [
+        "model",
+        "auc",
+        "auc_ci",
+        "ks",
+        "brier",
+        "cost",
+        "fit_seconds",
+        "predict_ms_per_1000",
+    ]
     columns = [c for c in columns if c in result.leaderboard.columns]
     for column in columns:
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in result.leaderboard.to_dict(orient="records"):
-        table.add_row(*[_cell(row.get(c)) for c in columns],
-                      style="bold green" if row["model"] == result.best else None)
+        table.add_row(
+            *[_cell(row.get(c)) for c in columns],
+            style="bold green" if row["model"] == result.best else None,
+        )
     out.print(table)
     if result.requirements:
         gates = Table(title="Requirements")
@@ -225,9 +251,9 @@ def _cell(value: Any) -> str:
 # ---------------------------------------------------------------- report
 @app.command()
 def report(
-    project: Optional[str] = typer.Argument(None, help="Project name (default: the spec's)."),
+    project: str | None = typer.Argument(None, help="Project name (default: the spec's)."),
     spec: Path = SpecOption,
-    workspace: Optional[Path] = WorkspaceOption,
+    workspace: Path | None = WorkspaceOption,
 ) -> None:
     """Print where the latest run's report is, with its headline numbers."""
     registry, name = _registry_and_project(project, spec, workspace)
@@ -244,8 +270,8 @@ def report(
 def predict(
     data: str = typer.Argument(..., help="File to score (CSV, Parquet, JSON lines, ...)."),
     model: str = typer.Option(..., "--model", "-m", help="name@alias, name:version or name."),
-    workspace: Optional[Path] = WorkspaceOption,
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
+    workspace: Path | None = WorkspaceOption,
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
     chunk_rows: int = typer.Option(50_000, "--chunk-rows", help="Rows per streamed chunk."),
 ) -> None:
     """Score a file: probability, decision at the model's threshold, reason codes (CSV)."""
@@ -264,8 +290,8 @@ def predict(
 # ---------------------------------------------------------------- models
 @app.command()
 def models(
-    project: Optional[str] = typer.Argument(None, help="Only this project."),
-    workspace: Optional[Path] = WorkspaceOption,
+    project: str | None = typer.Argument(None, help="Only this project."),
+    workspace: Path | None = WorkspaceOption,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List registered model versions and their aliases."""
@@ -280,15 +306,27 @@ def models(
         table.add_column(column)
     for v in versions:
         auc = v.metrics.get("auc")
-        table.add_row(v.project, str(v.version), v.family, _cell(auc), ", ".join(v.aliases),
-                      v.created_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            v.project,
+            str(v.version),
+            v.family,
+            _cell(auc),
+            ", ".join(v.aliases),
+            v.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
     out.print(table)
 
 
 def _version_dict(v) -> dict:
-    return {"project": v.project, "version": v.version, "family": v.family,
-            "aliases": list(v.aliases), "metrics": v.metrics, "path": str(v.path),
-            "created_at": v.created_at.isoformat()}
+    return {
+        "project": v.project,
+        "version": v.version,
+        "family": v.family,
+        "aliases": list(v.aliases),
+        "metrics": v.metrics,
+        "path": str(v.path),
+        "created_at": v.created_at.isoformat(),
+    }
 
 
 # --------------------------------------------------------------- promote
@@ -298,7 +336,7 @@ def promote(
     version: int = typer.Argument(...),
     alias: str = typer.Option("champion", "--alias", "-a"),
     reason: str = typer.Option("", "--reason", "-r", help="Why (kept in the audit log)."),
-    workspace: Optional[Path] = WorkspaceOption,
+    workspace: Path | None = WorkspaceOption,
 ) -> None:
     """Point an alias at a version; the move is written to the audit log."""
     from tailorkit.registry import Registry
@@ -311,8 +349,8 @@ def promote(
 
 @app.command()
 def audit(
-    project: Optional[str] = typer.Argument(None),
-    workspace: Optional[Path] = WorkspaceOption,
+    project: str | None = typer.Argument(None),
+    workspace: Path | None = WorkspaceOption,
 ) -> None:
     """Show the append-only log of alias moves."""
     from tailorkit.registry import Registry

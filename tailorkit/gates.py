@@ -11,12 +11,29 @@ from typing import Any
 from tailorkit.errors import SpecError
 
 MODEL_METRICS = (
-    "auc", "ks", "gini", "accuracy", "precision", "recall", "f1", "brier", "log_loss",
-    "pr_auc", "cost", "fit_seconds", "predict_ms_per_1000", "p99_latency_ms",
+    "auc",
+    "ks",
+    "gini",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "brier",
+    "log_loss",
+    "pr_auc",
+    "cost",
+    "fit_seconds",
+    "predict_ms_per_1000",
+    "p99_latency_ms",
 )
 GROUP_METRICS = ("demographic_parity_difference", "equalized_odds_difference", "auc_gap")
-_OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
-              "==": operator.eq}
+_OPERATORS = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+}
 _PATTERN = re.compile(
     r"^\s*(?P<metric>[a-z_0-9]+)(\[(?P<qualifier>[^\]]+)\])?\s*"
     r"(?P<op>>=|<=|==|>|<)\s*(?P<value>-?[0-9.eE+-]+)\s*$"
@@ -73,12 +90,14 @@ def evaluate_requirements(
         else:
             value = metrics.get(requirement.metric)
             note = "" if value is not None else "metric not available"
-        outcomes.append({
-            "requirement": requirement.text,
-            "metric": requirement.metric,
-            "value": None if value is None else float(value),
-            "passed": requirement.check(value),
-            "stage": stage,
-            "note": note,
-        })
+        outcomes.append(
+            {
+                "requirement": requirement.text,
+                "metric": requirement.metric,
+                "value": None if value is None else float(value),
+                "passed": requirement.check(value),
+                "stage": stage,
+                "note": note,
+            }
+        )
     return outcomes

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,11 +27,11 @@ from tailorkit.evaluate.threshold import CostMatrix, bayes_threshold, best_thres
 from tailorkit.gates import evaluate_requirements
 from tailorkit.models import TabularModel, make_model
 from tailorkit.models.ensemble import select_weights
+from tailorkit.predict import DECISION_FILE  # noqa: E402
 from tailorkit.registry import Registry
 from tailorkit.report.run_report import write_run_report
 from tailorkit.spec import Spec, load_spec
 
-from tailorkit.predict import DECISION_FILE  # noqa: E402
 ABLATION_SUFFIX = " (no pretraining)"
 Progress = Callable[[str], None]
 
@@ -48,19 +49,27 @@ class RunResult:
     promoted: bool
     requirements: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
+    model: TabularModel | None = None  # the registered model, fitted on all rows
 
 
 class Project:
     """A spec plus the folder it lives in; ``run`` executes the whole loop once."""
 
-    def __init__(self, spec: Spec, *, base_dir: str | Path = ".", workspace: str | Path | None = None):
+    def __init__(
+        self, spec: Spec, *, base_dir: str | Path = ".", workspace: str | Path | None = None
+    ):
         self.spec = spec
         self.base_dir = Path(base_dir)
         self.workspace = Path(workspace) if workspace else self.base_dir / spec.workspace
 
     @classmethod
-    def from_yaml(cls, path: str | Path = "tailorkit.yaml", *, overrides: list[str] | None = None,
-                  workspace: str | Path | None = None) -> Project:
+    def from_yaml(
+        cls,
+        path: str | Path = "tailorkit.yaml",
+        *,
+        overrides: list[str] | None = None,
+        workspace: str | Path | None = None,
+    ) -> Project:
         spec, _ = load_spec(path, overrides)
         return cls(spec, base_dir=Path(path).resolve().parent, workspace=workspace)
 
@@ -84,13 +93,18 @@ class Project:
         promoted = False
         if result.gates_passed:
             version = int(result.model_ref.rsplit(":", 1)[1])
-            registry.set_alias(spec.name, "champion", version,
-                               reason=f"run {run_id}: all requirements passed")
+            registry.set_alias(
+                spec.name, "champion", version, reason=f"run {run_id}: all requirements passed"
+            )
             promoted = True
         result.promoted = promoted
         result.result["promoted"] = promoted
-        registry.finish_run(run_id, status="succeeded", summary=_summary(result),
-                            report_path=str(result.report_path))
+        registry.finish_run(
+            run_id,
+            status="succeeded",
+            summary=_summary(result),
+            report_path=str(result.report_path),
+        )
         return result
 
     def _run(self, registry: Registry, run_id: int, say: Progress) -> RunResult:
@@ -98,21 +112,34 @@ class Project:
         say("reading data")
         data = load_training_data(spec, self.base_dir)
         evaluation = spec.evaluation
-        splits = make_splits(data.y, protocol=evaluation.protocol, folds=evaluation.folds,
-                             holdout_fraction=evaluation.holdout_fraction, seed=evaluation.seed)
+        splits = make_splits(
+            data.y,
+            protocol=evaluation.protocol,
+            folds=evaluation.folds,
+            holdout_fraction=evaluation.holdout_fraction,
+            seed=evaluation.seed,
+        )
         candidates = self._candidates()
         results: dict[str, CandidateResult] = {}
         for name, model in candidates.items():
             say(f"training {name}")
-            results[name] = cross_validate(name, model, data.X, data.y, splits,
-                                           schema=data.schema, X_unlabeled=data.X_unlabeled,
-                                           progress=say)
+            results[name] = cross_validate(
+                name,
+                model,
+                data.X,
+                data.y,
+                splits,
+                schema=data.schema,
+                X_unlabeled=data.X_unlabeled,
+                progress=say,
+            )
         eligible = [n for n in results if not n.endswith(ABLATION_SUFFIX)]
         if spec.ensemble and len(eligible) > 1:
             oof = {n: results[n].oof for n in eligible}
             blended = cross_fitted_blend(oof, data.y, splits, evaluation.seed)
             results["ensemble"] = CandidateResult(
-                name="ensemble", oof=blended,
+                name="ensemble",
+                oof=blended,
                 fold_auc=_fold_aucs(blended, data.y, splits),
                 fit_seconds=sum(results[n].fit_seconds for n in eligible),
                 predict_ms_per_1000=sum(results[n].predict_ms_per_1000 for n in eligible),
@@ -124,8 +151,12 @@ class Project:
         rows = [self._leaderboard_row(r, data.y, threshold, cost) for r in results.values()]
         metric = evaluation.metric
         higher = metric not in ("brier", "log_loss", "cost")
-        rows.sort(key=lambda r: (r["model"] not in eligible,
-                                 -(r[metric] or -1e9) if higher else (r[metric] or 1e9)))
+        rows.sort(
+            key=lambda r: (
+                r["model"] not in eligible,
+                -(r[metric] or -1e9) if higher else (r[metric] or 1e9),
+            )
+        )
         best = rows[0]["model"]
         best_oof = results[best].oof
         fairness = self._fairness(data, best_oof, threshold)
@@ -138,7 +169,10 @@ class Project:
         requirements = [r for r in requirements if r["metric"] != "p99_latency_ms"]
         requirements += evaluate_requirements(
             [line for line in spec.requirements if line.strip().startswith("p99_latency_ms")],
-            rows[0], fairness, "before promotion")
+            rows[0],
+            fairness,
+            "before promotion",
+        )
         gates_passed = all(r["passed"] for r in requirements)
 
         with tempfile.TemporaryDirectory() as folder:
@@ -146,24 +180,46 @@ class Project:
             decision = self._decision(data, threshold, cost, final)
             (model_dir / DECISION_FILE).write_text(json.dumps(decision, indent=1))
             version = registry.register_model(
-                spec.name, model_dir, family=final.family, run_id=run_id,
+                spec.name,
+                model_dir,
+                family=final.family,
+                run_id=run_id,
                 metrics={k: v for k, v in rows[0].items() if isinstance(v, (int, float))},
             )
         for row in rows:
-            registry.log_metrics(run_id, row["model"],
-                                 {k: v for k, v in row.items() if isinstance(v, (int, float))})
+            registry.log_metrics(
+                run_id, row["model"], {k: v for k, v in row.items() if isinstance(v, (int, float))}
+            )
 
-        result = self._result_document(run_id, version.version, data, rows, best, results,
-                                       threshold, cost, fairness, requirements, gates_passed,
-                                       final)
+        result = self._result_document(
+            run_id,
+            version.version,
+            data,
+            rows,
+            best,
+            results,
+            threshold,
+            cost,
+            fairness,
+            requirements,
+            gates_passed,
+            final,
+        )
         report_dir = self.workspace / "reports" / spec.name / f"run-{run_id}"
         report_dir.mkdir(parents=True, exist_ok=True)
         html_path, json_path = report_dir / "report.html", report_dir / "report.json"
         write_run_report(result, html_path, json_path)
         return RunResult(
-            leaderboard=pd.DataFrame(rows), best=best, report_path=html_path,
-            json_path=json_path, model_ref=f"{spec.name}:{version.version}",
-            gates_passed=gates_passed, promoted=False, requirements=requirements, result=result,
+            leaderboard=pd.DataFrame(rows),
+            best=best,
+            report_path=html_path,
+            json_path=json_path,
+            model_ref=f"{spec.name}:{version.version}",
+            gates_passed=gates_passed,
+            promoted=False,
+            requirements=requirements,
+            result=result,
+            model=final,
         )
 
     # --------------------------------------------------------------- parts
@@ -178,8 +234,9 @@ class Project:
                 candidates[entry.name + ABLATION_SUFFIX] = make_model(entry.family, **ablation)
         return candidates
 
-    def _leaderboard_row(self, result: CandidateResult, y: np.ndarray, threshold: float,
-                         cost: CostMatrix | None) -> dict[str, Any]:
+    def _leaderboard_row(
+        self, result: CandidateResult, y: np.ndarray, threshold: float, cost: CostMatrix | None
+    ) -> dict[str, Any]:
         from tailorkit.evaluate.metrics import fold_summary
         from tailorkit.evaluate.threshold import expected_cost
 
@@ -188,8 +245,11 @@ class Project:
         row: dict[str, Any] = {"model": result.name, **binary_metrics(y_seen, p_seen, threshold)}
         n_boot = self.spec.evaluation.bootstrap
         if n_boot:
-            row["auc_ci"] = list(bootstrap_ci(y_seen, p_seen, "auc", n_boot=n_boot,
-                                              random_state=self.spec.evaluation.seed))
+            row["auc_ci"] = list(
+                bootstrap_ci(
+                    y_seen, p_seen, "auc", n_boot=n_boot, random_state=self.spec.evaluation.seed
+                )
+            )
         summary = fold_summary(result.fold_auc)
         row["fold_auc_mean"], row["fold_auc_std"] = summary["mean"], summary["std"]
         if cost:
@@ -201,19 +261,28 @@ class Project:
     def _fairness(self, data: TrainingData, scores: np.ndarray, threshold: float) -> list[dict]:
         seen = ~np.isnan(scores)
         return [
-            group_fairness(data.y[seen], scores[seen], data.protected[column][seen],
-                           threshold=threshold)
+            group_fairness(
+                data.y[seen], scores[seen], data.protected[column][seen], threshold=threshold
+            )
             for column in data.protected.columns
         ]
 
-    def _final_model(self, best: str, candidates: dict[str, TabularModel],
-                     results: dict[str, CandidateResult], data: TrainingData) -> TabularModel:
+    def _final_model(
+        self,
+        best: str,
+        candidates: dict[str, TabularModel],
+        results: dict[str, CandidateResult],
+        data: TrainingData,
+    ) -> TabularModel:
         if best == "ensemble":
             eligible = [n for n in candidates if not n.endswith(ABLATION_SUFFIX)]
             weights = select_weights({n: results[n].oof for n in eligible}, data.y)
             members = [
-                {"name": n, "family": candidates[n].family,
-                 "params": candidates[n].get_params(deep=False)}
+                {
+                    "name": n,
+                    "family": candidates[n].family,
+                    "params": candidates[n].get_params(deep=False),
+                }
                 for n in eligible
             ]
             model: TabularModel = make_model("ensemble", members=members, weights=weights)
@@ -223,8 +292,9 @@ class Project:
             model = clone(candidates[best])
         return model.fit(data.X, data.y, schema=data.schema, X_unlabeled=data.X_unlabeled)
 
-    def _decision(self, data: TrainingData, threshold: float, cost: CostMatrix | None,
-                  model: TabularModel) -> dict[str, Any]:
+    def _decision(
+        self, data: TrainingData, threshold: float, cost: CostMatrix | None, model: TabularModel
+    ) -> dict[str, Any]:
         return {
             "project": self.spec.name,
             "solution": self.spec.solution,
@@ -238,39 +308,72 @@ class Project:
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
 
-    def _result_document(self, run_id, version, data, rows, best, results, threshold, cost,
-                         fairness, requirements, gates_passed, final) -> dict[str, Any]:
+    def _result_document(
+        self,
+        run_id,
+        version,
+        data,
+        rows,
+        best,
+        results,
+        threshold,
+        cost,
+        fairness,
+        requirements,
+        gates_passed,
+        final,
+    ) -> dict[str, Any]:
         spec = self.spec
         evaluation = spec.evaluation
         if evaluation.protocol == "kfold":
-            protocol = (f"Stratified {evaluation.folds}-fold cross-validation (shuffled, seed "
-                        f"{evaluation.seed}); every metric is computed on the pooled out-of-fold "
-                        "predictions; preprocessing is fitted on training folds only; the "
-                        "ensemble's weights for each fold are chosen on the other folds.")
+            protocol = (
+                f"Stratified {evaluation.folds}-fold cross-validation (shuffled, seed "
+                f"{evaluation.seed}); every metric is computed on the pooled out-of-fold "
+                "predictions; preprocessing is fitted on training folds only; the "
+                "ensemble's weights for each fold are chosen on the other folds."
+            )
         else:
-            protocol = (f"Stratified holdout of {evaluation.holdout_fraction:.0%} (seed "
-                        f"{evaluation.seed}); metrics on the holdout rows only.")
+            protocol = (
+                f"Stratified holdout of {evaluation.holdout_fraction:.0%} (seed "
+                f"{evaluation.seed}); metrics on the holdout rows only."
+            )
         scored = [r for r in rows if r["model"] in results]
         document: dict[str, Any] = {
-            "project": spec.name, "solution": spec.solution, "run_id": run_id,
+            "project": spec.name,
+            "solution": spec.solution,
+            "run_id": run_id,
             "model_version": version,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "protocol": {"kind": evaluation.protocol, "folds": evaluation.folds,
-                         "seed": evaluation.seed, "stratified": True, "description": protocol},
-            "data": {"source": data.source, "rows": int(len(data.y)),
-                     "features": int(data.X.shape[1]), "target": spec.target,
-                     "positive_rate": float(data.y.mean()),
-                     "positive_label": data.positive_label,
-                     "dropped_columns": list(data.dropped),
-                     "protected": list(spec.features.protected),
-                     "excluded_from_model": [c for c, why in data.dropped.items()
-                                             if why.startswith("is protected")],
-                     "unlabeled_rows": 0 if data.X_unlabeled is None else len(data.X_unlabeled)},
+            "protocol": {
+                "kind": evaluation.protocol,
+                "folds": evaluation.folds,
+                "seed": evaluation.seed,
+                "stratified": True,
+                "description": protocol,
+            },
+            "data": {
+                "source": data.source,
+                "rows": int(len(data.y)),
+                "features": int(data.X.shape[1]),
+                "target": spec.target,
+                "positive_rate": float(data.y.mean()),
+                "positive_label": data.positive_label,
+                "dropped_columns": list(data.dropped),
+                "protected": list(spec.features.protected),
+                "excluded_from_model": [
+                    c for c, why in data.dropped.items() if why.startswith("is protected")
+                ],
+                "unlabeled_rows": 0 if data.X_unlabeled is None else len(data.X_unlabeled),
+            },
             "leaderboard": scored,
             "best": best,
-            "curves": {r["model"]: curves(data.y[~np.isnan(results[r["model"]].oof)],
-                                          results[r["model"]].oof[~np.isnan(results[r["model"]].oof)])
-                       for r in scored},
+            "curves": {
+                r["model"]: curves(
+                    data.y[~np.isnan(results[r["model"]].oof)],
+                    results[r["model"]].oof[~np.isnan(results[r["model"]].oof)],
+                )
+                for r in scored
+            },
             "fairness": fairness,
             "requirements": requirements,
             "gates_passed": gates_passed,
@@ -279,7 +382,8 @@ class Project:
         if cost:
             seen = ~np.isnan(results[best].oof)
             document["threshold"] = {
-                "chosen": threshold, "method": "bayes (minimum expected cost)",
+                "chosen": threshold,
+                "method": "bayes (minimum expected cost)",
                 "cost_matrix": cost.__dict__,
                 **best_threshold(data.y[seen], results[best].oof[seen], cost),
             }
@@ -291,7 +395,7 @@ class Project:
             document["ensemble"] = {
                 "weights": final.weights,
                 "method": "greedy forward selection with replacement (Caruana et al. 2004) "
-                          "on out-of-fold predictions, maximizing AUC",
+                "on out-of-fold predictions, maximizing AUC",
             }
         return document
 
@@ -303,8 +407,11 @@ class Project:
             contributions = model.explain(sample)
             scores = model.predict_proba(sample)[:, 1]
             out["reason_code_examples"] = [
-                {"row": int(i) + 1, "score": float(scores[n]),
-                 "reasons": reason_codes(contributions.iloc[n], sample.iloc[n], top=3)}
+                {
+                    "row": int(i) + 1,
+                    "score": float(scores[n]),
+                    "reasons": reason_codes(contributions.iloc[n], sample.iloc[n], top=3),
+                }
                 for n, i in enumerate(sample.index)
             ]
         except NotImplementedError:
@@ -321,10 +428,12 @@ class Project:
             twin = by_name.get(name + ABLATION_SUFFIX)
             if twin:
                 keep = ("auc", "auc_ci", "fold_auc_mean", "fold_auc_std", "fit_seconds")
-                return {"model": name,
-                        "with": {k: row.get(k) for k in keep},
-                        "without": {k: twin.get(k) for k in keep},
-                        "delta_auc": row["auc"] - twin["auc"]}
+                return {
+                    "model": name,
+                    "with": {k: row.get(k) for k in keep},
+                    "without": {k: twin.get(k) for k in keep},
+                    "delta_auc": row["auc"] - twin["auc"],
+                }
         return None
 
 
@@ -334,7 +443,8 @@ def reason_codes(contributions: pd.Series, values: pd.Series, top: int = 3) -> l
     ranked = contributions.sort_values(ascending=False).head(top)
     return [
         {"feature": str(f), "value": _plain(values.get(f)), "contribution": float(c)}
-        for f, c in ranked.items() if c > 0
+        for f, c in ranked.items()
+        if c > 0
     ]
 
 

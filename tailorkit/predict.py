@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -84,13 +85,16 @@ def score_file(
     """Write CSV scores for every row of ``source`` to ``out``; returns the row count."""
     out = out or sys.stdout
     rows = 0
-    for number, chunk in enumerate(iter_table_chunks(source, chunk_rows=chunk_rows,
-                                                     encoding=encoding)):
+    for number, chunk in enumerate(
+        iter_table_chunks(source, chunk_rows=chunk_rows, encoding=encoding)
+    ):
         if number == 0 and warn:
             extra = scorer.extra_columns(chunk)
             if extra:
-                warn(f"{source}: column(s) {', '.join(map(repr, extra))} are not used by "
-                     f"model {scorer.ref} and were ignored")
+                warn(
+                    f"{source}: column(s) {', '.join(map(repr, extra))} are not used by "
+                    f"model {scorer.ref} and were ignored"
+                )
         try:
             scores = scorer.score(chunk)
         except DataError as error:

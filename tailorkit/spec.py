@@ -9,14 +9,31 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from tailorkit.errors import SpecError
 
 SPEC_FILE = "tailorkit.yaml"
+
+
+def _valid_requirement(line: str) -> str:
+    from tailorkit.gates import parse_requirement
+
+    try:
+        parse_requirement(line)
+    except SpecError as error:
+        raise ValueError(str(error)) from None
+    return line
 
 
 class _Strict(BaseModel):
@@ -79,7 +96,7 @@ class Spec(_Strict):
     evaluation: EvaluationSection = EvaluationSection()
     cost: CostSection | None = None
     ensemble: bool = True
-    requirements: list[str] = []
+    requirements: list[Annotated[str, AfterValidator(_valid_requirement)]] = []
     deploy: DeploySection = DeploySection()
     workspace: str = ".tailorkit"
 
@@ -90,24 +107,15 @@ class Spec(_Strict):
             raise ValueError("use letters, digits, '-', '_' or '.' (it names the model)")
         return value
 
-    @field_validator("requirements")
-    @classmethod
-    def _requirements_parse(cls, value: list[str]) -> list[str]:
-        from tailorkit.gates import parse_requirement
-
-        for line in value:
-            parse_requirement(line)
-        return value
-
     def model_entries(self) -> list[ModelEntry]:
         """Models as entries; a bare family name becomes an entry with default params."""
-        return [m if isinstance(m, ModelEntry) else ModelEntry(name=m, family=m) for m in self.models]
+        return [
+            m if isinstance(m, ModelEntry) else ModelEntry(name=m, family=m) for m in self.models
+        ]
 
 
 # ------------------------------------------------------------------ loading
-def load_spec(
-    path: str | Path, overrides: list[str] | None = None
-) -> tuple[Spec, dict[str, Any]]:
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> tuple[Spec, dict[str, Any]]:
     """Read, layer and validate a spec file; returns the spec and the resolved dict."""
     path = Path(path)
     if not path.exists():
@@ -118,10 +126,15 @@ def load_spec(
         lines = _key_lines(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
+        context = getattr(error, "context_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise SpecError(f"{path}{where}: not valid YAML ({getattr(error, 'problem', error)})")
+        began = f"; {error.context} at line {context.line + 1}" if context else ""
+        problem = getattr(error, "problem", None) or error
+        raise SpecError(f"{path}{where}: not valid YAML ({problem}{began})") from None
     if not isinstance(user, dict):
-        raise SpecError(f"{path}: the spec must be a mapping of keys (name:, solution:, data:, ...)")
+        raise SpecError(
+            f"{path}: the spec must be a mapping of keys (name:, solution:, data:, ...)"
+        )
     return resolve_spec(user, overrides=overrides, source=str(path), lines=lines)
 
 
@@ -155,7 +168,9 @@ def _describe(error: ValidationError, source: str, lines: dict[tuple, int]) -> s
     where = f"{source} line {line}" if line else source
     kind = first["type"]
     if kind == "extra_forbidden":
-        return f"{where}: unknown key '{field}'; check the spelling (see `tailorkit validate --show`)"
+        return (
+            f"{where}: unknown key '{field}'; check the spelling (see `tailorkit validate --show`)"
+        )
     if kind == "missing":
         return f"{where}: required key '{field}' is missing"
     message = first["msg"].removeprefix("Value error, ")

@@ -32,8 +32,14 @@ class TrainingData:
 def load_training_data(spec: Spec, base_dir: Path) -> TrainingData:
     """Read the training table and turn it into features and a binary target."""
     section = spec.data
-    frame = read_table(section.train, table=section.table, query=section.query,
-                       sheet=section.sheet, encoding=section.encoding, base_dir=base_dir)
+    frame = read_table(
+        section.train,
+        table=section.table,
+        query=section.query,
+        sheet=section.sheet,
+        encoding=section.encoding,
+        base_dir=base_dir,
+    )
     source = table_label(section.train, table=section.table, query=section.query)
     if spec.target not in frame.columns:
         raise DataError(
@@ -59,8 +65,9 @@ def load_training_data(spec: Spec, base_dir: Path) -> TrainingData:
     X = features.drop(columns=list(dropped))
     schema = {c: t for c, t in schema.items() if c in X.columns}
     X_unlabeled = _unlabeled_rows(spec, base_dir, unlabeled_rows, X.columns)
-    return TrainingData(X, y, schema, positive_label, source, protected, X_unlabeled,
-                        dropped, warnings)
+    return TrainingData(
+        X, y, schema, positive_label, source, protected, X_unlabeled, dropped, warnings
+    )
 
 
 def binary_target(series: pd.Series, spec: Spec, source: str) -> tuple[np.ndarray, str]:

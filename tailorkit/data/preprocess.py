@@ -135,7 +135,9 @@ class TabularPreprocessor:
                 sources.append(column)
             else:
                 levels = self.levels_[column]
-                onehot = (values.to_numpy()[:, None] == np.array(levels)[None, :]).astype(np.float32)
+                onehot = (values.to_numpy()[:, None] == np.array(levels)[None, :]).astype(
+                    np.float32
+                )
                 blocks.append(onehot)
                 names.extend(f"{column}={level}" for level in levels)
                 sources.extend([column] * len(levels))
@@ -156,9 +158,17 @@ class TabularPreprocessor:
     # -------------------------------------------------------- serialization
     def to_dict(self) -> dict[str, Any]:
         keys = (
-            "columns_", "numeric_columns_", "categorical_columns_", "numeric_names_",
-            "medians_", "missing_indicators_", "means_", "stds_", "levels_",
-            "target_means_", "prior_",
+            "columns_",
+            "numeric_columns_",
+            "categorical_columns_",
+            "numeric_names_",
+            "medians_",
+            "missing_indicators_",
+            "means_",
+            "stds_",
+            "levels_",
+            "target_means_",
+            "prior_",
         )
         return {
             "schema": self.schema,
@@ -232,8 +242,18 @@ def _to_numeric(series: pd.Series, column: str) -> pd.Series:
 def _to_boolean(series: pd.Series, column: str) -> pd.Series:
     if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
         return series.astype(float)
-    mapping = {"true": 1.0, "yes": 1.0, "y": 1.0, "t": 1.0, "1": 1.0,
-               "false": 0.0, "no": 0.0, "n": 0.0, "f": 0.0, "0": 0.0}
+    mapping = {
+        "true": 1.0,
+        "yes": 1.0,
+        "y": 1.0,
+        "t": 1.0,
+        "1": 1.0,
+        "false": 0.0,
+        "no": 0.0,
+        "n": 0.0,
+        "f": 0.0,
+        "0": 0.0,
+    }
     converted = series.astype("string").str.strip().str.lower().map(mapping).astype(float)
     position, value = _first_bad_row(series, converted)
     if position is not None:

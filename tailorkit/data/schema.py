@@ -54,9 +54,7 @@ def _looks_like_datetime(values: pd.Series) -> bool:
     return bool(parsed.notna().mean() > 0.95)
 
 
-def infer_schema(
-    frame: pd.DataFrame, overrides: dict[str, str] | None = None
-) -> dict[str, str]:
+def infer_schema(frame: pd.DataFrame, overrides: dict[str, str] | None = None) -> dict[str, str]:
     """Map every column to one of ``COLUMN_TYPES``; ``overrides`` win over guesses."""
     overrides = overrides or {}
     return {

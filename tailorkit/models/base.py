@@ -59,9 +59,7 @@ class TabularModel(ClassifierMixin, BaseEstimator):
 
     def explain(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-row contribution of each raw feature to the score (log-odds scale)."""
-        return pd.DataFrame(
-            self._contributions(X), columns=self.feature_names_in_, index=X.index
-        )
+        return pd.DataFrame(self._contributions(X), columns=self.feature_names_in_, index=X.index)
 
     @property
     def feature_names_in_(self) -> list[str]:

@@ -46,8 +46,12 @@ class WeightedEnsemble(TabularModel):
 
     family = "ensemble"
 
-    def __init__(self, *, members: list[dict[str, Any]] | None = None,
-                 weights: dict[str, float] | None = None):
+    def __init__(
+        self,
+        *,
+        members: list[dict[str, Any]] | None = None,
+        weights: dict[str, float] | None = None,
+    ):
         self.members = members
         self.weights = weights
 
@@ -81,8 +85,9 @@ class WeightedEnsemble(TabularModel):
         return next(iter(self.models_.values())).preprocessor_
 
     def _predict_score(self, X: pd.DataFrame) -> np.ndarray:
-        return blend({n: m.predict_proba(X)[:, 1] for n, m in self.models_.items()},
-                     self.weights_in_use)
+        return blend(
+            {n: m.predict_proba(X)[:, 1] for n, m in self.models_.items()}, self.weights_in_use
+        )
 
     @property
     def weights_in_use(self) -> dict[str, float]:
@@ -100,7 +105,7 @@ class WeightedEnsemble(TabularModel):
                 continue
         if not parts:
             raise NotImplementedError("no member of the ensemble explains single rows")
-        return sum(w * p for w, p in zip(weights, parts)) / sum(weights)
+        return sum(w * p for w, p in zip(weights, parts, strict=True)) / sum(weights)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import matplotlib
 
@@ -36,8 +37,10 @@ def fmt(value: Any, digits: int = 4) -> str:
         return escape("" if value is None else value)
     if isinstance(value, float):
         return f"{value:.{digits}f}" if abs(value) < 1e6 else f"{value:.3g}"
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-        isinstance(v, float) for v in value
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, float) for v in value)
     ):
         return f"[{value[0]:.{digits}f}, {value[1]:.{digits}f}]"
     return escape(value)
@@ -51,8 +54,7 @@ def table(rows: Iterable[dict[str, Any]], columns: list[str] | None = None) -> s
     columns = columns or list(rows[0])
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in columns) + "</tr>"
-        for row in rows
+        "<tr>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in columns) + "</tr>" for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 

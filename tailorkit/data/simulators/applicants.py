@@ -28,10 +28,16 @@ def simulate_applicants(
     late = rng.poisson(np.exp(-0.3 - 0.9 * z))
     age = np.clip(np.round(38 + 6 * z + 11 * rng.standard_normal(n_rows)), 18, 80)
     employment = np.clip(np.round(3 + 2.5 * z + 3 * rng.standard_normal(n_rows), 1), 0, 40)
-    housing = np.where(z + rng.standard_normal(n_rows) > 0.5, "own",
-                       np.where(rng.random(n_rows) < 0.7, "rent", "free"))
-    purpose = rng.choice(["car", "furniture", "education", "business", "repairs", "other"],
-                         p=[0.3, 0.25, 0.1, 0.15, 0.17, 0.03], size=n_rows)
+    housing = np.where(
+        z + rng.standard_normal(n_rows) > 0.5,
+        "own",
+        np.where(rng.random(n_rows) < 0.7, "rent", "free"),
+    )
+    purpose = rng.choice(
+        ["car", "furniture", "education", "business", "repairs", "other"],
+        p=[0.3, 0.25, 0.1, 0.15, 0.17, 0.03],
+        size=n_rows,
+    )
     region = np.array([f"R{i:02d}" for i in rng.integers(0, 40, size=n_rows)])
     sex = rng.choice(["female", "male"], size=n_rows, p=[0.4, 0.6])
     applied = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 700, n_rows), "D")
@@ -45,22 +51,24 @@ def simulate_applicants(
     )
     intercept = -np.quantile(logit, 1 - default_rate) if 0 < default_rate < 1 else 0.0
     default = (rng.random(n_rows) < 1 / (1 + np.exp(-(logit + intercept) * 1.3))).astype(int)
-    frame = pd.DataFrame({
-        "application_id": np.arange(1, n_rows + 1),
-        "applied_on": applied.strftime("%Y-%m-%d"),
-        "income": np.round(income, 2),
-        "loan_amount": amount,
-        "duration_months": duration,
-        "debt_to_income": np.round(debt_to_income, 4),
-        "late_payments": late,
-        "age": age.astype(int),
-        "employment_years": employment,
-        "housing": housing,
-        "purpose": purpose,
-        "region": region,
-        "sex": sex,
-        "default": default,
-    })
+    frame = pd.DataFrame(
+        {
+            "application_id": np.arange(1, n_rows + 1),
+            "applied_on": applied.strftime("%Y-%m-%d"),
+            "income": np.round(income, 2),
+            "loan_amount": amount,
+            "duration_months": duration,
+            "debt_to_income": np.round(debt_to_income, 4),
+            "late_payments": late,
+            "age": age.astype(int),
+            "employment_years": employment,
+            "housing": housing,
+            "purpose": purpose,
+            "region": region,
+            "sex": sex,
+            "default": default,
+        }
+    )
     for column in ("income", "employment_years"):
         frame.loc[rng.random(n_rows) < 0.03, column] = np.nan
     return frame

@@ -1,0 +1,187 @@
+"""The command line end to end, in real subprocesses, including the bad inputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tailorkit.data.simulators.applicants import simulate_applicants
+
+from .conftest import write_spec
+
+
+def tk(folder: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-m", "tailorkit", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if ok:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def assert_user_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    for fragment in fragments:
+        assert fragment in done.stderr, done.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A project initialised, validated, profiled and run through the CLI."""
+    folder = tmp_path_factory.mktemp("cli")
+    simulate_applicants(500, random_state=3).to_csv(folder / "applications.csv", index=False)
+    tk(
+        folder,
+        "init",
+        "credit_risk",
+        "--data",
+        "applications.csv",
+        "--target",
+        "default",
+        "--protected",
+        "sex",
+        "--name",
+        "acme",
+    )
+    text = (folder / "tailorkit.yaml").read_text()
+    assert "# tailorkit project spec" in text and "protected: [sex]" in text
+    tk(folder, "validate")
+    shown = tk(folder, "validate", "--show").stdout
+    assert "ft_transformer" in shown and "folds: 5" in shown
+    write_spec(folder, name="acme", data={"train": "applications.csv", "key": "application_id"})
+    profile = tk(folder, "profile", "--new", "applications.csv")
+    assert "profile report" in profile.stdout
+    done = tk(folder, "run", "--json", "--set", "evaluation.folds=3")
+    summary = json.loads(done.stdout)
+    assert summary["promoted"] and summary["model"] == "acme:1"
+    assert Path(summary["report"]).exists()
+    return folder
+
+
+def test_predict_streams_scores_to_stdout(trained):
+    new = simulate_applicants(250, random_state=9).drop(columns=["default"])
+    new.to_csv(trained / "new.csv", index=False)
+    whole = tk(trained, "predict", "--model", "acme@champion", "new.csv").stdout
+    chunked = tk(
+        trained, "predict", "--model", "acme@champion", "new.csv", "--chunk-rows", "40"
+    ).stdout
+    assert whole == chunked
+    (trained / "scores.csv").write_text(whole)
+    scores = pd.read_csv(trained / "scores.csv")
+    assert len(scores) == 250 and scores["probability"].between(0, 1).all()
+    assert list(scores["application_id"]) == list(new["application_id"])
+
+
+def test_models_promote_and_audit(trained):
+    tk(trained, "run", "--quiet", "--set", "evaluation.folds=3", "--set", "models=[logistic]")
+    listed = json.loads(tk(trained, "models", "--json").stdout)
+    assert [v["version"] for v in listed] == [1, 2]
+    tk(trained, "promote", "acme", "2", "--alias", "champion", "--reason", "committee")
+    tk(trained, "promote", "acme", "1", "--alias", "champion", "--reason", "rollback")
+    audit = tk(trained, "audit", "acme").stdout
+    assert "committee" in audit and "rollback" in audit
+    assert_user_error(tk(trained, "promote", "acme", "9", ok=False), "9")
+
+
+def test_enforce_fails_on_gate_and_keeps_champion(trained):
+    before = json.loads(tk(trained, "models", "--json").stdout)
+    champion = [v["version"] for v in before if "champion" in v["aliases"]]
+    done = tk(
+        trained,
+        "run",
+        "--enforce",
+        "--quiet",
+        "--set",
+        "evaluation.folds=3",
+        "--set",
+        "models=[logistic]",
+        "--set",
+        "requirements=['auc >= 0.999']",
+        ok=False,
+    )
+    assert done.returncode == 1 and "auc >= 0.999" in done.stderr
+    after = json.loads(tk(trained, "models", "--json").stdout)
+    assert [v["version"] for v in after if "champion" in v["aliases"]] == champion
+
+
+def test_predict_bad_inputs(trained):
+    new = simulate_applicants(50, random_state=4).drop(columns=["default"])
+    new.drop(columns=["income", "region"]).to_csv(trained / "missing.csv", index=False)
+    assert_user_error(
+        tk(trained, "predict", "-m", "acme@champion", "missing.csv", ok=False),
+        "missing.csv",
+        "'income'",
+        "'region'",
+    )
+    new.assign(income=["lots"] * 50).to_csv(trained / "typed.csv", index=False)
+    assert_user_error(
+        tk(trained, "predict", "-m", "acme@champion", "typed.csv", ok=False),
+        "typed.csv",
+        "'income'",
+        "row 1",
+        "lots",
+    )
+    new.assign(region="R99-new", housing="castle", extra=1).to_csv(
+        trained / "new_levels.csv", index=False
+    )
+    done = tk(trained, "predict", "-m", "acme@champion", "new_levels.csv")
+    assert len(done.stdout.strip().splitlines()) == 51 and "'extra'" in done.stderr
+    assert_user_error(tk(trained, "predict", "-m", "acme@nope", "new_levels.csv", ok=False), "nope")
+    assert_user_error(
+        tk(trained, "predict", "-m", "acme@champion", "absent.csv", ok=False), "absent.csv"
+    )
+
+
+@pytest.mark.parametrize(
+    "content, fragments",
+    [
+        (None, ["applications.csv", "not found"]),
+        (b"", ["applications.csv"]),
+        (b"a,b,default\n1,2\n3,4,5,6,7,8\n", ["applications.csv", "line"]),
+        ("income,default\nM\xfcller,1\n".encode("latin-1"), ["applications.csv", "encoding"]),
+    ],
+    ids=["missing", "empty", "garbled", "not-utf8"],
+)
+def test_run_with_bad_training_file(tmp_path, content, fragments):
+    if content is not None:
+        (tmp_path / "applications.csv").write_bytes(content)
+    write_spec(tmp_path, data={"train": "applications.csv"})
+    assert_user_error(tk(tmp_path, "run", ok=False), *fragments)
+    if content is not None:
+        assert (tmp_path / "applications.csv").read_bytes() == content
+
+
+def test_bad_target_and_spec(tmp_path):
+    frame = simulate_applicants(80, random_state=2)
+    frame.assign(default=0).to_csv(tmp_path / "applications.csv", index=False)
+    write_spec(tmp_path)
+    assert_user_error(tk(tmp_path, "run", ok=False), "only one value")
+    frame.assign(default=frame.index % 3).to_csv(tmp_path / "applications.csv", index=False)
+    assert_user_error(tk(tmp_path, "run", ok=False), "3 distinct values")
+    frame.to_csv(tmp_path / "applications.csv", index=False)
+    write_spec(tmp_path, target="defaulted")
+    assert_user_error(tk(tmp_path, "run", ok=False), "'defaulted'")
+    spec = tmp_path / "tailorkit.yaml"
+    spec.write_text(spec.read_text().replace("target: defaulted", "target: default\ncolour: 3"))
+    assert_user_error(tk(tmp_path, "validate", ok=False), "unknown key 'colour'", "line")
+    write_spec(tmp_path, requirements=["auc >= 0.7", "joy >= 1"])
+    assert_user_error(tk(tmp_path, "validate", ok=False), "unknown metric 'joy'", "line")
+    frame.assign(income=float("nan")).to_csv(tmp_path / "applications.csv", index=False)
+    write_spec(tmp_path)
+    done = tk(tmp_path, "validate")
+    assert "'income' is empty in every row" in done.stderr
+
+
+def test_debug_shows_traceback(tmp_path):
+    done = tk(tmp_path, "--debug", "validate", ok=False)
+    assert done.returncode != 0 and "Traceback" in done.stderr

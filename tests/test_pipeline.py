@@ -1,0 +1,86 @@
+"""Project.run end to end on simulated data: leaderboard, report, registry, gates."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from tailorkit import Project, load_model
+from tailorkit.predict import Scorer
+from tailorkit.registry import Registry
+
+from .conftest import TINY_FT, write_spec
+
+
+def test_run_trains_evaluates_registers_and_reports(project_dir):
+    result = Project.from_yaml(project_dir / "tailorkit.yaml").run()
+    board = result.leaderboard
+    assert isinstance(board, pd.DataFrame)
+    assert {"logistic", "lightgbm", "ensemble"} <= set(board["model"])
+    assert board.iloc[0]["model"] == result.best
+    assert board["auc"].between(0.6, 1.0).all()
+    for column in (
+        "auc_ci",
+        "ks",
+        "gini",
+        "brier",
+        "log_loss",
+        "cost",
+        "fit_seconds",
+        "predict_ms_per_1000",
+        "fold_auc_mean",
+        "fold_auc_std",
+    ):
+        assert column in board.columns
+    assert result.report_path.exists() and result.json_path.exists()
+    document = json.loads(result.json_path.read_text())
+    assert document["best"] == result.best and document["fairness"][0]["column"] == "sex"
+    assert "sex" in document["data"]["excluded_from_model"]
+    assert result.gates_passed and result.promoted
+    registry = Registry(project_dir / ".tailorkit")
+    champion = registry.resolve("acme-credit@champion")
+    assert champion.version == 1
+    assert [e["to_version"] for e in registry.audit_log("acme-credit")] == [1]
+
+
+def test_registered_model_predicts_like_the_in_memory_one(project_dir):
+    result = Project.from_yaml(project_dir / "tailorkit.yaml").run()
+    frame = pd.read_csv(project_dir / "applications.csv").head(100)
+    columns = result.model.feature_names_in_
+    expected = result.model.predict_proba(frame[columns])[:, 1]
+    loaded = load_model(Registry(project_dir / ".tailorkit").resolve("acme-credit@champion").path)
+    np.testing.assert_allclose(loaded.predict_proba(frame[columns])[:, 1], expected, atol=1e-9)
+    scored = Scorer.from_registry("acme-credit@champion", project_dir / ".tailorkit").score(frame)
+    np.testing.assert_allclose(scored["probability"], expected, atol=1e-6)
+    assert set(scored["decision"]) <= {"accept", "reject"}
+    assert "application_id" in scored.columns and "reason_1" in scored.columns
+
+
+def test_failed_gate_keeps_the_champion(project_dir):
+    Project.from_yaml(project_dir / "tailorkit.yaml").run()
+    write_spec(project_dir, requirements=["auc >= 0.999"])
+    result = Project.from_yaml(project_dir / "tailorkit.yaml").run()
+    assert not result.gates_passed and not result.promoted
+    assert result.requirements[0]["passed"] is False
+    registry = Registry(project_dir / ".tailorkit")
+    assert registry.resolve("acme-credit@champion").version == 1
+    assert registry.resolve("acme-credit").version == 2
+
+
+def test_transformer_with_pretraining_ablation_and_holdout(project_dir):
+    write_spec(
+        project_dir,
+        models=[
+            "logistic",
+            {"name": "ft_transformer", "family": "ft_transformer", "params": TINY_FT},
+        ],
+        evaluation={"protocol": "holdout", "holdout_fraction": 0.3, "bootstrap": 50},
+    )
+    result = Project.from_yaml(project_dir / "tailorkit.yaml").run()
+    ablation = result.result["ablation"]["pretraining"]
+    assert ablation["model"] == "ft_transformer"
+    assert ablation["with"]["auc"] is not None and ablation["without"]["auc"] is not None
+    assert "ft_transformer (no pretraining)" in set(result.leaderboard["model"])
+    assert result.best != "ft_transformer (no pretraining)"

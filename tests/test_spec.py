@@ -1,0 +1,98 @@
+"""The spec: layering, defaults, and errors that name the field and its line."""
+
+from __future__ import annotations
+
+import pytest
+
+from tailorkit.errors import SpecError
+from tailorkit.gates import evaluate_requirements, parse_requirement
+from tailorkit.spec import dump_spec, load_spec
+
+GOOD = """\
+name: acme
+solution: credit_risk
+data:
+  train: applications.csv
+target: default
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "tailorkit.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_come_from_the_solution(tmp_path):
+    spec, resolved = load_spec(write(tmp_path, GOOD))
+    assert [m.family for m in spec.model_entries()] == ["logistic", "lightgbm", "ft_transformer"]
+    assert spec.cost.false_negative == 5.0
+    assert resolved["evaluation"]["folds"] == 5
+    assert "ft_transformer" in dump_spec(resolved)
+
+
+def test_user_values_and_overrides_win(tmp_path):
+    path = write(tmp_path, GOOD + "evaluation: {folds: 3}\n")
+    spec, _ = load_spec(path, overrides=["evaluation.seed=7", "models=[logistic]"])
+    assert spec.evaluation.folds == 3 and spec.evaluation.seed == 7
+    assert [m.name for m in spec.model_entries()] == ["logistic"]
+
+
+def test_unknown_key_names_key_and_line(tmp_path):
+    path = write(tmp_path, GOOD + "evaluation:\n  folds: 3\n  fold_count: 4\n")
+    with pytest.raises(SpecError, match=r"line 8.*unknown key 'evaluation.fold_count'"):
+        load_spec(path)
+
+
+def test_wrong_type_names_field_and_line(tmp_path):
+    path = write(tmp_path, GOOD + "evaluation:\n  folds: many\n")
+    with pytest.raises(SpecError, match=r"line 7.*'evaluation.folds'"):
+        load_spec(path)
+
+
+def test_missing_required_key(tmp_path):
+    with pytest.raises(SpecError, match="required key 'target' is missing"):
+        load_spec(write(tmp_path, GOOD.replace("target: default\n", "")))
+
+
+def test_unknown_solution(tmp_path):
+    with pytest.raises(SpecError, match="solution"):
+        load_spec(write(tmp_path, GOOD.replace("credit_risk", "astrology")))
+
+
+def test_invalid_yaml_names_line(tmp_path):
+    with pytest.raises(SpecError, match="line 3"):
+        load_spec(write(tmp_path, "name: a\nsolution: credit_risk\ndata: [unclosed\n"))
+
+
+def test_missing_spec_file(tmp_path):
+    with pytest.raises(SpecError, match="not found"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_requirement_with_unknown_metric_is_rejected_with_line(tmp_path):
+    path = write(tmp_path, GOOD + "requirements:\n  - auc >= 0.7\n  - happiness >= 3\n")
+    with pytest.raises(SpecError, match=r"line 8.*unknown metric 'happiness'"):
+        load_spec(path)
+
+
+def test_requirement_parsing_and_checking():
+    assert parse_requirement("demographic_parity_difference[sex] <= 0.1").qualifier == "sex"
+    with pytest.raises(SpecError, match="name the protected column"):
+        parse_requirement("equalized_odds_difference <= 0.1")
+    with pytest.raises(SpecError, match="must look like"):
+        parse_requirement("auc is great")
+    fairness = [{"column": "sex", "demographic_parity_difference": 0.2}]
+    outcome = evaluate_requirements(
+        [
+            "auc >= 0.7",
+            "brier <= 0.1",
+            "demographic_parity_difference[sex] <= 0.1",
+            "auc_gap[age] <= 0.1",
+        ],
+        {"auc": 0.75, "brier": 0.2},
+        fairness,
+        "evaluation",
+    )
+    assert [o["passed"] for o in outcome] == [True, False, False, False]
+    assert "not a protected column" in outcome[3]["note"]
