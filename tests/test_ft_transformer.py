@@ -1,0 +1,127 @@
+"""FT-Transformer: learning, pretraining, determinism, persistence and the sklearn contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+
+from tailorkit.models.ft_transformer import FTTransformer, apply_quantiles, fit_quantiles
+
+TINY = {
+    "d_token": 8,
+    "n_blocks": 1,
+    "n_heads": 2,
+    "max_epochs": 8,
+    "pretrain_epochs": 2,
+    "learning_rate": 3e-3,
+    "batch_size": 64,
+}
+
+
+def make_data(n_rows: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Numeric, categorical and missing values; the label depends on ``x1`` and ``color``."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.standard_normal(n_rows)
+    x2 = rng.standard_normal(n_rows)
+    color = rng.choice(["red", "green", "blue"], size=n_rows)
+    logit = 2.5 * x1 + 1.5 * (color == "red") - 0.5
+    y = (rng.random(n_rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame(
+        {"x1": x1, "x2": x2, "color": color, "size": rng.choice(["s", "m"], n_rows)}
+    )
+    frame.loc[rng.random(n_rows) < 0.1, "x2"] = np.nan
+    frame.loc[rng.random(n_rows) < 0.1, "color"] = None
+    return frame, y
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
+    X, y = make_data(400, seed=0)
+    X_test, y_test = make_data(300, seed=1)
+    return X, y, X_test, y_test
+
+
+@pytest.fixture(scope="module")
+def fitted(data) -> FTTransformer:
+    X, y, _, _ = data
+    return FTTransformer(**TINY, pretrain=False, random_state=3).fit(X, y)
+
+
+def test_predict_proba_shape_range_and_signal(fitted, data):
+    _, _, X_test, y_test = data
+    proba = fitted.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 2)
+    assert np.all((proba >= 0) & (proba <= 1))
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    assert roc_auc_score(y_test, proba[:, 1]) > 0.7
+
+
+def test_importances_one_per_raw_feature_summing_to_one(fitted):
+    importances = fitted.feature_importances_
+    assert list(importances.index) == ["x1", "x2", "color", "size"]
+    assert importances.sum() == pytest.approx(1.0)
+    assert (importances >= 0).all()
+    assert np.isfinite(importances).all()
+
+
+def test_pretraining_runs_with_unlabeled_rows(data):
+    X, y, X_test, y_test = data
+    X_unlabeled, _ = make_data(200, seed=2)
+    X_unlabeled.loc[0, "color"] = "purple"  # a level that only unlabeled rows hold
+    model = FTTransformer(**TINY, pretrain=True, random_state=0)
+    model.fit(X, y, X_unlabeled=X_unlabeled)
+    assert model.pretrain_epochs_ >= 1 and model.epochs_ >= 1
+    assert roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]) > 0.7
+
+
+def test_same_seed_gives_identical_predictions(data):
+    X, y, X_test, _ = data
+    first = FTTransformer(**TINY, pretrain=True, random_state=7).fit(X, y).predict_proba(X_test)
+    second = FTTransformer(**TINY, pretrain=True, random_state=7).fit(X, y).predict_proba(X_test)
+    other = FTTransformer(**TINY, pretrain=True, random_state=8).fit(X, y).predict_proba(X_test)
+    np.testing.assert_array_equal(first, second)
+    assert not np.allclose(first, other)
+
+
+def test_save_load_round_trip_without_pickle(fitted, data, tmp_path):
+    from tailorkit.models import load_model
+
+    _, _, X_test, _ = data
+    fitted.save(tmp_path / "ft")
+    files = sorted(p.name for p in (tmp_path / "ft").iterdir())
+    assert files == ["model.json", "weights.safetensors"]
+    loaded = load_model(tmp_path / "ft")
+    assert isinstance(loaded, FTTransformer)
+    np.testing.assert_allclose(
+        loaded.predict_proba(X_test), fitted.predict_proba(X_test), rtol=0, atol=1e-6
+    )
+    np.testing.assert_allclose(loaded.importances_, fitted.importances_)
+
+
+def test_unseen_categories_and_missing_values_at_predict_time(fitted, data):
+    _, _, X_test, _ = data
+    odd = X_test.head(5).copy()
+    odd["color"] = ["violet", None, "red", "", "blue"]
+    odd["x1"] = [np.nan, 1e9, -1e9, 0.0, 0.5]
+    proba = fitted.predict_proba(odd)[:, 1]
+    assert proba.shape == (5,) and np.isfinite(proba).all()
+
+
+def test_clone_keeps_params_and_drops_fitted_state(fitted):
+    copy = clone(fitted)
+    assert copy.get_params() == fitted.get_params()
+    assert not hasattr(copy, "network_")
+
+
+def test_quantile_transform_is_monotone_and_bounded():
+    rng = np.random.default_rng(0)
+    block = np.column_stack([rng.lognormal(size=500), rng.integers(0, 2, 500)]).astype(np.float32)
+    knots = fit_quantiles(block)
+    assert knots[1] is None  # a 0/1 column stays as it is
+    out = apply_quantiles(np.array([[-1e6, 0.0], [1.0, 1.0], [1e6, 1.0]], np.float32), knots)
+    assert out[0, 0] < out[1, 0] < out[2, 0]
+    assert np.abs(out[:, 0]).max() < 3.2
+    np.testing.assert_array_equal(out[:, 1], [0.0, 1.0, 1.0])

@@ -1,0 +1,197 @@
+"""One conformance suite run over every registered model family (tiny configurations)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from tailorkit.errors import DataError
+from tailorkit.models import MODEL_FAMILIES, TabularModel, load_model, make_model
+
+TINY_LIGHTGBM = {"n_estimators": 40, "early_stopping_rounds": 10, "num_threads": 1}
+TINY_PARAMS: dict[str, dict] = {
+    "logistic": {},
+    "lightgbm": TINY_LIGHTGBM,
+    "ft_transformer": {
+        "d_token": 8,
+        "n_blocks": 1,
+        "max_epochs": 3,
+        "pretrain_epochs": 2,
+        "n_threads": 1,
+    },
+    "ensemble": {
+        "members": [
+            {"name": "scorecard", "family": "logistic", "params": {"binning": True}},
+            {"name": "trees", "family": "lightgbm", "params": TINY_LIGHTGBM},
+        ],
+        "weights": {"scorecard": 0.4, "trees": 0.6},
+    },
+}
+ADDITIVE_FAMILIES = ("logistic", "lightgbm")  # explain() rows sum to logit(p) - constant
+PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth"}
+
+
+def applicants(n: int = 160, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Small credit-like table: numeric with gaps, categoricals, a boolean; risk from several."""
+    rng = np.random.default_rng(seed)
+    income = rng.lognormal(10, 0.5, n)
+    income[rng.random(n) < 0.1] = np.nan
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n).astype(float),
+            "income": income,
+            "purpose": rng.choice(["car", "house", "education", "other"], n),
+            "housing": rng.choice(["own", "rent", None], n, p=[0.5, 0.4, 0.1]),
+            "has_phone": rng.random(n) < 0.6,
+        }
+    )
+    logit = (
+        -0.04 * (frame["age"] - 45)
+        - 0.8 * (np.log(frame["income"].fillna(22000)) - 10)
+        + 0.9 * (frame["purpose"] == "education")
+        - 0.5 * frame["has_phone"]
+    )
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame, y
+
+
+def new_model(family: str, **changes) -> TabularModel:
+    params = {**TINY_PARAMS[family], **changes}
+    model = make_model(family, **params)
+    if "random_state" in model.get_params() and "random_state" not in changes:
+        model.set_params(random_state=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, np.ndarray]:
+    return applicants()
+
+
+def fit_checked(family: str, X: pd.DataFrame, y: np.ndarray) -> TabularModel:
+    model = new_model(family)
+    assert model.fit(X, y) is model, "fit must return self"
+    return model
+
+
+@pytest.fixture(scope="module")
+def fitted(data) -> dict[str, TabularModel]:
+    X, y = data
+    return {family: fit_checked(family, X, y) for family in MODEL_FAMILIES}
+
+
+def test_every_family_has_a_tiny_configuration():
+    assert set(TINY_PARAMS) == set(MODEL_FAMILIES)
+
+
+@pytest.mark.parametrize("family", MODEL_FAMILIES)
+def test_fit_predict_shapes(family, data, fitted):
+    X, _ = data
+    model = fitted[family]
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert ((proba >= 0) & (proba <= 1)).all()
+    assert set(np.unique(model.predict(X))) <= {0, 1}
+    assert len(model.feature_importances_) == len(model.feature_names_in_)
+
+
+@pytest.mark.parametrize("family", MODEL_FAMILIES)
+def test_clone_is_unfitted_with_equal_params(family, fitted):
+    model = fitted[family]
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    assert not hasattr(copy, "schema_")
+
+
+@pytest.mark.parametrize("family", MODEL_FAMILIES)
+def test_same_random_state_same_probabilities(family, data, fitted):
+    X, y = data
+    again = new_model(family).fit(X, y)
+    np.testing.assert_allclose(again.predict_proba(X), fitted[family].predict_proba(X), atol=1e-9)
+
+
+@pytest.mark.parametrize("family", MODEL_FAMILIES)
+def test_save_load_predicts_the_same_without_pickle(family, data, fitted, tmp_path: Path):
+    X, _ = data
+    model = fitted[family]
+    folder = model.save(tmp_path / family)
+    loaded = load_model(folder)
+    assert type(loaded) is type(model)
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-6)
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert files
+    for file in files:
+        assert file.suffix not in PICKLE_SUFFIXES, file
+        assert not file.read_bytes()[:1] == b"\x80", f"{file} looks like a pickle"
+
+
+@pytest.mark.parametrize("family", MODEL_FAMILIES)
+def test_unseen_categories_and_missing_values_at_predict(family, data, fitted):
+    X, _ = data
+    odd = X.head(6).copy()
+    odd["purpose"] = ["boat", None, "car", "", "spaceship", "house"]
+    odd["housing"] = None
+    odd.loc[odd.index[:3], "age"] = np.nan
+    odd["income"] = np.nan
+    proba = fitted[family].predict_proba(odd)
+    assert proba.shape == (6, 2)
+    assert np.isfinite(proba).all()
+
+
+@pytest.mark.parametrize("family", MODEL_FAMILIES)
+def test_missing_column_is_named(family, data, fitted):
+    X, _ = data
+    with pytest.raises(DataError, match="'income'"):
+        fitted[family].predict_proba(X.drop(columns="income").head(5))
+
+
+@pytest.mark.parametrize("family", MODEL_FAMILIES)
+def test_text_in_numeric_column_names_column_and_row(family, data, fitted):
+    X, _ = data
+    bad = X.head(5).copy()
+    bad["age"] = bad["age"].astype(object)
+    bad.loc[3, "age"] = "forty"
+    with pytest.raises(DataError, match=r"'age'.*row 4.*'forty'"):
+        fitted[family].predict_proba(bad)
+
+
+@pytest.mark.parametrize("family", MODEL_FAMILIES)
+def test_explain_shape_and_additivity(family, data, fitted):
+    X, _ = data
+    model = fitted[family]
+    rows = X.head(20)
+    try:
+        contributions = model.explain(rows)
+    except NotImplementedError:
+        assert family not in ADDITIVE_FAMILIES
+        return
+    assert contributions.shape == (len(rows), len(model.feature_names_in_))
+    assert list(contributions.columns) == model.feature_names_in_
+    assert np.isfinite(contributions.to_numpy()).all()
+    if family in ADDITIVE_FAMILIES:
+        p = model.predict_proba(rows)[:, 1]
+        gap = np.log(p / (1 - p)) - contributions.sum(axis=1).to_numpy()
+        np.testing.assert_allclose(gap, gap[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("binning", ["none", "woe", "hybrid"])
+def test_scorecard_points_follow_the_standard_scaling(binning, data):
+    X, y = data
+    model = new_model("logistic", binning=binning, base_score=600, base_odds=50, pdo=20).fit(X, y)
+    p = model.predict_proba(X)[:, 1]
+    factor = 20 / np.log(2)
+    expected = 600 - factor * np.log(50) - factor * np.log(p / (1 - p))
+    np.testing.assert_allclose(model.score_points(X), expected, rtol=1e-9)
+    table = model.scorecard_table()
+    assert list(table.columns) == ["feature", "bin", "points"]
+    assert table["feature"].iloc[0] == "(base points)"
+    assert set(model.feature_names_in_) <= set(table["feature"])
+    assert np.isfinite(table["points"]).all()
+    if binning == "woe":  # training rows with an empty income get their own bin
+        assert "missing" in set(table.loc[table["feature"] == "income", "bin"])
