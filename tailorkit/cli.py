@@ -351,8 +351,8 @@ def promote(
 
 @app.command()
 def audit(
-    project: Optional[str] = typer.Argument(None),
-    workspace: Optional[Path] = WorkspaceOption,
+    project: str | None = typer.Argument(None),
+    workspace: Path | None = WorkspaceOption,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show the append-only log of alias moves."""

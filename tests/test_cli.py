@@ -86,12 +86,13 @@ def test_models_promote_and_audit(trained):
     tk(trained, "run", "--quiet", "--set", "evaluation.folds=3", "--set", "models=[logistic]")
     listed = json.loads(tk(trained, "models", "--json").stdout)
     assert [v["version"] for v in listed] == [1, 2]
-    tk(trained, "promote", "acme", "2", "--alias", "champion", "--reason", "committee")
+    assert "champion" in listed[1]["aliases"]  # the second run passed its gates
     tk(trained, "promote", "acme", "1", "--alias", "champion", "--reason", "rollback")
+    tk(trained, "promote", "acme", "2", "--alias", "champion", "--reason", "committee")
     audit = json.loads(tk(trained, "audit", "acme", "--json").stdout)
     assert [(e["from_version"], e["to_version"], e["reason"]) for e in audit][-2:] == [
-        (1, 2, "committee"),
         (2, 1, "rollback"),
+        (1, 2, "committee"),
     ]
     assert "rollback" in tk(trained, "audit", "acme").stdout
     assert_user_error(tk(trained, "promote", "acme", "9", ok=False), "9")
@@ -135,7 +136,7 @@ def test_predict_bad_inputs(trained):
         "row 1",
         "lots",
     )
-    late = new.astype({"late_payments": object})
+    late = new.astype({"late_payments": str})
     late.loc[44, "late_payments"] = "three"
     late.to_parquet(trained / "late.parquet")
     done = tk(trained, "predict", "-m", "acme@champion", "late.parquet", "--chunk-rows", "20",

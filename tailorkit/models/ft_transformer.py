@@ -47,7 +47,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tailorkit.data.preprocess import TabularPreprocessor, _source_of
-from tailorkit.errors import SpecError
+from tailorkit.errors import RegistryError, SpecError
 from tailorkit.models.base import TabularModel
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -338,7 +338,9 @@ class FTTransformer(TabularModel):
         self.pretrain_epochs_ = state["pretrain_epochs"]
         self.network_ = self._build_network()
         if self.network_.n_numeric != state["n_numeric"]:
-            raise ValueError(f"{path}: weights do not match the saved preprocessor")
+            raise RegistryError(
+                f"{path}: the weights do not match the saved preprocessor; save the model again"
+            )
         self.network_.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
         self.network_.eval()
 
