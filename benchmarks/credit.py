@@ -93,7 +93,7 @@ def run_peers(frame: pd.DataFrame, target: str) -> list[dict]:
 
     y = frame[target].to_numpy()
     X = frame.drop(columns=[target])
-    categorical = [c for c in X.columns if X[c].dtype == object]
+    categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
     numeric = [c for c in X.columns if c not in categorical]
     X_lgb = X.copy()
     for c in categorical:

