@@ -9,18 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from tailorkit.errors import SpecError
+from tailorkit.evaluate.metrics import METRIC_NAMES
 
 MODEL_METRICS = (
-    "auc",
-    "ks",
-    "gini",
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "brier",
-    "log_loss",
-    "pr_auc",
+    *METRIC_NAMES,
     "cost",
     "fit_seconds",
     "predict_ms_per_1000",
