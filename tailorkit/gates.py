@@ -44,8 +44,12 @@ class Requirement:
         return value is not None and bool(_OPERATORS[self.op](value, self.threshold))
 
 
-def parse_requirement(text: str) -> Requirement:
-    """Parse one requirement line; unknown metrics are a SpecError naming the choices."""
+def parse_requirement(text: str, metrics: tuple[str, ...] = MODEL_METRICS) -> Requirement:
+    """Parse one requirement line; unknown metrics are a SpecError naming the choices.
+
+    ``metrics`` are the solution's per-model metric names (credit risk's by default);
+    group metrics such as ``demographic_parity_difference[sex]`` are always known.
+    """
     match = _PATTERN.match(str(text))
     if not match:
         raise SpecError(
@@ -55,10 +59,10 @@ def parse_requirement(text: str) -> Requirement:
     metric, qualifier = match["metric"], match["qualifier"]
     if metric in GROUP_METRICS and not qualifier:
         raise SpecError(f"requirement '{text}': name the protected column, e.g. {metric}[sex]")
-    if metric not in MODEL_METRICS + GROUP_METRICS:
+    if metric not in metrics + GROUP_METRICS:
         raise SpecError(
             f"requirement '{text}' uses unknown metric '{metric}'; known: "
-            f"{', '.join(MODEL_METRICS + GROUP_METRICS)}"
+            f"{', '.join(metrics + GROUP_METRICS)}"
         )
     try:
         threshold = float(match["value"])
@@ -68,13 +72,17 @@ def parse_requirement(text: str) -> Requirement:
 
 
 def evaluate_requirements(
-    lines: list[str], metrics: dict[str, Any], fairness: list[dict], stage: str
+    lines: list[str],
+    metrics: dict[str, Any],
+    fairness: list[dict],
+    stage: str,
+    known: tuple[str, ...] = MODEL_METRICS,
 ) -> list[dict[str, Any]]:
     """Check each requirement against the chosen model's metrics and fairness audit."""
     by_column = {entry["column"]: entry for entry in fairness}
     outcomes = []
     for line in lines:
-        requirement = parse_requirement(line)
+        requirement = parse_requirement(line, known)
         if requirement.metric in GROUP_METRICS:
             audit = by_column.get(requirement.qualifier)
             value = audit.get(requirement.metric) if audit else None

@@ -30,7 +30,8 @@ from tailorkit.models.ensemble import select_weights
 from tailorkit.predict import DECISION_FILE  # noqa: E402
 from tailorkit.registry import Registry
 from tailorkit.report.run_report import write_run_report
-from tailorkit.spec import Spec, load_spec
+from tailorkit.solutions import get_solution
+from tailorkit.spec import SpecBase, load_spec
 
 ABLATION_SUFFIX = " (no pretraining)"
 Progress = Callable[[str], None]
@@ -56,7 +57,7 @@ class Project:
     """A spec plus the folder it lives in; ``run`` executes the whole loop once."""
 
     def __init__(
-        self, spec: Spec, *, base_dir: str | Path = ".", workspace: str | Path | None = None
+        self, spec: SpecBase, *, base_dir: str | Path = ".", workspace: str | Path | None = None
     ):
         self.spec = spec
         self.base_dir = Path(base_dir)
@@ -86,7 +87,7 @@ class Project:
         registry.ensure_project(spec.name, spec.solution)
         run_id = registry.start_run(spec.name, spec.model_dump(mode="json"))
         try:
-            result = self._run(registry, run_id, say)
+            result = get_solution(spec.solution).train(self, registry, run_id, say)
         except BaseException:
             registry.finish_run(run_id, status="failed")
             raise
@@ -107,7 +108,8 @@ class Project:
         )
         return result
 
-    def _run(self, registry: Registry, run_id: int, say: Progress) -> RunResult:
+    def run_tabular(self, registry: Registry, run_id: int, say: Progress) -> RunResult:
+        """The tabular binary-classification run (credit risk)."""
         spec = self.spec
         say("reading data")
         data = load_training_data(spec, self.base_dir)

@@ -29,7 +29,11 @@ class Scorer:
 
     @classmethod
     def from_registry(cls, ref: str, workspace: str | Path = ".tailorkit") -> Scorer:
-        version = Registry(workspace).resolve(ref)
+        return cls.from_version(Registry(workspace).resolve(ref))
+
+    @classmethod
+    def from_version(cls, version) -> Scorer:
+        """A registered model version (``Registry.resolve``)."""
         decision = json.loads((version.path / DECISION_FILE).read_text())
         return cls(load_model(version.path), decision, f"{version.project}:{version.version}")
 

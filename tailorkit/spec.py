@@ -9,11 +9,10 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,18 +25,28 @@ from tailorkit.errors import SpecError
 SPEC_FILE = "tailorkit.yaml"
 
 
-def _valid_requirement(line: str) -> str:
-    from tailorkit.gates import parse_requirement
-
-    try:
-        parse_requirement(line)
-    except SpecError as error:
-        raise ValueError(str(error)) from None
-    return line
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class SpecBase(_Strict):
+    """What every solution's spec has: a name, the solution, requirements, a workspace.
+
+    Each solution module subclasses this (``SPEC``) with its own data and model sections;
+    requirement lines are checked against the solution's ``METRICS`` when resolving.
+    """
+
+    name: str
+    solution: str
+    requirements: list[str] = []
+    workspace: str = ".tailorkit"
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_simple(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+            raise ValueError("use letters, digits, '-', '_' or '.' (it names the model)")
+        return value
 
 
 class DataSection(_Strict):
@@ -85,8 +94,9 @@ class DeploySection(_Strict):
     export: Literal["none", "onnx"] = "none"
 
 
-class Spec(_Strict):
-    name: str
+class Spec(SpecBase):
+    """The tabular spec (credit risk): one labeled table, a binary target."""
+
     solution: Literal["credit_risk"]
     data: DataSection
     target: str
@@ -96,16 +106,7 @@ class Spec(_Strict):
     evaluation: EvaluationSection = EvaluationSection()
     cost: CostSection | None = None
     ensemble: bool = True
-    requirements: list[Annotated[str, AfterValidator(_valid_requirement)]] = []
     deploy: DeploySection = DeploySection()
-    workspace: str = ".tailorkit"
-
-    @field_validator("name")
-    @classmethod
-    def _name_is_simple(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
-            raise ValueError("use letters, digits, '-', '_' or '.' (it names the model)")
-        return value
 
     def model_entries(self) -> list[ModelEntry]:
         """Models as entries; a bare family name becomes an entry with default params."""
@@ -115,7 +116,9 @@ class Spec(_Strict):
 
 
 # ------------------------------------------------------------------ loading
-def load_spec(path: str | Path, overrides: list[str] | None = None) -> tuple[Spec, dict[str, Any]]:
+def load_spec(
+    path: str | Path, overrides: list[str] | None = None
+) -> tuple[SpecBase, dict[str, Any]]:
     """Read, layer and validate a spec file; returns the spec and the resolved dict."""
     path = Path(path)
     if not path.exists():
@@ -144,18 +147,26 @@ def resolve_spec(
     overrides: list[str] | None = None,
     source: str = "spec",
     lines: dict[tuple, int] | None = None,
-) -> tuple[Spec, dict[str, Any]]:
+) -> tuple[SpecBase, dict[str, Any]]:
     """Layer solution defaults, the user's mapping and overrides, then validate."""
-    from tailorkit.solutions import solution_defaults
+    from tailorkit.gates import parse_requirement
+    from tailorkit.solutions import get_solution
 
-    solution = user.get("solution")
-    merged = _deep_merge(solution_defaults(solution, source), user)
+    module = get_solution(user.get("solution"), source)
+    merged = _deep_merge(module.DEFAULTS, user)
     for override in overrides or []:
         _apply_override(merged, override)
     try:
-        spec = Spec.model_validate(merged)
+        spec = module.SPEC.model_validate(merged)
     except ValidationError as error:
         raise SpecError(_describe(error, source, lines or {})) from None
+    for index, line in enumerate(spec.requirements):
+        try:
+            parse_requirement(line, module.METRICS)
+        except SpecError as error:
+            where = (lines or {}).get(("requirements", index))
+            where = f"{source} line {where}" if where else source
+            raise SpecError(f"{where}: field 'requirements.{index}': {error}") from None
     return spec, spec.model_dump(mode="json")
 
 

@@ -370,6 +370,14 @@ class Registry:
             metrics = _metrics_by_run(session, [row.id for _, row in rows])
             return [_run_dict(name, row, metrics.get(row.id, {})) for name, row in rows]
 
+    def solution_of(self, project: str) -> str:
+        """The solution a project was created with."""
+        with self._read() as session:
+            row = session.scalar(select(ProjectRow).where(ProjectRow.name == project))
+            if row is None:
+                raise RegistryError(f"no project '{project}' in workspace {self.workspace}")
+            return row.solution
+
     def projects(self) -> list[dict]:
         """Every project with its solution, creation time and number of versions."""
         with self._read() as session:
