@@ -464,6 +464,15 @@ def _add_solution_commands() -> None:
 _add_solution_commands()
 
 
+def _add_serving_commands() -> None:
+    from tailorkit.serve.commands import register
+
+    register(app)
+
+
+_add_serving_commands()
+
+
 def main() -> None:
     """Entry point: user errors are one line on stderr and exit code 2 (gates: 1)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

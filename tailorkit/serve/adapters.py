@@ -1,0 +1,203 @@
+"""Per-solution serving adapters: how one loaded model version answers the endpoints.
+
+The service never knows a solution's internals. For a project it asks
+``Registry.solution_of(project)`` and ``load_adapter(solution, version)`` builds an
+``Adapter``; the adapter declares the endpoint kinds it answers (``predict``, ``recommend``,
+``monitor``) and implements those. A solution plugs in either with ``SERVE_ADAPTER =
+"module:Class"`` in its solution module or with a line in ``BUILTIN_ADAPTERS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from tailorkit.errors import DataError, TailorkitError
+from tailorkit.registry import ModelVersion
+
+BUILTIN_ADAPTERS = {
+    "credit_risk": "tailorkit.serve.adapters:ScoringAdapter",
+    "fraud": "tailorkit.serve.adapters:ScoringAdapter",
+    "diagnosis": "tailorkit.serve.adapters:ScoringAdapter",
+}
+ENDPOINT_NOUNS = {
+    "predict": "a scoring",
+    "recommend": "a recommendation",
+    "monitor": "a maintenance (RUL / monitoring)",
+}
+
+
+class UnsupportedEndpoint(TailorkitError):
+    """The project's solution does not answer this endpoint kind."""
+
+
+class Adapter:
+    """One loaded model version behind the service's endpoints.
+
+    Subclasses set ``kinds`` and implement the matching methods; every method receives
+    plain JSON-like data and returns JSON-like data. ``predict_rows`` gets the rows of
+    several requests at once (micro-batching) and returns one output dict per row.
+    ``check_rows`` runs per request before batching, so one bad request cannot fail others;
+    it raises ``DataError`` naming the row and field, and returns warnings.
+    """
+
+    kinds: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, version: ModelVersion, solution: str) -> None:
+        self.version = version
+        self.solution = solution
+
+    def check_rows(self, rows: list[dict[str, Any]]) -> list[str]:
+        raise self.unsupported("predict")
+
+    def predict_rows(self, rows: list[dict[str, Any]], reasons: int) -> list[dict[str, Any]]:
+        raise self.unsupported("predict")
+
+    def recommend(self, request: dict[str, Any]) -> dict[str, Any]:
+        raise self.unsupported("recommend")
+
+    def monitor(self, request: dict[str, Any]) -> dict[str, Any]:
+        raise self.unsupported("monitor")
+
+    def unsupported(self, kind: str) -> UnsupportedEndpoint:
+        return UnsupportedEndpoint(
+            f"project '{self.version.project}' is a {self.solution} project, not "
+            f"{ENDPOINT_NOUNS[kind]} project; it answers: {', '.join(sorted(self.kinds))}"
+        )
+
+
+class ScoringAdapter(Adapter):
+    """Binary scoring (credit risk, fraud, diagnosis): probability, decision, reason codes.
+
+    The decision labels come from the model's ``decision.json`` (``labels``: positive and
+    negative), defaulting to credit's ``reject`` / ``accept``.
+    """
+
+    kinds = frozenset({"predict"})
+
+    def __init__(self, version: ModelVersion, solution: str) -> None:
+        from tailorkit.predict import Scorer
+
+        super().__init__(version, solution)
+        self.scorer = Scorer.from_version(version)
+        decision = self.scorer.decision
+        self.columns: list[str] = list(decision["columns"])
+        self.key = decision.get("key")
+        labels = decision.get("labels") or {}
+        self.positive = str(labels.get("positive", "reject"))
+        self.negative = str(labels.get("negative", "accept"))
+        schema = getattr(self.scorer.model, "schema_", {}) or {}
+        self.types = {c: schema.get(c, "categorical") for c in self.columns}
+        preprocessor = _preprocessor_of(self.scorer.model)
+        self.levels: dict[str, set[str]] = {
+            c: set(v) for c, v in (getattr(preprocessor, "levels_", None) or {}).items()
+        }
+
+    def check_rows(self, rows: list[dict[str, Any]]) -> list[str]:
+        """Missing columns and wrong value types are errors; unknown categories are warnings."""
+        warnings: list[str] = []
+        for index, row in enumerate(rows):
+            missing = [c for c in self.columns if c not in row]
+            if missing:
+                raise DataError(
+                    f"rows[{index}] lacks field(s) {', '.join(map(repr, missing))} that model "
+                    f"{self.version.project}:{self.version.version} needs (null is allowed)"
+                )
+            for column in self.columns:
+                problem = _type_problem(self.types[column], row[column])
+                if problem:
+                    raise DataError(f"rows[{index}].{column}: {problem}")
+                value = row[column]
+                levels = self.levels.get(column)
+                if levels and value is not None and str(value).strip() not in levels:
+                    warnings.append(
+                        f"rows[{index}].{column}: unknown category {str(value)[:40]!r} "
+                        "scored as missing"
+                    )
+        return warnings
+
+    def predict_rows(self, rows: list[dict[str, Any]], reasons: int) -> list[dict[str, Any]]:
+        frame = pd.DataFrame.from_records(rows, columns=self.columns)
+        scores = self.scorer.score(frame, reasons=reasons)
+        probability = scores["probability"].to_numpy(float)
+        reason_columns = [c for c in scores.columns if c.startswith("reason_")]
+        reason_values = scores[reason_columns].to_numpy() if reason_columns else None
+        threshold = float(self.scorer.decision["threshold"])
+        out = []
+        for i, p in enumerate(probability):
+            item: dict[str, Any] = {
+                "probability": float(p),
+                "decision": self.positive if p > threshold else self.negative,
+            }
+            if reason_values is not None:
+                item["reasons"] = [str(r) for r in reason_values[i] if r]
+            if self.key and self.key in rows[i]:
+                item[self.key] = rows[i][self.key]
+            out.append(item)
+        return out
+
+    def score_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probabilities only (the in-process floor the benchmark compares against)."""
+        return self.scorer.model.predict_proba(frame[self.columns])[:, 1]
+
+
+def load_adapter(solution: str, version: ModelVersion) -> Adapter:
+    """The adapter for ``solution``: the solution module's ``SERVE_ADAPTER`` or a built-in."""
+    target = _solution_adapter(solution) or BUILTIN_ADAPTERS.get(solution)
+    if target is None:
+        raise UnsupportedEndpoint(
+            f"solution '{solution}' has no serving adapter yet; see docs/serving.md"
+        )
+    module_name, _, class_name = target.partition(":")
+    adapter_class = getattr(importlib.import_module(module_name), class_name)
+    return adapter_class(version, solution)
+
+
+def _solution_adapter(solution: str) -> str | None:
+    from tailorkit.solutions import SOLUTIONS, get_solution
+
+    if solution not in SOLUTIONS:
+        return None
+    return getattr(get_solution(solution), "SERVE_ADAPTER", None)
+
+
+def _preprocessor_of(model: Any) -> Any:
+    try:
+        return model.preprocessor_
+    except (AttributeError, IndexError, KeyError):
+        return None
+
+
+def _type_problem(kind: str, value: Any) -> str | None:
+    """Why ``value`` cannot feed a column of type ``kind`` (None when it can)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN and infinity are not allowed; send null for a missing value"
+    if kind == "numeric" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return f"must be a number or null, got {_describe(value)}"
+    if kind == "boolean" and not isinstance(value, (bool, int, str)):
+        return f"must be true/false or null, got {_describe(value)}"
+    if kind == "boolean" and isinstance(value, str):
+        if value.strip().lower() not in ("true", "false", "yes", "no", "1", "0", "y", "n"):
+            return f"must be true/false or null, got {_describe(value)}"
+    if kind == "datetime" and not isinstance(value, str):
+        return f"must be a date string (e.g. 2024-05-31) or null, got {_describe(value)}"
+    if kind == "datetime":
+        try:
+            pd.Timestamp(value)
+        except (ValueError, TypeError):
+            return f"must be a date string (e.g. 2024-05-31) or null, got {_describe(value)}"
+    if kind == "categorical" and not isinstance(value, (str, int, float, bool)):
+        return f"must be a string, number or null, got {_describe(value)}"
+    return None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    return type(value).__name__

@@ -1,0 +1,243 @@
+"""CLI commands for serving: ``serve``, ``tenants ...``, ``experiments ...``, ``compress``,
+``export --edge``. ``register(app)`` adds them to the main Typer app; heavy imports
+(FastAPI, torch, onnx) happen inside the commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+tenants_app = typer.Typer(no_args_is_help=True, help="Client companies and their API keys.")
+experiments_app = typer.Typer(no_args_is_help=True, help="A/B and shadow experiments.")
+
+WorkspaceOption = typer.Option(
+    None, "--workspace", "-w", help="Workspace folder (default: the spec's, or ./.tailorkit)."
+)
+DbUrlOption = typer.Option(
+    None,
+    "--db-url",
+    envvar="TAILORKIT_DB_URL",
+    help="Database URL (e.g. postgresql://...); default: the workspace's SQLite file.",
+)
+
+
+def _registry(workspace: Path | None, db_url: str | None):
+    from tailorkit.cli import _default_workspace
+    from tailorkit.registry import Registry
+
+    return Registry(workspace or _default_workspace(), url=db_url)
+
+
+def _store(workspace: Path | None, db_url: str | None):
+    from tailorkit.serve.events import EventStore
+
+    return EventStore(_registry(workspace, db_url))
+
+
+def _print(text: str) -> None:
+    from tailorkit.cli import out
+
+    out.print(text, highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------- serve
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface (0.0.0.0 in a container)."),
+    port: int = typer.Option(8000, "--port", "-p"),
+    workspace: Path | None = WorkspaceOption,
+    db_url: str | None = DbUrlOption,
+    max_rows: int = typer.Option(1000, "--max-rows", help="Rows allowed per predict request."),
+    max_body: int = typer.Option(1_000_000, "--max-body-bytes", help="Request body limit."),
+    poll: float = typer.Option(2.0, "--poll", help="Seconds between alias checks (hot swap)."),
+    max_wait_ms: float = typer.Option(
+        0.0, "--max-wait-ms", help="Extra wait to grow micro-batches (0: batch what queued)."
+    ),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Run the HTTP model service (OpenAPI at /docs, metrics at /metrics)."""
+    import logging
+
+    import uvicorn
+
+    from tailorkit.cli import _default_workspace
+    from tailorkit.serve.app import ServiceSettings, create_app
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    settings = ServiceSettings(
+        workspace=workspace or _default_workspace(),
+        db_url=db_url,
+        max_body_bytes=max_body,
+        max_rows=max_rows,
+        poll_interval=poll,
+        max_wait_ms=max_wait_ms,
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+
+
+# ---------------------------------------------------------------------------- tenants
+@tenants_app.command("create")
+def tenants_create(
+    name: str = typer.Argument(..., help="Tenant (client company) name, e.g. acme."),
+    workspace: Path | None = WorkspaceOption,
+    db_url: str | None = DbUrlOption,
+) -> None:
+    """Create a tenant and print its API key once (only a salted hash is stored)."""
+    key = _store(workspace, db_url).create_tenant(name)
+    _print(key)
+    _note(f"tenant '{name}' created; keep this key: it is not shown again")
+
+
+@tenants_app.command("rotate-key")
+def tenants_rotate(
+    name: str = typer.Argument(...),
+    workspace: Path | None = WorkspaceOption,
+    db_url: str | None = DbUrlOption,
+) -> None:
+    """Replace a tenant's API key (the old one stops working within seconds)."""
+    _print(_store(workspace, db_url).rotate_key(name))
+
+
+@tenants_app.command("grant")
+def tenants_grant(
+    name: str = typer.Argument(...),
+    project: str = typer.Argument(...),
+    workspace: Path | None = WorkspaceOption,
+    db_url: str | None = DbUrlOption,
+) -> None:
+    """Give a project to a tenant (a project belongs to one tenant)."""
+    _store(workspace, db_url).grant(name, project)
+    _note(f"project '{project}' now belongs to tenant '{name}'")
+
+
+@tenants_app.command("revoke")
+def tenants_revoke(
+    name: str = typer.Argument(...),
+    project: str = typer.Argument(...),
+    workspace: Path | None = WorkspaceOption,
+    db_url: str | None = DbUrlOption,
+) -> None:
+    """Take a project away from a tenant."""
+    _store(workspace, db_url).revoke(name, project)
+    _note(f"project '{project}' no longer belongs to tenant '{name}'")
+
+
+@tenants_app.command("list")
+def tenants_list(
+    workspace: Path | None = WorkspaceOption,
+    db_url: str | None = DbUrlOption,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Tenants, their key ids (never the keys) and projects."""
+    rows = _store(workspace, db_url).tenants()
+    if as_json:
+        _print(json.dumps(rows))
+        return
+    from rich.table import Table
+
+    from tailorkit.cli import out
+
+    table = Table(title="Tenants")
+    for column in ("tenant", "key id", "projects", "created"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["key_id"], ", ".join(row["projects"]), row["created_at"])
+    out.print(table)
+
+
+# ---------------------------------------------------------------------------- experiments
+@experiments_app.command("create")
+def experiments_create(
+    project: str = typer.Argument(...),
+    arm: list[str] = typer.Option(
+        ..., "--arm", help="alias=weight, repeat (e.g. --arm champion=90 --arm challenger=10)."
+    ),
+    shadow: bool = typer.Option(
+        False, "--shadow", help="First arm answers; the second is scored silently."
+    ),
+    name: str | None = typer.Option(None, "--name"),
+    workspace: Path | None = WorkspaceOption,
+    db_url: str | None = DbUrlOption,
+) -> None:
+    """Start an experiment: split traffic between aliases by a stable hash of the unit id."""
+    arms = [_parse_arm(text, shadow) for text in arm]
+    experiment = _store(workspace, db_url).create_experiment(
+        project, arms, mode="shadow" if shadow else "split", name=name
+    )
+    _print(json.dumps(experiment.as_dict()))
+
+
+@experiments_app.command("list")
+def experiments_list(
+    project: str | None = typer.Argument(None),
+    workspace: Path | None = WorkspaceOption,
+    db_url: str | None = DbUrlOption,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Experiments with units, exposures and feedback per arm."""
+    store = _store(workspace, db_url)
+    rows = [
+        {**e.as_dict(), "arms_summary": store.experiment_summary(e.id)}
+        for e in store.experiments(project)
+    ]
+    if as_json:
+        _print(json.dumps(rows))
+        return
+    from rich.table import Table
+
+    from tailorkit.cli import out
+
+    table = Table(title="Experiments")
+    for column in ("id", "project", "name", "mode", "arms", "status", "units / exposures"):
+        table.add_column(column)
+    for row in rows:
+        arms = ", ".join(f"{a['alias']}={a['weight']:g}" for a in row["arms"])
+        counts = ", ".join(
+            f"{arm}: {c['units']}/{c['exposures']}" for arm, c in row["arms_summary"].items()
+        )
+        table.add_row(
+            str(row["id"]), row["project"], row["name"], row["mode"], arms, row["status"], counts
+        )
+    out.print(table)
+
+
+@experiments_app.command("stop")
+def experiments_stop(
+    experiment_id: int = typer.Argument(...),
+    workspace: Path | None = WorkspaceOption,
+    db_url: str | None = DbUrlOption,
+) -> None:
+    """Stop an experiment: traffic goes back to the champion."""
+    experiment = _store(workspace, db_url).stop_experiment(experiment_id)
+    _print(json.dumps(experiment.as_dict()))
+
+
+def _parse_arm(text: str, shadow: bool):
+    from tailorkit.errors import TailorkitError
+    from tailorkit.serve.events import Arm
+
+    alias, separator, weight = text.partition("=")
+    if not separator and shadow:
+        return Arm(alias.strip(), 1.0)
+    try:
+        return Arm(alias.strip(), float(weight))
+    except ValueError:
+        raise TailorkitError(
+            f"--arm {text!r} must look like alias=weight (e.g. champion=90)"
+        ) from None
+
+
+def _note(message: str) -> None:
+    from tailorkit.cli import _say
+
+    _say(message)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the serving commands to the main CLI."""
+    app.command("serve")(serve)
+    app.add_typer(tenants_app, name="tenants")
+    app.add_typer(experiments_app, name="experiments")

@@ -1,0 +1,290 @@
+"""Loaded models, their micro-batchers, and hot swaps when an alias moves.
+
+``ModelPool`` maps ``(project, alias)`` routes to a ``Served`` model (adapter + batcher).
+A poller re-resolves every route each ``poll_interval`` seconds; when an alias points at a
+new version, that version is loaded on a worker thread and the route is switched by one
+dictionary assignment. Requests already holding the old ``Served`` finish on it; its batcher
+drains and stops.
+
+``MicroBatcher`` queues concurrent predict requests and scores whatever has queued while the
+previous batch ran, in one model call: no added wait at low load (``max_wait_ms=0``), large
+batches under high load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from tailorkit.errors import TailorkitError
+from tailorkit.registry import ModelVersion, Registry
+from tailorkit.serve.adapters import Adapter, load_adapter
+
+log = logging.getLogger("tailorkit.serve")
+
+
+class ModelUnavailable(TailorkitError):
+    """The model of a route failed to load (missing or corrupt artifact)."""
+
+
+@dataclass
+class _Job:
+    rows: list[dict[str, Any]]
+    reasons: int
+    future: asyncio.Future
+
+
+class MicroBatcher:
+    """Groups concurrent ``predict_rows`` calls of one adapter into one model call."""
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        executor: ThreadPoolExecutor,
+        *,
+        max_batch_rows: int = 1024,
+        max_wait_ms: float = 0.0,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.executor = executor
+        self.max_batch_rows = max_batch_rows
+        self.max_wait_ms = max_wait_ms
+        self.on_batch = on_batch
+        self._queue: asyncio.Queue[_Job | None] | None = None
+        self._task: asyncio.Task | None = None
+
+    async def predict(self, rows: list[dict[str, Any]], reasons: int) -> list[dict[str, Any]]:
+        if self._task is None:
+            self._queue = asyncio.Queue()
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Job(rows, reasons, future))
+        return await future
+
+    def close(self) -> None:
+        """Stop after the jobs already queued (in-flight requests finish)."""
+        if self._queue is not None:
+            self._queue.put_nowait(None)
+
+    async def _run(self) -> None:
+        queue = self._queue
+        while True:
+            job = await queue.get()
+            if job is None:
+                return
+            jobs, rows, closing = [job], len(job.rows), False
+            if self.max_wait_ms > 0:
+                await asyncio.sleep(self.max_wait_ms / 1000)
+            while rows < self.max_batch_rows and not queue.empty():
+                extra = queue.get_nowait()
+                if extra is None:
+                    closing = True
+                    break
+                jobs.append(extra)
+                rows += len(extra.rows)
+            await self._score(jobs)
+            if closing:
+                return
+
+    async def _score(self, jobs: list[_Job]) -> None:
+        loop = asyncio.get_running_loop()
+        rows = [row for job in jobs for row in job.rows]
+        reasons = max(job.reasons for job in jobs)
+        try:
+            outputs = await loop.run_in_executor(
+                self.executor, self.adapter.predict_rows, rows, reasons
+            )
+        except Exception as error:
+            if len(jobs) == 1:
+                _settle(jobs[0].future, error=error)
+                return
+            # One request's rows broke the batch: score each alone so the others succeed.
+            for job in jobs:
+                await self._score([job])
+            return
+        if self.on_batch:
+            self.on_batch(len(jobs), len(rows))
+        start = 0
+        for job in jobs:
+            part = outputs[start : start + len(job.rows)]
+            start += len(job.rows)
+            if job.reasons < reasons:
+                for item in part:
+                    if "reasons" in item:
+                        item["reasons"] = item["reasons"][: job.reasons]
+                        if not job.reasons:
+                            del item["reasons"]
+            _settle(job.future, result=part)
+
+
+@dataclass
+class Served:
+    """One loaded model version of a route."""
+
+    version: ModelVersion
+    adapter: Adapter
+    batcher: MicroBatcher
+    loaded_at: float = field(default_factory=time.time)
+
+
+class ModelPool:
+    """Routes ``(project, alias)`` to loaded models; swaps them when an alias moves."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        poll_interval: float = 2.0,
+        max_batch_rows: int = 1024,
+        max_wait_ms: float = 0.0,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.poll_interval = poll_interval
+        self.max_batch_rows = max_batch_rows
+        self.max_wait_ms = max_wait_ms
+        self.on_batch = on_batch
+        # One scoring thread: the model call holds the cores; more threads would contend.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
+        self.loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
+        self.routes: dict[tuple[str, str], Served] = {}
+        self.failures: dict[tuple[str, str], str] = {}
+        self._failed_versions: set[tuple[str, int]] = set()
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._solutions: dict[str, str] = {}
+        self._poller: asyncio.Task | None = None
+        self.swaps = 0
+        self._guard = threading.Lock()
+
+    # ------------------------------------------------------------------ lookups
+    async def get(self, project: str, alias: str) -> Served:
+        """The route's model, loading it on first use (raises ``RegistryError`` when unknown)."""
+        route = (project, alias)
+        served = self.routes.get(route)
+        if served is not None:
+            return served
+        lock = self._locks.setdefault(route, asyncio.Lock())
+        async with lock:
+            served = self.routes.get(route)
+            if served is None:
+                loop = asyncio.get_running_loop()
+                version = await loop.run_in_executor(
+                    self.loader, self.registry.resolve, f"{project}@{alias}"
+                )
+                served = await self._load(route, version)
+                if served is None:
+                    raise ModelUnavailable(self.failures[route])
+                self.routes[route] = served
+        return served
+
+    async def preload(self, routes: list[tuple[str, str]]) -> None:
+        """Load the given routes (startup); failures are recorded, never raised."""
+        for route in routes:
+            try:
+                await self.get(*route)
+            except TailorkitError as error:
+                self.failures.setdefault(route, str(error))
+                log.error("route %s@%s not loaded: %s", route[0], route[1], error)
+
+    def start_polling(self) -> None:
+        if self._poller is None and self.poll_interval > 0:
+            self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+
+    async def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+        for served in list(self.routes.values()):
+            served.batcher.close()
+        self.executor.shutdown(wait=False)
+        self.loader.shutdown(wait=False)
+
+    # ------------------------------------------------------------------ loading
+    async def _load(self, route: tuple[str, str], version: ModelVersion) -> Served | None:
+        loop = asyncio.get_running_loop()
+        try:
+            adapter = await loop.run_in_executor(self.loader, self._build_adapter, version)
+        except Exception as error:  # a missing or corrupt artifact must not stop the service
+            message = (
+                f"model {version.project}:{version.version} ({route[0]}@{route[1]}) failed to "
+                f"load: {type(error).__name__}: {error}"
+            )
+            log.error(message)
+            self.failures[route] = message
+            self._failed_versions.add((version.project, version.version))
+            return None
+        self.failures.pop(route, None)
+        batcher = MicroBatcher(
+            adapter,
+            self.executor,
+            max_batch_rows=self.max_batch_rows,
+            max_wait_ms=self.max_wait_ms,
+            on_batch=self.on_batch,
+        )
+        log.info("loaded %s:%s for %s@%s", version.project, version.version, *route)
+        return Served(version, adapter, batcher)
+
+    def _build_adapter(self, version: ModelVersion) -> Adapter:
+        solution = self._solutions.get(version.project)
+        if solution is None:
+            solution = self.registry.solution_of(version.project)
+            self._solutions[version.project] = solution
+        return load_adapter(solution, version)
+
+    # ------------------------------------------------------------------ hot swap
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("alias poll failed; retrying in %.1f s", self.poll_interval)
+
+    async def refresh(self) -> int:
+        """Re-resolve every route; load and switch those whose alias moved. Returns swaps."""
+        loop = asyncio.get_running_loop()
+        swapped = 0
+        for route in list(self.routes) + [r for r in self.failures if r not in self.routes]:
+            try:
+                version = await loop.run_in_executor(
+                    self.loader, self.registry.resolve, f"{route[0]}@{route[1]}"
+                )
+            except TailorkitError as error:
+                log.warning("route %s@%s: %s", route[0], route[1], error)
+                continue
+            current = self.routes.get(route)
+            if current is not None and current.version.version == version.version:
+                continue
+            if (version.project, version.version) in self._failed_versions:
+                continue
+            fresh = await self._load(route, version)
+            if fresh is None:
+                continue  # keep serving the old version; the failure is in readiness
+            self.routes[route] = fresh  # the atomic switch
+            swapped += 1
+            self.swaps += 1
+            if current is not None:
+                current.batcher.close()
+                log.info(
+                    "%s@%s moved %s -> %s",
+                    route[0],
+                    route[1],
+                    current.version.version,
+                    version.version,
+                )
+        return swapped
+
+
+def _settle(future: asyncio.Future, *, result: Any = None, error: BaseException | None = None):
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
