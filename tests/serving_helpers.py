@@ -41,28 +41,34 @@ def applicants(n: int = 400, seed: int = 1):
     return frame[FEATURES], frame["default"].to_numpy()
 
 
-def register_credit_model(
-    workspace: Path, project: str = "acme-credit", family: str = "lightgbm", seed: int = 1
-) -> int:
-    """Fit a small model, register it with its decision file; returns the version."""
+def fit_credit_model(folder: Path, family: str = "lightgbm", seed: int = 1) -> Path:
+    """Fit a small credit model on simulated applicants and save it with its decision file."""
     X, y = applicants(seed=seed)
     params = dict(TINY_PARAMS.get(family, {}))
     if family != "logistic":
         params["random_state"] = seed
     model = make_model(family, **params).fit(X, y)
-    folder = workspace.parent / f"model-{project}-{family}-{seed}"
     model.save(folder)
     decision = {
-        "project": project,
+        "project": "acme-credit",
         "solution": "credit_risk",
         "threshold": 0.3,
         "key": "application_id",
         "columns": FEATURES,
     }
     (folder / DECISION_FILE).write_text(json.dumps(decision))
+    return folder
+
+
+def register_folder(workspace: Path, project: str, folder: Path, alias: str | None = None) -> int:
+    """Register a saved model folder under ``project``; returns the version."""
     registry = Registry(workspace)
     registry.ensure_project(project, "credit_risk")
-    return registry.register_model(project, folder, family=family).version
+    family = json.loads((folder / "model.json").read_text())["family"]
+    version = registry.register_model(project, folder, family=family).version
+    if alias:
+        registry.set_alias(project, alias, version)
+    return version
 
 
 def free_port() -> int:

@@ -46,7 +46,6 @@ access_log = logging.getLogger("tailorkit.serve.access")
 Scalar = float | int | str | bool | None
 API_KEY_HEADERS = ("x-api-key", "authorization")
 DEFAULT_ALIAS = "champion"
-CACHE_SECONDS = 2.0
 RECENT_REQUESTS = 100_000
 
 
@@ -63,6 +62,7 @@ class ServiceSettings:
     max_wait_ms: float = 0.0
     preload: bool = True
     log_flush_interval: float = 0.05
+    cache_seconds: float = 2.0
 
 
 class ServiceError(TailorkitError):
@@ -214,7 +214,7 @@ class Service:
             tenant = await self._run(self.store.authenticate, key)
             if len(self._keys) > 10_000:
                 self._keys.clear()
-            self._keys[key] = cached = (tenant, now + CACHE_SECONDS)
+            self._keys[key] = cached = (tenant, now + self.settings.cache_seconds)
         if cached[0] is None:
             raise ServiceError(401, "invalid API key")
         request.state.labels["tenant"] = cached[0].name
@@ -224,7 +224,7 @@ class Service:
         now = time.monotonic()
         cached = self._projects.get(tenant.id)
         if cached is None or cached[1] < now:
-            cached = (await self._run(self.store.projects_of, tenant.id), now + CACHE_SECONDS)
+            cached = (await self._run(self.store.projects_of, tenant.id), now + self.settings.cache_seconds)
             self._projects[tenant.id] = cached
         return cached[0]
 
@@ -239,7 +239,7 @@ class Service:
         now = time.monotonic()
         if expires < now:
             experiments = await self._run(self.store.running_experiments)
-            self._experiments = (experiments, now + CACHE_SECONDS)
+            self._experiments = (experiments, now + self.settings.cache_seconds)
         return experiments.get(project)
 
     # ------------------------------------------------------------------ routing
@@ -661,7 +661,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             first = next(e for e in errors if e.get("type") == "json_invalid")
             detail = (first.get("ctx") or {}).get("error", "invalid JSON")
             return _error(request, 400, f"malformed JSON body: {detail}")
-        if any(_location(e.get("loc", ())) == "body" for e in errors):
+        if any(
+            _location(e.get("loc", ())) == "body" and isinstance(e.get("input"), (bytes, str))
+            for e in errors
+        ):  # not sent as JSON at all
             return _error(request, 400, _validation_message(errors))
         return _error(request, 422, _validation_message(errors))
 
