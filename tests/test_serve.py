@@ -99,9 +99,7 @@ def test_predict_matches_the_in_process_scorer(server, workspace):
     assert len(body["request_id"]) == 32 and answer.headers["x-request-id"] == body["request_id"]
     assert body["model_version"] == 1 and body["alias"] == "champion"
     version = Registry(workspace["path"]).resolve("acme-credit@champion")
-    expected = Scorer.from_version(version).score(
-        __import__("pandas").DataFrame(rows(5))[FEATURES]
-    )
+    expected = Scorer.from_version(version).score(__import__("pandas").DataFrame(rows(5))[FEATURES])
     got = [p["probability"] for p in body["predictions"]]
     np.testing.assert_allclose(got, expected["probability"], atol=1e-6)
     assert [p["decision"] for p in body["predictions"]] == list(expected["decision"])
@@ -266,7 +264,7 @@ def test_ab_split_is_sticky_and_captured(server, workspace):
         time.sleep(0.3)  # the service's experiment cache
         versions: dict[str, set[int]] = {}
         with client(server, workspace) as http:
-            for repeat in range(2):
+            for _repeat in range(2):
                 for unit in range(30):
                     body = predict(http, unit_id=f"customer-{unit}", rows=rows(1)).json()
                     assert body["experiment"]["id"] == experiment.id
@@ -367,7 +365,9 @@ def test_health_readiness_metrics_and_docs(server, workspace):
         metrics = http.get("/metrics").text
         assert "tailorkit_requests_total{" in metrics
         assert 'tenant="acme"' in metrics and 'project="acme-credit"' in metrics
-        assert 'model_version="1"' in metrics and "tailorkit_request_latency_seconds_bucket" in metrics
+        assert (
+            'model_version="1"' in metrics and "tailorkit_request_latency_seconds_bucket" in metrics
+        )
         assert "tailorkit_errors_total{" in metrics
         assert http.get("/docs").status_code == 200
         paths = http.get("/openapi.json").json()["paths"]

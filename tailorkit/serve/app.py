@@ -224,7 +224,10 @@ class Service:
         now = time.monotonic()
         cached = self._projects.get(tenant.id)
         if cached is None or cached[1] < now:
-            cached = (await self._run(self.store.projects_of, tenant.id), now + self.settings.cache_seconds)
+            cached = (
+                await self._run(self.store.projects_of, tenant.id),
+                now + self.settings.cache_seconds,
+            )
             self._projects[tenant.id] = cached
         return cached[0]
 
