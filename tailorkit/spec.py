@@ -92,6 +92,7 @@ class CostSection(_Strict):
 class DeploySection(_Strict):
     compress: Literal["none", "int8"] = "none"
     export: Literal["none", "onnx"] = "none"
+    max_quality_drop: float = 0.005  # `tailorkit compress`: largest AUC loss a variant may have
 
 
 class Spec(SpecBase):

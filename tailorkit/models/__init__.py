@@ -12,6 +12,7 @@ __all__ = ["MODEL_FAMILIES", "TabularModel", "load_model", "make_model"]
 
 
 def _families() -> dict[str, type]:
+    from tailorkit.models.compressed import CompressedModel  # made by compress, loaded here
     from tailorkit.models.ensemble import WeightedEnsemble
     from tailorkit.models.ft_transformer import FTTransformer
     from tailorkit.models.gbm import LightGBMModel
@@ -19,7 +20,13 @@ def _families() -> dict[str, type]:
 
     return {
         cls.family: cls
-        for cls in (LogisticScorecard, LightGBMModel, FTTransformer, WeightedEnsemble)
+        for cls in (
+            LogisticScorecard,
+            LightGBMModel,
+            FTTransformer,
+            WeightedEnsemble,
+            CompressedModel,
+        )
     }
 
 

@@ -215,6 +215,86 @@ def experiments_stop(
     _print(json.dumps(experiment.as_dict()))
 
 
+# ---------------------------------------------------------------------------- compress / export
+def compress(
+    model: str = typer.Argument(..., help="name@alias, name:version or name."),
+    spec: Path = typer.Option(Path("tailorkit.yaml"), "--spec", "-s", help="The project spec."),
+    methods: str = typer.Option(
+        "onnx,int8,prune,distill", "--methods", help="Comma-separated: onnx,int8,prune,distill."
+    ),
+    alias: str | None = typer.Option(
+        None, "--alias", "-a", help="Point this alias at the chosen variant (e.g. challenger)."
+    ),
+    enforce: bool = typer.Option(
+        False, "--enforce", help="Exit 1 when no variant meets max_quality_drop / p99 latency."
+    ),
+    register: bool = typer.Option(True, "--register/--no-register"),
+    workspace: Path | None = WorkspaceOption,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Quantize, prune, distill and export a model; trade-off table; the spec's limits apply."""
+    from tailorkit.errors import GateFailed
+    from tailorkit.serve.compress import TABLE_COLUMNS, compress_registered
+
+    chosen_methods = tuple(m.strip() for m in methods.split(",") if m.strip())
+    document = compress_registered(
+        _registry(workspace, None),
+        model,
+        spec,
+        methods=chosen_methods,
+        alias=alias,
+        register=register,
+        say=_note,
+    )
+    if as_json:
+        _print(json.dumps(document))
+    else:
+        _print_variants(document, TABLE_COLUMNS)
+    if enforce and document["chosen"] is None:
+        raise GateFailed(
+            f"no variant of {document['source']} keeps the quality drop within "
+            f"{document['max_quality_drop']} and p99 latency within "
+            f"{document['p99_latency_ms_limit'] or 'any'} ms; see {document['report']}"
+        )
+
+
+def export(
+    model: str = typer.Argument(..., help="name@alias, name:version or name."),
+    edge: Path = typer.Option(..., "--edge", help="Folder for the edge bundle (new or empty)."),
+    workspace: Path | None = WorkspaceOption,
+) -> None:
+    """Write an edge bundle: ONNX model, preprocessing JSON, a numpy + onnxruntime runner."""
+    from tailorkit.serve.edge import export_edge
+
+    registry = _registry(workspace, None)
+    folder = export_edge(registry.resolve(model), edge)
+    _print(str(folder))
+
+
+def _print_variants(document: dict, columns: list[str]) -> None:
+    from rich.table import Table
+
+    from tailorkit.cli import out
+
+    table = Table(title=f"Compression of {document['source']}")
+    for column in columns:
+        if column != "description":
+            table.add_column(column)
+    for row in document["variants"]:
+        table.add_row(*[_cell(row[c]) for c in columns if c != "description"])
+    out.print(table)
+    out.print(
+        f"chosen: {document['chosen'] or 'none'}; registered: {document['registered'] or '-'}; "
+        f"report: {document['report']}"
+    )
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
 def _parse_arm(text: str, shadow: bool):
     from tailorkit.errors import TailorkitError
     from tailorkit.serve.events import Arm
@@ -239,5 +319,7 @@ def _note(message: str) -> None:
 def register(app: typer.Typer) -> None:
     """Add the serving commands to the main CLI."""
     app.command("serve")(serve)
+    app.command("compress")(compress)
+    app.command("export")(export)
     app.add_typer(tenants_app, name="tenants")
     app.add_typer(experiments_app, name="experiments")
