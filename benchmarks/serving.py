@@ -1,0 +1,370 @@
+"""Serving benchmark on loopback (not part of the unit tests).
+
+Protocol: UCI German credit (1,000 applicants, ``../shared/datasets/german-credit``); a
+LightGBM and an FT-Transformer are fitted on all rows with tailorkit's defaults (FT time limit
+30 s) and registered. For each model:
+
+- in-process floor: the service's own adapter call for one row (no HTTP), and the bare
+  ``predict_proba`` of one row;
+- the service (``tailorkit serve`` in a subprocess, micro-batching on, reason codes off so the
+  work equals the naive endpoint's) under an async httpx load generator with 1, 8 and 32
+  concurrent clients, one row per request, ``--seconds`` per level: p50/p99 latency,
+  requests/s, errors; at concurrency 1 also with 3 reason codes;
+- a naive FastAPI endpoint (a sync ``def`` calling ``model.predict_proba`` per request, what
+  users write by hand) under the same load;
+- cold start: process start to the first answered predict;
+- compression of the FT-Transformer (ONNX fp32, int8, distillation): size, latency, AUC delta
+  on a 20% check split (see ``tailorkit/serve/compress.py`` for that protocol).
+
+The machine is shared and noisy: compare ratios measured within one run, not absolute times.
+
+    python benchmarks/serving.py [--seconds 6] [--out benchmarks/results/serving.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+sys.path.insert(0, str(ROOT))
+
+TARGETS = {
+    "p50_overhead_ms_at_c1": 2.0,
+    "throughput_ratio_vs_naive_at_c32": 3.0,
+    "errors": 0,
+}
+
+NAIVE_APP = """
+import sys
+import pandas as pd
+from fastapi import FastAPI
+from tailorkit.models import load_model
+
+model = load_model(sys.argv[1])
+columns = model.feature_names_in_
+app = FastAPI()
+
+
+@app.post("/predict")
+def predict(body: dict):
+    frame = pd.DataFrame(body["rows"])[columns]
+    return {"probability": model.predict_proba(frame)[:, 1].tolist()}
+
+
+if __name__ == "__main__":
+    import uvicorn
+
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
+                access_log=False)
+"""
+
+
+def load_german() -> tuple[pd.DataFrame, np.ndarray]:
+    frame = pd.read_csv(SHARED / "german-credit" / "german.data", sep=r"\s+", header=None)
+    frame.columns = [f"A{i}" for i in range(1, 21)] + ["class"]
+    y = (frame.pop("class") == 2).astype(int).to_numpy()
+    return frame, y
+
+
+def register(workspace: Path, name: str, family: str, X: pd.DataFrame, y: np.ndarray) -> float:
+    from tailorkit.models import make_model
+    from tailorkit.predict import DECISION_FILE
+    from tailorkit.registry import Registry
+
+    params = {"time_limit": 30.0} if family == "ft_transformer" else {}
+    started = time.perf_counter()
+    model = make_model(family, **params).fit(X, y)
+    fit_seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as folder:
+        model.save(Path(folder))
+        decision = {"threshold": 1 / 6, "columns": list(X.columns), "key": None}
+        (Path(folder) / DECISION_FILE).write_text(json.dumps(decision))
+        registry = Registry(workspace)
+        registry.ensure_project(name, "credit_risk")
+        version = registry.register_model(name, Path(folder), family=family).version
+        registry.set_alias(name, "champion", version)
+    return fit_seconds
+
+
+def in_process(workspace: Path, project: str, rows: list[dict], n: int = 300) -> dict:
+    from tailorkit.registry import Registry
+    from tailorkit.serve.adapters import load_adapter
+
+    adapter = load_adapter("credit_risk", Registry(workspace).resolve(f"{project}@champion"))
+    frames = [pd.DataFrame([r]) for r in rows]
+    out = {}
+    for name, call in (
+        ("adapter_one_row", lambda i: adapter.predict_rows([rows[i % len(rows)]], 0)),
+        ("predict_proba_one_row", lambda i: adapter.score_frame(frames[i % len(frames)])),
+    ):
+        for i in range(10):
+            call(i)
+        times = []
+        for i in range(n):
+            started = time.perf_counter()
+            call(i)
+            times.append((time.perf_counter() - started) * 1000)
+        out[name] = {"p50_ms": float(np.median(times)), "p99_ms": float(np.percentile(times, 99))}
+    return out
+
+
+async def load(url: str, bodies: list[dict], concurrency: int, seconds: float, headers) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as client:
+
+        async def worker(offset: int) -> None:
+            nonlocal errors
+            i = offset
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                try:
+                    answer = await client.post(url, json=bodies[i % len(bodies)])
+                    ok = answer.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append((time.perf_counter() - started) * 1000)
+                errors += not ok
+                i += concurrency
+
+        for i in range(3):  # warm the connections
+            await client.post(url, json=bodies[i])
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "errors": errors,
+        "requests_per_s": len(latencies) / elapsed,
+        "p50_ms": float(np.median(latencies)),
+        "p99_ms": float(np.percentile(latencies, 99)),
+    }
+
+
+def wait_for(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited ({process.returncode})")
+        try:
+            if httpx.get(url, timeout=1).status_code in (200, 404, 405):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(url)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_service(workspace: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "tailorkit", "serve", "--workspace", str(workspace)]
+    command += ["--port", str(port), "--log-level", "warning"]
+    return subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+
+
+def cold_start(workspace: Path, project: str, body: dict, key: str) -> float:
+    import httpx
+
+    port = free_port()
+    started = time.perf_counter()
+    process = start_service(workspace, port)
+    try:
+        url = f"http://127.0.0.1:{port}/v1/projects/{project}/predict"
+        while True:
+            try:
+                answer = httpx.post(url, json=body, headers={"X-API-Key": key}, timeout=5)
+                if answer.status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError("service exited")
+            time.sleep(0.02)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def compression(workspace: Path, X: pd.DataFrame, y: np.ndarray) -> list[dict]:
+    from tailorkit.models import load_model
+    from tailorkit.registry import Registry
+    from tailorkit.serve.compress import compress, split_for_compression
+
+    teacher = load_model(Registry(workspace).resolve("german-ft@champion").path)
+    data = split_for_compression(X, y, 0)
+    variants = compress(
+        teacher, data, source="german-ft", methods=("onnx", "int8", "distill"), threshold=1 / 6
+    )
+    return [v.row() for v in variants]
+
+
+def run(seconds: float) -> dict:
+    from tailorkit.registry import Registry
+    from tailorkit.serve.events import EventStore
+
+    X, y = load_german()
+    rows = json.loads(X.to_json(orient="records"))
+    bodies = [{"rows": [r], "reasons": 0} for r in rows]
+    folder = Path(tempfile.mkdtemp(prefix="tailorkit-serving-bench-"))
+    workspace = folder / ".tailorkit"
+    results: dict = {"models": {}}
+    store = None
+    for project, family in (("german-lgbm", "lightgbm"), ("german-ft", "ft_transformer")):
+        print(f"fitting {family}", flush=True)
+        results["models"][project] = {
+            "family": family,
+            "fit_seconds": register(workspace, project, family, X, y),
+        }
+    store = EventStore(Registry(workspace))
+    key = store.create_tenant("bench")
+    for project in results["models"]:
+        store.grant("bench", project)
+    headers = {"X-API-Key": key}
+
+    for project in results["models"]:
+        print(f"cold start {project}", flush=True)
+        results["models"][project]["cold_start_s"] = cold_start(workspace, project, bodies[0], key)
+
+    port = free_port()
+    service = start_service(workspace, port)
+    naive_script = folder / "naive_app.py"
+    naive_script.write_text(NAIVE_APP)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", service)
+        for project, entry in results["models"].items():
+            print(f"in-process {project}", flush=True)
+            entry["in_process"] = in_process(workspace, project, rows)
+            url = f"http://127.0.0.1:{port}/v1/projects/{project}/predict"
+            entry["service"] = []
+            for concurrency in (1, 8, 32):
+                print(f"service {project} c={concurrency}", flush=True)
+                entry["service"].append(
+                    asyncio.run(load(url, bodies, concurrency, seconds, headers))
+                )
+            with_reasons = [{"rows": [r], "reasons": 3} for r in rows]
+            entry["service_with_reasons_c1"] = asyncio.run(
+                load(url, with_reasons, 1, seconds, headers)
+            )
+            naive_port = free_port()
+            path = Registry(workspace).resolve(f"{project}@champion").path
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            naive = subprocess.Popen(
+                [sys.executable, str(naive_script), str(path), str(naive_port)],
+                env=env,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                naive_url = f"http://127.0.0.1:{naive_port}/predict"
+                wait_for(f"http://127.0.0.1:{naive_port}/docs", naive)
+                entry["naive"] = []
+                for concurrency in (1, 8, 32):
+                    print(f"naive {project} c={concurrency}", flush=True)
+                    entry["naive"].append(
+                        asyncio.run(load(naive_url, bodies, concurrency, seconds, {}))
+                    )
+            finally:
+                naive.terminate()
+                naive.wait(timeout=30)
+            entry["summary"] = summarize(entry)
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+    print("compression", flush=True)
+    results["compression_ft"] = compression(workspace, X, y)
+    return results
+
+
+def summarize(entry: dict) -> dict:
+    service = {r["concurrency"]: r for r in entry["service"]}
+    naive = {r["concurrency"]: r for r in entry["naive"]}
+    floor = entry["in_process"]["adapter_one_row"]["p50_ms"]
+    overhead = service[1]["p50_ms"] - floor
+    ratio = service[32]["requests_per_s"] / naive[32]["requests_per_s"]
+    errors = sum(r["errors"] for r in entry["service"])
+    return {
+        "p50_overhead_ms_at_c1": overhead,
+        "throughput_ratio_vs_naive_at_c32": ratio,
+        "errors": errors,
+        "meets": {
+            "p50_overhead_ms_at_c1": overhead <= TARGETS["p50_overhead_ms_at_c1"],
+            "throughput_ratio_vs_naive_at_c32": ratio
+            >= TARGETS["throughput_ratio_vs_naive_at_c32"],
+            "errors": errors == 0,
+        },
+    }
+
+
+def print_tables(results: dict) -> None:
+    for project, entry in results["models"].items():
+        print(f"\n{project} ({entry['family']}), cold start {entry['cold_start_s']:.1f} s")
+        floor = entry["in_process"]
+        print(
+            f"  in-process: adapter p50 {floor['adapter_one_row']['p50_ms']:.2f} ms, "
+            f"predict_proba p50 {floor['predict_proba_one_row']['p50_ms']:.2f} ms"
+        )
+        print(f"  {'endpoint':8} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'err':>4}")
+        for kind in ("service", "naive"):
+            for r in entry[kind]:
+                print(
+                    f"  {kind:8} {r['concurrency']:>4} {r['requests_per_s']:>8.1f} "
+                    f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>4}"
+                )
+        print(f"  summary: {entry['summary']}")
+    print("\nFT-Transformer compression (German credit, 20% check split)")
+    for v in results["compression_ft"]:
+        print(
+            f"  {v['name']:10} {v['size_bytes']:>8} B  AUC {v['auc']:.4f} "
+            f"(delta {v['quality_delta']:+.4f})  p50 {v['p50_ms']:.2f} ms  "
+            f"model-only p50 {v['model_p50_ms']:.3f} ms"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/serving.json"))
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    results = run(args.seconds)
+    results["machine"] = {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "note": "shared 2-core machine with other jobs running; compare ratios within a run",
+    }
+    results["targets"] = TARGETS
+    results["seconds_per_level"] = args.seconds
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=1, default=float))
+    print_tables(results)
+
+
+if __name__ == "__main__":
+    main()
