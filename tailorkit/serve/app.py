@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -304,7 +304,7 @@ class Service:
                 "outputs_json": json.dumps(outputs, default=str),
                 "shadow_json": json.dumps(shadow, default=str) if shadow else None,
                 "latency_ms": (time.perf_counter() - request.state.started) * 1000,
-                "at": datetime.now().astimezone(),
+                "at": datetime.now(timezone.utc),
             }
         )
 
@@ -417,7 +417,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     ) -> JSONResponse:
         """The project's latest answered requests (no inputs are stored)."""
         await service.check_project(tenant, project, request)
-        service.writer.flush()
+        await service._run(service.writer.flush)
         rows = await service._run(
             service.store.recent_requests, tenant.id, project, max(1, min(limit, 1000))
         )
