@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -19,6 +20,8 @@ from tailorkit.evaluate.crossval import (
     CandidateResult,
     cross_fitted_blend,
     cross_validate,
+    fold_executor,
+    fold_workers,
     make_splits,
 )
 from tailorkit.evaluate.fairness import group_fairness
@@ -123,18 +126,24 @@ class Project:
         )
         candidates = self._candidates()
         results: dict[str, CandidateResult] = {}
-        for name, model in candidates.items():
-            say(f"training {name}")
-            results[name] = cross_validate(
-                name,
-                model,
-                data.X,
-                data.y,
-                splits,
-                schema=data.schema,
-                X_unlabeled=data.X_unlabeled,
-                progress=say,
-            )
+        workers = fold_workers(evaluation.n_jobs, len(splits))
+        with contextlib.ExitStack() as stack:
+            executor = None
+            for name, model in candidates.items():
+                say(f"training {name}")
+                if model.parallel_folds and workers > 1 and executor is None:
+                    executor = stack.enter_context(fold_executor(workers))
+                results[name] = cross_validate(
+                    name,
+                    model,
+                    data.X,
+                    data.y,
+                    splits,
+                    schema=data.schema,
+                    X_unlabeled=data.X_unlabeled,
+                    progress=say,
+                    executor=executor if model.parallel_folds else None,
+                )
         eligible = [n for n in results if not n.endswith(ABLATION_SUFFIX)]
         if spec.ensemble and len(eligible) > 1:
             oof = {n: results[n].oof for n in eligible}

@@ -80,6 +80,9 @@ class EvaluationSection(_Strict):
     metric: str = "auc"
     bootstrap: int = Field(1000, ge=0)
     pretraining_ablation: bool = True
+    n_jobs: int | None = Field(
+        None, ge=1, description="fold processes for neural candidates (default: one per core)"
+    )
 
 
 class CostSection(_Strict):

@@ -257,3 +257,22 @@ def test_other_numeric_columns_get_quantile_bands():
     assert labels.value_counts().tolist() == [100, 100, 100, 100]
     few_values, banding = band_groups(pd.Series([1, 2, 1, 2], name="sex"))
     assert banding is None and few_values.tolist() == ["1", "2", "1", "2"]
+
+
+def test_parallel_folds_give_the_same_predictions_as_sequential_folds():
+    from tailorkit.data.schema import infer_schema
+    from tailorkit.data.simulators.applicants import simulate_applicants
+    from tailorkit.evaluate.crossval import cross_validate, fold_executor, make_splits
+    from tailorkit.models import make_model
+    from tests.conftest import TINY_FT
+
+    frame = simulate_applicants(300, random_state=3)
+    y = frame.pop("default").to_numpy()
+    splits = make_splits(y, protocol="kfold", folds=3, holdout_fraction=0.2, seed=0)
+    model = make_model("ft_transformer", time_limit=None, **TINY_FT)
+    common = dict(schema=infer_schema(frame))
+    sequential = cross_validate("ft", model, frame, y, splits, **common)
+    with fold_executor(2) as executor:
+        parallel = cross_validate("ft", model, frame, y, splits, executor=executor, **common)
+    np.testing.assert_allclose(parallel.oof, sequential.oof, rtol=1e-6)
+    assert parallel.fold_auc == pytest.approx(sequential.fold_auc)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import getpass
 import multiprocessing
+import os
+import shutil
+import socket
 import sqlite3
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +27,59 @@ def make_model_dir(folder: Path, content: str) -> Path:
     (folder / "weights").mkdir()
     (folder / "weights" / "booster.txt").write_text(f"tree {content}\n" * 50)
     return folder
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server in a temporary folder (unix socket), with two databases."""
+    initdb = shutil.which("initdb")
+    if initdb is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    folder = Path(tempfile.mkdtemp(prefix="tailorkit-pg-"))  # reachable by the postgres user
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        as_user = ["runuser", "-u", "postgres", "--"]
+        folder.chmod(0o777)
+    data, port = folder / "data", _free_port()
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "tk"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {folder} -c listen_addresses=''"
+    pg_ctl = [*as_user, shutil.which("pg_ctl") or "pg_ctl", "-D", str(data)]
+    subprocess.run(
+        [*pg_ctl, "-o", options, "-l", str(folder / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        for database in ("tailorkit", "concurrency"):
+            subprocess.run(
+                [
+                    *as_user,
+                    shutil.which("createdb") or "createdb",
+                    "-h",
+                    str(folder),
+                    "-p",
+                    str(port),
+                    "-U",
+                    "tk",
+                    database,
+                ],
+                check=True,
+                capture_output=True,
+            )
+        yield f"postgresql+psycopg://tk@/tailorkit?host={folder}&port={port}"
+    finally:
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -246,10 +304,10 @@ WORKERS = 4
 VERSIONS_PER_WORKER = 5
 
 
-def _concurrent_worker(workspace: str, worker: int, barrier, results) -> None:
+def _concurrent_worker(workspace: str, url: str | None, worker: int, barrier, results) -> None:
     """Spawned process: open the (maybe new) workspace, register and promote five versions."""
     try:
-        registry = Registry(workspace)
+        registry = Registry(workspace, url=url)
         registry.ensure_project(PROJECT, "credit_risk")
         barrier.wait(timeout=60)
         versions = []
@@ -267,12 +325,39 @@ def _concurrent_worker(workspace: str, worker: int, barrier, results) -> None:
 
 
 def test_concurrent_writers_do_not_corrupt(tmp_path: Path) -> None:
-    workspace = tmp_path / "ws"
+    check_concurrent_writers(tmp_path / "ws", None)
+
+
+def test_postgresql_registry_round_trip_and_audit(postgres_url: str, tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "ws", url=postgres_url)
+    registry.ensure_project(PROJECT, "credit_risk")
+    assert registry.solution_of(PROJECT) == "credit_risk"
+    run_id = registry.start_run(PROJECT, {"name": PROJECT})
+    first = register(registry, tmp_path, "a", run_id=run_id, metrics={"auc": 0.8})
+    second = register(registry, tmp_path, "b", run_id=run_id, metrics={"auc": 0.81})
+    registry.finish_run(run_id, status="succeeded", summary={"best": "b"})
+    registry.set_alias(PROJECT, "champion", first.version, reason="first")
+    registry.set_alias(PROJECT, "champion", second.version, reason="better")
+    assert registry.resolve(f"{PROJECT}@champion").version == second.version
+    assert registry.resolve(f"{PROJECT}:1").metrics == {"auc": 0.8}
+    moves = [(m["from_version"], m["to_version"], m["reason"]) for m in registry.audit_log()]
+    assert moves == [(None, 1, "first"), (1, 2, "better")]
+    assert registry.runs(PROJECT)[0]["status"] == "succeeded"
+    registry.close()
+
+
+def test_postgresql_concurrent_writers_do_not_corrupt(postgres_url: str, tmp_path: Path) -> None:
+    check_concurrent_writers(tmp_path / "ws", postgres_url.replace("/tailorkit?", "/concurrency?"))
+
+
+def check_concurrent_writers(workspace: Path, url: str | None) -> None:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(WORKERS)
     results = context.Queue()
     processes = [
-        context.Process(target=_concurrent_worker, args=(str(workspace), worker, barrier, results))
+        context.Process(
+            target=_concurrent_worker, args=(str(workspace), url, worker, barrier, results)
+        )
         for worker in range(WORKERS)
     ]
     for process in processes:
@@ -289,7 +374,7 @@ def test_concurrent_writers_do_not_corrupt(tmp_path: Path) -> None:
     total = WORKERS * VERSIONS_PER_WORKER
     claimed = sorted(number for _, versions, _ in outcomes for number in versions)
     assert claimed == list(range(1, total + 1))
-    registry = Registry(workspace)
+    registry = Registry(workspace, url=url)
     assert [v.version for v in registry.versions(PROJECT)] == list(range(1, total + 1))
     assert len({v.path for v in registry.versions(PROJECT)}) == total
     for worker, versions, _ in outcomes:  # each version holds the content its worker stored
@@ -306,7 +391,8 @@ def test_concurrent_writers_do_not_corrupt(tmp_path: Path) -> None:
     assert registry.aliases(PROJECT) == {"champion": log[-1]["to_version"]}
     assert [p.name for p in (workspace / "artifacts").iterdir() if p.name.startswith(".")] == []
     registry.close()
-
+    if url is not None:
+        return
     with sqlite3.connect(workspace / "tailorkit.db") as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,27 +53,71 @@ def cross_validate(
     schema: dict[str, str],
     X_unlabeled: pd.DataFrame | None = None,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> CandidateResult:
-    """Fit a fresh clone per fold on the training rows only; predict the held-out rows."""
+    """Fit a fresh clone per fold on the training rows only; predict the held-out rows.
+
+    With an ``executor`` the folds run in parallel worker processes (only the fold's rows
+    and the unfitted model travel; predictions come back), otherwise one after another.
+    Every fold is seeded the same way either way.
+    """
     from sklearn.metrics import roc_auc_score
 
     result = CandidateResult(name=name, oof=np.full(len(y), np.nan))
-    predict_seconds, predicted_rows = 0.0, 0
-    for fold, (train, valid) in enumerate(splits, start=1):
-        fold_model = clone(model)
-        started = time.perf_counter()
-        fold_model.fit(X.iloc[train], y[train], schema=schema, X_unlabeled=X_unlabeled)
-        result.fit_seconds += time.perf_counter() - started
-        started = time.perf_counter()
-        scores = fold_model.predict_proba(X.iloc[valid])[:, 1]
-        predict_seconds += time.perf_counter() - started
+    predict_seconds, predicted_rows, done = 0.0, 0, 0
+    jobs = [
+        (clone(model), X.iloc[train], y[train], X.iloc[valid], schema, X_unlabeled)
+        for train, valid in splits
+    ]
+    if executor is None:
+        outcomes = ((fold, fit_fold(*job)) for fold, job in enumerate(jobs))
+    else:
+        futures = {executor.submit(fit_fold, *job): fold for fold, job in enumerate(jobs)}
+        outcomes = ((futures[f], f.result()) for f in as_completed(futures))
+    fold_auc = [0.0] * len(splits)
+    for fold, (scores, fit_seconds, predict_time) in outcomes:
+        valid = splits[fold][1]
+        result.fit_seconds += fit_seconds
+        predict_seconds += predict_time
         predicted_rows += len(valid)
         result.oof[valid] = scores
-        result.fold_auc.append(float(roc_auc_score(y[valid], scores)))
+        fold_auc[fold] = float(roc_auc_score(y[valid], scores))
+        done += 1
         if progress:
-            progress(f"{name}: fold {fold}/{len(splits)} AUC {result.fold_auc[-1]:.3f}")
+            progress(
+                f"{name}: fold {fold + 1}/{len(splits)} AUC {fold_auc[fold]:.3f} ({done} done)"
+            )
+    result.fold_auc = fold_auc
     result.predict_ms_per_1000 = 1000.0 * predict_seconds / max(predicted_rows, 1) * 1000.0
     return result
+
+
+def fit_fold(
+    model: TabularModel,
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    X_valid: pd.DataFrame,
+    schema: dict[str, str],
+    X_unlabeled: pd.DataFrame | None,
+) -> tuple[np.ndarray, float, float]:
+    """One fold: fit, then score the held-out rows; returns (scores, fit s, predict s)."""
+    started = time.perf_counter()
+    model.fit(X_train, y_train, schema=schema, X_unlabeled=X_unlabeled)
+    fit_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    scores = model.predict_proba(X_valid)[:, 1]
+    return scores, fit_seconds, time.perf_counter() - started
+
+
+def fold_workers(n_jobs: int | None, n_folds: int) -> int:
+    """How many fold processes to run: ``None`` means one per core, at most one per fold."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(n_folds, n_jobs if n_jobs else cores or 1))
+
+
+def fold_executor(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for parallel folds (spawned: no forked torch or OpenMP state)."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def cross_fitted_blend(

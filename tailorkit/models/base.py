@@ -31,6 +31,8 @@ class TabularModel(ClassifierMixin, BaseEstimator):
     """
 
     family: ClassVar[str] = ""
+    # Folds worth running in parallel processes (seconds per fold, not milliseconds).
+    parallel_folds: ClassVar[bool] = False
 
     # ------------------------------------------------------------ contract
     def fit(

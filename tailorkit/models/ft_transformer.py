@@ -66,6 +66,7 @@ class FTTransformer(TabularModel):
     """
 
     family = "ft_transformer"
+    parallel_folds = True
 
     def __init__(
         self,
