@@ -72,7 +72,7 @@ def client(server, workspace, tenant: str = "acme") -> httpx.Client:
 
 def rows(n: int = 3, seed: int = 5) -> list[dict]:
     X, _ = applicants(50, seed=seed)
-    return X.head(n).to_dict("records")
+    return json.loads(X.head(n).to_json(orient="records"))  # NaN -> null
 
 
 def predict(http: httpx.Client, project: str = "acme-credit", **body) -> httpx.Response:
@@ -384,22 +384,30 @@ def test_a_corrupt_model_leaves_the_service_up_but_not_ready(tmp_path, models, c
     booster = next(p for p in broken.iterdir() if p.suffix == ".txt")
     booster.write_text("this is not a LightGBM model\n")
     register_folder(folder, "broken-credit", broken, "champion")
-    store = EventStore(Registry(folder))
+    gone = tmp_path / "gone"
+    shutil.copytree(models["lightgbm"], gone)
+    (gone / "note.txt").write_text("distinct content, distinct artifact")
+    register_folder(folder, "missing-credit", gone, "champion")
+    registry = Registry(folder)
+    (registry.resolve("missing-credit@champion").path / "model.json").unlink()
+    store = EventStore(registry)
     key = store.create_tenant("acme")
-    store.grant("acme", "good-credit")
-    store.grant("acme", "broken-credit")
+    for project in ("good-credit", "broken-credit", "missing-credit"):
+        store.grant("acme", project)
     settings = ServiceSettings(workspace=folder, poll_interval=0)
     with ThreadServer(create_app(settings)) as running:
         http = httpx.Client(base_url=running.url, headers={"X-API-Key": key}, timeout=30)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             ready = http.get("/readyz")
-            if ready.json()["problems"] != ["loading models"]:
+            if "loading models" not in ready.json()["problems"]:
                 break
             time.sleep(0.1)
         assert ready.status_code == 503 and not ready.json()["ready"]
-        assert "broken-credit:1" in ready.json()["problems"][0]
+        problems = " ".join(ready.json()["problems"])
+        assert "broken-credit:1" in problems and "missing-credit:1" in problems
         assert http.get("/healthz").status_code == 200
         assert_error(predict(http, "broken-credit"), 503, "failed to load")
+        assert_error(predict(http, "missing-credit"), 503, "failed to load", "model.json")
         assert predict(http, "good-credit").status_code == 200
     assert any("broken-credit:1" in r.getMessage() for r in caplog.records)
