@@ -33,6 +33,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
     return {
         "lightgbm": fit_credit_model(root / "lightgbm", "lightgbm"),
         "logistic": fit_credit_model(root / "logistic", "logistic"),
+        "ft_transformer": fit_credit_model(root / "ft", "ft_transformer"),
     }
 
 
@@ -104,6 +105,25 @@ def test_predict_matches_the_in_process_scorer(server, workspace):
     np.testing.assert_allclose(got, expected["probability"], atol=1e-6)
     assert [p["decision"] for p in body["predictions"]] == list(expected["decision"])
     assert all(1 <= len(p["reasons"]) <= 3 for p in body["predictions"])
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "ft_transformer"])
+def test_the_numpy_fast_path_equals_the_pandas_path(models, tmp_path, family):
+    from tailorkit.serve.adapters import ScoringAdapter
+
+    register_folder(tmp_path / ".tailorkit", "fast", models[family], "champion")
+    adapter = ScoringAdapter(Registry(tmp_path / ".tailorkit").resolve("fast@champion"), "x")
+    assert adapter.fast is not None
+    batch = rows(40, seed=3)
+    batch[0]["housing"], batch[1]["income"], batch[2]["purpose"] = "castle", None, None
+    for reasons in (0, 3):
+        fast = adapter.predict_rows(batch, reasons)
+        probabilities, reason_values = adapter._score_with_pandas(batch, reasons)
+        np.testing.assert_allclose([f["probability"] for f in fast], probabilities, atol=1e-6)
+        if reason_values is not None:
+            assert [f["reasons"] for f in fast] == [[r for r in v if r] for v in reason_values]
+    numbers = [{**row, "housing": 3} for row in batch[:2]]  # numbers in a categorical: pandas
+    assert not adapter.fast.accepts(numbers) and len(adapter.predict_rows(numbers, 0)) == 2
 
 
 def test_auth_is_required(server, workspace):

@@ -34,49 +34,7 @@ class EdgeModel:
         self.inputs = [i.name for i in self.session.get_inputs()]
 
     def encode(self, rows):
-        spec = self.spec
-        for index, row in enumerate(rows):
-            missing = [c for c in spec["columns"] if c not in row]
-            if missing:
-                raise ValueError(f"rows[{index}] lacks field(s) {missing}")
-        raw = {}
-        for column in spec["numeric_columns"]:
-            kind = spec["types"][column]
-            values = [row[column] for row in rows]
-            if kind == "datetime":
-                raw.update(_datetime_parts(column, values))
-            elif kind == "boolean":
-                raw[column] = np.array([_boolean(v, column) for v in values], dtype=float)
-            else:
-                raw[column] = np.array([_number(v, column) for v in values], dtype=float)
-        names = spec["numeric_names"]
-        filled = np.column_stack([raw[n] for n in names]) if names else np.zeros((len(rows), 0))
-        indicators = (
-            np.column_stack([np.isnan(raw[n]).astype(float) for n in spec["missing_indicators"]])
-            if spec["missing_indicators"]
-            else np.zeros((len(rows), 0))
-        )
-        medians = np.array([spec["medians"][n] for n in names], dtype=float)
-        filled = np.where(np.isnan(filled), medians[None, :], filled)
-        if spec["scale"]:
-            means = np.array([spec["means"][n] for n in names], dtype=float)
-            stds = np.array([spec["stds"][n] for n in names], dtype=float)
-            filled = (filled - means) / stds
-        block = np.hstack([filled, indicators]).astype(np.float32)
-        if spec["quantiles"] is not None:
-            out = block.copy()
-            for j, knots in enumerate(spec["quantiles"]):
-                if knots is not None:
-                    out[:, j] = np.interp(block[:, j], knots[0], knots[1])
-            block = out.astype(np.float32)
-        codes = np.zeros((len(rows), len(spec["categorical_columns"])), dtype=np.int64)
-        for j, column in enumerate(spec["categorical_columns"]):
-            lookup = {level: i + 1 for i, level in enumerate(spec["levels"][column])}
-            for i, row in enumerate(rows):
-                value = row[column]
-                if value is not None:
-                    codes[i, j] = lookup.get(str(value).strip(), 0)
-        return block, codes
+        return encode_rows(self.spec, rows)
 
     def probabilities(self, rows):
         numeric, categorical = self.encode(rows)
@@ -94,6 +52,52 @@ class EdgeModel:
             }
             for p in self.probabilities(rows)
         ]
+
+
+def encode_rows(spec, rows):
+    """(numeric float32, categorical int64 codes) exactly as tailorkit's preprocessor."""
+    for index, row in enumerate(rows):
+        missing = [c for c in spec["columns"] if c not in row]
+        if missing:
+            raise ValueError(f"rows[{index}] lacks field(s) {missing}")
+    raw = {}
+    for column in spec["numeric_columns"]:
+        kind = spec["types"][column]
+        values = [row[column] for row in rows]
+        if kind == "datetime":
+            raw.update(_datetime_parts(column, values))
+        elif kind == "boolean":
+            raw[column] = np.array([_boolean(v, column) for v in values], dtype=float)
+        else:
+            raw[column] = np.array([_number(v, column) for v in values], dtype=float)
+    names = spec["numeric_names"]
+    filled = np.column_stack([raw[n] for n in names]) if names else np.zeros((len(rows), 0))
+    indicators = (
+        np.column_stack([np.isnan(raw[n]).astype(float) for n in spec["missing_indicators"]])
+        if spec["missing_indicators"]
+        else np.zeros((len(rows), 0))
+    )
+    medians = np.array([spec["medians"][n] for n in names], dtype=float)
+    filled = np.where(np.isnan(filled), medians[None, :], filled)
+    if spec["scale"]:
+        means = np.array([spec["means"][n] for n in names], dtype=float)
+        stds = np.array([spec["stds"][n] for n in names], dtype=float)
+        filled = (filled - means) / stds
+    block = np.hstack([filled, indicators]).astype(np.float32)
+    if spec["quantiles"] is not None:
+        out = block.copy()
+        for j, knots in enumerate(spec["quantiles"]):
+            if knots is not None:
+                out[:, j] = np.interp(block[:, j], knots[0], knots[1])
+        block = out.astype(np.float32)
+    codes = np.zeros((len(rows), len(spec["categorical_columns"])), dtype=np.int64)
+    for j, column in enumerate(spec["categorical_columns"]):
+        lookup = {level: i + 1 for i, level in enumerate(spec["levels"][column])}
+        for i, row in enumerate(rows):
+            value = row[column]
+            if value is not None:
+                codes[i, j] = lookup.get(str(value).strip(), 0)
+    return block, codes
 
 
 def _number(value, column):

@@ -178,6 +178,11 @@ class ModelPool:
                 version = await loop.run_in_executor(
                     self.loader, self.registry.resolve, f"{project}@{alias}"
                 )
+                if (version.project, version.version) in self._failed_versions:
+                    raise ModelUnavailable(  # not retried: the artifact does not change
+                        self.failures.get(route)
+                        or f"model {version.project}:{version.version} failed to load"
+                    )
                 served = await self._load(route, version)
                 if served is None:
                     raise ModelUnavailable(self.failures[route])
