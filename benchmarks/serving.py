@@ -228,6 +228,19 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
     raise TimeoutError(url)
 
 
+def batch_stats(url: str) -> dict:
+    """Model calls and rows per call so far (the service's ``tailorkit_batch_rows``)."""
+    import httpx
+
+    values = {}
+    for line in httpx.get(url, timeout=10).text.splitlines():
+        if line.startswith(("tailorkit_batch_rows_sum", "tailorkit_batch_rows_count")):
+            name, value = line.split()
+            values[name.removeprefix("tailorkit_batch_rows_")] = float(value)
+    calls = values.get("count", 0.0)
+    return {"model_calls": calls, "rows_per_call": values.get("sum", 0.0) / max(calls, 1.0)}
+
+
 def free_port() -> int:
     import socket
 
@@ -339,6 +352,7 @@ def run(seconds: float) -> dict:
             finally:
                 naive.terminate()
                 naive.wait(timeout=30)
+            entry["batching"] = batch_stats(f"http://127.0.0.1:{port}/metrics")
             with_reasons = [{"rows": [r], "reasons": 3} for r in rows]
             entry["service_with_reasons_c1"] = merged(
                 1, [asyncio.run(load(url, with_reasons, 1, seconds / 2, headers))]
@@ -387,6 +401,7 @@ def print_tables(results: dict) -> None:
                     f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>4}"
                 )
         print(f"  paired at concurrency 1: {entry['paired_c1']}")
+        print(f"  micro-batching (cumulative over the service's runs): {entry['batching']}")
         print(f"  summary: {entry['summary']}")
     print("\nFT-Transformer compression (German credit, 20% check split)")
     for v in results["compression_ft"]:
@@ -447,6 +462,9 @@ def markdown(results: dict) -> str:
             f"- throughput at concurrency 32, micro-batched service / naive endpoint: "
             f"**{summary['throughput_ratio_vs_naive_at_c32']:.2f}x** (target >= 3x: "
             f"{'met' if meets['throughput_ratio_vs_naive_at_c32'] else 'MISSED'}).",
+            f"- micro-batching: {entry['batching']['rows_per_call']:.1f} rows per model call on "
+            f"average over all of the service's load windows so far "
+            f"({entry['batching']['model_calls']:.0f} calls).",
             f"- errors under load: {summary['errors']} (target 0: "
             f"{'met' if meets['errors'] else 'MISSED'}).",
             "",
