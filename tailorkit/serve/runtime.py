@@ -98,9 +98,12 @@ class MicroBatcher:
         rows = [row for job in jobs for row in job.rows]
         reasons = max(job.reasons for job in jobs)
         try:
-            outputs = await loop.run_in_executor(
-                self.executor, self.adapter.predict_rows, rows, reasons
-            )
+            if self.adapter.is_cheap(rows):
+                outputs = self.adapter.predict_rows(rows, reasons)
+            else:
+                outputs = await loop.run_in_executor(
+                    self.executor, self.adapter.predict_rows, rows, reasons
+                )
         except Exception as error:
             if len(jobs) == 1:
                 _settle(jobs[0].future, error=error)
