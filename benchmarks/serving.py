@@ -7,8 +7,8 @@ LightGBM and an FT-Transformer are fitted on all rows with tailorkit's defaults 
 - in-process floor: the service's own adapter call for one row (no HTTP), and the bare
   ``predict_proba`` of one row;
 - the p50 overhead at concurrency 1: one in-process adapter call and one HTTP call to the
-  service for the same row, alternated 300 times; the median of the differences (pairing
-  cancels the drifting load of the shared machine);
+  service (stdlib ``http.client``, keep-alive) for the same row, alternated 300 times; the
+  median of the differences (pairing cancels the drifting load of the shared machine);
 - the service (``tailorkit serve`` in a subprocess, micro-batching on, reason codes off so the
   work equals the naive endpoint's) and a naive FastAPI endpoint (a sync ``def`` calling
   ``model.predict_proba`` per request, what users write by hand), both running, loaded in turn
@@ -181,28 +181,36 @@ def alternate(targets: dict[str, tuple[str, dict]], bodies, concurrency, seconds
 
 
 def paired_overhead(url: str, headers: dict, workspace: Path, project: str, rows, n=300):
-    """Alternate one in-process adapter call and one HTTP call to the service (same row, one
-    client, keep-alive) so both see the same machine load; the overhead is the median of the
-    per-pair differences."""
-    import httpx
+    """Alternate one in-process adapter call and one HTTP call to the service (same row, a
+    lean keep-alive ``http.client`` connection, so little of the client's own cost counts)
+    so both see the same machine load; the overhead is the median of the per-pair
+    differences."""
+    from http.client import HTTPConnection
+    from urllib.parse import urlsplit
 
     from tailorkit.registry import Registry
     from tailorkit.serve.adapters import load_adapter
 
     adapter = load_adapter("credit_risk", Registry(workspace).resolve(f"{project}@champion"))
+    parts = urlsplit(url)
+    connection = HTTPConnection(parts.hostname, parts.port, timeout=60)
+    send_headers = {**headers, "content-type": "application/json"}
     local, remote = [], []
-    with httpx.Client(headers=headers, timeout=60) as client:
-        for i in range(n + 10):
-            row = rows[i % len(rows)]
-            started = time.perf_counter()
-            adapter.predict_rows([row], 0)
-            middle = time.perf_counter()
-            answer = client.post(url, json={"rows": [row], "reasons": 0})
-            ended = time.perf_counter()
-            assert answer.status_code == 200, answer.text
-            if i >= 10:
-                local.append((middle - started) * 1000)
-                remote.append((ended - middle) * 1000)
+    for i in range(n + 10):
+        row = rows[i % len(rows)]
+        body = json.dumps({"rows": [row], "reasons": 0})
+        started = time.perf_counter()
+        adapter.predict_rows([row], 0)
+        middle = time.perf_counter()
+        connection.request("POST", parts.path, body=body, headers=send_headers)
+        answer = connection.getresponse()
+        payload = answer.read()
+        ended = time.perf_counter()
+        assert answer.status == 200, payload
+        if i >= 10:
+            local.append((middle - started) * 1000)
+            remote.append((ended - middle) * 1000)
+    connection.close()
     differences = np.array(remote) - np.array(local)
     return {
         "in_process_p50_ms": float(np.median(local)),
