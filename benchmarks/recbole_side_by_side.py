@@ -206,6 +206,7 @@ class MaskedTrainer(Trainer):
         start = time.time()
         loss = super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
         self.epoch_log.append({"epoch": epoch_idx, "train_s": round(time.time() - start, 2)})
+        print(f"epoch {epoch_idx} trained in {time.time() - start:.0f}s", flush=True)
         return loss
 
 
@@ -352,6 +353,7 @@ def main() -> None:
             record["models"] = previous.get("models", {})
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        os.chdir(folder)  # RecBole writes log/ and log_tensorboard/ into the working folder
         write_atomic(df, folder)
         for name in args.models.split(","):
             run_model(name, df, folder, deadline, record)

@@ -126,7 +126,7 @@ def text_vectors(name: str, data: Interactions) -> np.ndarray:
     missing = sorted({t for t in data.item_text if t not in known})
     if missing:
         fresh = encode_texts(missing)
-        for text, row in zip(missing, range(len(stored), len(stored) + len(missing))):
+        for text, row in zip(missing, range(len(stored), len(stored) + len(missing)), strict=False):
             known[text] = row
         stored = np.concatenate([stored, fresh]) if len(stored) else fresh
         np.save(vectors_path, stored)
@@ -195,7 +195,7 @@ def run_dataset(key: str, args) -> None:
         "warnings": data.warnings,
     }
     out = RESULTS / f"recommendation.{key}{'.' + args.tag if args.tag else ''}.json"
-    for name in chosen:
+    for name in [] if args.only_cold else chosen:
         family, params = models[name]
         row = evaluate(name, make_recommender(family, **params), data, split, vectors, popularity)
         record["rows"].append(row)
@@ -272,6 +272,9 @@ def table() -> None:
             if part["split_fingerprint"] != record["split_fingerprint"]:
                 raise SystemExit(f"{extra}: a different split")
             record["rows"] += part["rows"]
+            for key_ in ("cold_split", "cold_rows"):
+                if key_ in part:
+                    record[key_] = part[key_]
         rows = record["rows"]
         if key == "ml-latest-small":
             rows = rows + recbole_rows(record["split_fingerprint"])
@@ -345,6 +348,7 @@ def main() -> None:
     parser.add_argument("--models", default="", help="comma-separated subset")
     parser.add_argument("--cold-models", default="popularity,item_knn,als,sasrec")
     parser.add_argument("--skip-cold", action="store_true")
+    parser.add_argument("--only-cold", action="store_true", help="just the cold-item split")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--budget-min", type=float, default=30.0, help="per transformer fit")
     parser.add_argument("--table", action="store_true", help="merge results and print")

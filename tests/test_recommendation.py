@@ -211,7 +211,7 @@ def test_recommender_contract_and_save_load(family, shop_data, tmp_path):
     blocked[:3] = True
     items, values = model.recommend(histories, 5, blocked=blocked)
     assert items.shape == (6, 5)
-    for history, row in zip(histories, items):
+    for history, row in zip(histories, items, strict=False):
         assert not set(row) & set(history.tolist()) and not set(row) & {0, 1, 2}
     everything, _ = model.recommend(histories[:1], shop_data.n_items + 10)
     eligible = shop_data.n_items - len(set(histories[0].tolist()))
@@ -259,8 +259,19 @@ def test_cli_init_validate_run_recommend(shop, tmp_path):
     events.to_csv(tmp_path / "events.csv", index=False)
     products.to_csv(tmp_path / "products.csv", index=False)
     users.to_csv(tmp_path / "users.csv", index=False)
-    tk(tmp_path, "init", "recommendation", "--interactions", "events.csv", "--items",
-       "products.csv", "--users", "users.csv", "--name", "shop")
+    tk(
+        tmp_path,
+        "init",
+        "recommendation",
+        "--interactions",
+        "events.csv",
+        "--items",
+        "products.csv",
+        "--users",
+        "users.csv",
+        "--name",
+        "shop",
+    )
     spec = yaml.safe_load((tmp_path / "tailorkit.yaml").read_text())
     assert spec["data"]["event"] == "event" and "title" in spec["data"]["text"]
     spec["models"] = [
@@ -270,7 +281,7 @@ def test_cli_init_validate_run_recommend(shop, tmp_path):
     spec["recommend"]["rules"] = ["in_stock == false"]
     spec["evaluation"]["bootstrap"] = 50
     (tmp_path / "tailorkit.yaml").write_text(yaml.safe_dump(spec))
-    checked = tk(tmp_path, "validate", "--check-data")
+    checked = tk(tmp_path, "validate", "--data")
     assert "interactions" in checked.stdout + checked.stderr
     done = tk(tmp_path, "run", "--json", "-q")
     summary = json.loads(done.stdout)

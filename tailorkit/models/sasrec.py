@@ -14,7 +14,9 @@
   embedding switched off, and during training ``id_dropout`` of the items lose theirs at
   random, so the model learns to score an item from its text alone: cold-start items.
 - **Speed on CPU**: the items × positions logits product runs in bfloat16 (``bf16_logits``;
-  the softmax and loss stay float32); attention has no dropout so the fused kernel runs.
+  the softmax and loss stay float32); attention has no dropout so the fused kernel runs;
+  batches are drawn from pools of similar-length windows and their common left padding
+  is cut off.
 - **Early stopping** on validation NDCG@10 (full ranking, seen items excluded), keeping
   the best epoch's weights.
 """
@@ -151,10 +153,12 @@ class SASRec(Recommender):
 
         net = self.network_
         net.train()
-        order = torch.from_numpy(rng.permutation(len(windows)))
         total, count = 0.0, 0
-        for start in range(0, len(order), self.batch_size):
-            batch = windows[order[start : start + self.batch_size]]
+        for index in _length_buckets(windows, self.batch_size, rng):
+            batch = windows[index]
+            batch = batch[:, int((batch > 0).to(torch.int8).argmax(1).min()) :]  # trim padding
+            if batch.shape[1] < 2:
+                continue
             drop = None
             if has_text and self.id_dropout > 0:
                 drop = torch.rand(net.item.num_embeddings) < self.id_dropout
@@ -253,6 +257,23 @@ def _windows(sequences: list[np.ndarray], max_len: int) -> np.ndarray:
             out.append(row)
             end = start + 1
     return np.stack(out) if out else np.zeros((0, width), dtype=np.int64)
+
+
+def _length_buckets(windows, batch_size: int, rng, pool: int = 50):
+    """Batches of window indices in random order, each drawn from a pool of similar
+    lengths so that little left padding is computed; every window once per epoch."""
+    import torch
+
+    lengths = (windows > 0).sum(1).numpy()
+    order = rng.permutation(len(windows))
+    batches = []
+    step = batch_size * pool
+    for start in range(0, len(order), step):
+        chunk = order[start : start + step]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    for position in rng.permutation(len(batches)):
+        yield torch.from_numpy(batches[position])
 
 
 def _left_pad(histories: list[np.ndarray], max_len: int) -> np.ndarray:
