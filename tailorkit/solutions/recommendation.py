@@ -42,11 +42,9 @@ BOARD_COLUMNS = {
     "hr@10": "HR@10",
     "ndcg@10": "NDCG@10",
     "ndcg@10_ci": "95% CI",
-    "ndcg@20": "NDCG@20",
-    "mrr": "MRR",
-    "coverage@10": "coverage",
-    "popularity_bias@10": "pop. bias",
-    "cold_hr@10": "cold HR@10",
+    "coverage@10": "cover",
+    "popularity_bias@10": "pop",
+    "cold_hr@10": "cold HR",
     "fit_seconds": "fit s",
 }
 
