@@ -316,6 +316,34 @@ def run_model(model_name: str, df: pd.DataFrame, folder: Path, deadline: float, 
 _OUT = {"path": RESULTS}
 
 
+def evaluate_checkpoint(
+    model_name: str, df: pd.DataFrame, folder: Path, checkpoint: Path, record: dict, notes: dict
+) -> None:
+    """Test ranks of a saved best-validation checkpoint (a run stopped from outside)."""
+    config = Config(
+        model=model_name,
+        dataset=DATASET_NAME,
+        config_dict=base_config(folder, model_name, folder / "recbole_ckpt"),
+    )
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    assert_same_split(dataset, valid_data, df, "valid")
+    assert_same_split(dataset, test_data, df, "test")
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["state_dict"])
+    trainer = MaskedTrainer(config, model)
+    trainer.seen_mask = build_masks(dataset, df)
+    ranks = test_ranks(trainer, test_data, dataset)
+    entry = {"model": model_name, "converged": False, "split_checked": True, **notes}
+    entry["test"] = summarize(ranks)
+    entry["test_ranks"] = ranks
+    record["models"][model_name] = entry
+    save(record)
+    print(f"[{model_name}] checkpoint {checkpoint}: {entry['test']}", flush=True)
+
+
 def save(record: dict) -> None:
     path = _OUT["path"]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -330,6 +358,8 @@ def main() -> None:
     parser.add_argument("--budget-min", type=float, default=110.0, help="wall-clock budget")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
+    parser.add_argument("--eval-checkpoint", type=Path, help="only evaluate this checkpoint")
+    parser.add_argument("--notes", default="{}", help="JSON facts about the stopped run")
     args = parser.parse_args()
     _OUT["path"] = args.out
     torch.set_num_threads(args.threads)
@@ -356,7 +386,11 @@ def main() -> None:
         os.chdir(folder)  # RecBole writes log/ and log_tensorboard/ into the working folder
         write_atomic(df, folder)
         for name in args.models.split(","):
-            run_model(name, df, folder, deadline, record)
+            if args.eval_checkpoint:
+                notes = json.loads(args.notes)
+                evaluate_checkpoint(name, df, folder, args.eval_checkpoint, record, notes)
+            else:
+                run_model(name, df, folder, deadline, record)
     record["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     save(record)
 

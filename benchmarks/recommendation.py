@@ -244,7 +244,7 @@ def recbole_rows(fingerprint: str) -> list[dict]:
         if doc.get("split_fingerprint") != fingerprint:
             raise SystemExit(f"{path}: RecBole's split differs from ours (fingerprint)")
         for model, entry in doc["models"].items():
-            if "test_ranks" not in entry:
+            if "test_ranks" not in entry or any(r["model"] == f"RecBole {model}" for r in rows):
                 continue
             ranks = np.array(list(entry["test_ranks"].values()))
             row = {"model": f"RecBole {model}", **ranking_metrics(ranks)}
@@ -296,7 +296,59 @@ def table() -> None:
         for name, outcome in record["targets"].items():
             print(f"  target {name}: {outcome}")
     (RESULTS / "recommendation.json").write_text(json.dumps(document, indent=1))
+    (RESULTS / "recommendation.tables.md").write_text(markdown(document))
     print(f"\nwrote {RESULTS / 'recommendation.json'}")
+
+
+def markdown(document: dict) -> str:
+    """The result tables in Markdown (pasted into benchmarks/recommendation.md)."""
+    lines = []
+    for key, record in document["datasets"].items():
+        lines += [
+            f"### {key} ({record['split'].get('test_cases')} test users)",
+            "",
+            "| model | HR@10 | NDCG@10 (95% CI) | NDCG@20 | MRR | coverage@10 | pop. bias@10 "
+            "| train s | epochs (best) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in record["rows"]:
+            ci = row.get("ndcg@10_ci") or [float("nan")] * 2
+            finetune = [e for e in row.get("epochs", []) if e.get("stage") == "finetune"]
+            epochs = (
+                f"{len(finetune)} ({row.get('best_epoch')})"
+                if finetune
+                else (
+                    f"{row.get('epochs_run')} ({row.get('best_epoch')})"
+                    if "epochs_run" in row
+                    else ""
+                )
+            )
+            lines.append(
+                f"| {row['model']} | {row['hr@10']:.4f} | {row['ndcg@10']:.4f} "
+                f"[{ci[0]:.4f}, {ci[1]:.4f}] | {row['ndcg@20']:.4f} | {row.get('mrr', 0):.4f} | "
+                f"{_fmt(row.get('coverage@10'))} | {_fmt(row.get('popularity_bias@10'))} | "
+                f"{row.get('fit_s')} | {epochs} |"
+            )
+        if record.get("cold_rows"):
+            lines += [
+                "",
+                "Cold-start items (" + record["cold_split"]["description"] + ")",
+                "",
+                "| model | cold-item HR@10 | NDCG@10 | test cases |",
+                "|---|---|---|---|",
+            ]
+            for row in record["cold_rows"]:
+                lines.append(
+                    f"| {row['model']} | {row['hr@10']:.4f} | {row['ndcg@10']:.4f} | "
+                    f"{record['cold_split']['test_cases']} |"
+                )
+        lines += [""] + [f"- {name}: {outcome}" for name, outcome in record["targets"].items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def targets(key: str, record: dict) -> dict:
