@@ -366,17 +366,20 @@ def targets(key: str, record: dict) -> dict:
             )
         if rec:
             ratio = ours["ndcg@10"] / rec["ndcg@10"]
-            state = "converged" if rec.get("converged") else "NOT converged"
-            out["ndcg@10 >= 1.15x RecBole SASRec"] = (
-                f"{ratio:.2f}x vs RecBole SASRec ({state}, {rec.get('epochs_run')} epochs) "
-                f"({'met' if ratio >= 1.15 else 'MISSED'})"
+            converged = bool(rec.get("converged"))
+            out["ndcg@10 >= 1.15x converged RecBole SASRec"] = (
+                f"{ratio:.2f}x RecBole SASRec's best checkpoint, but RecBole ran only "
+                f"{rec.get('epochs_run')} epoch(s): "
+                + ("met" if converged and ratio >= 1.15 else "NOT DEMONSTRATED (not converged)")
             )
-            speed = (rec.get("fit_s") or 0) / max(ours["fit_s"], 1e-9)
-            out["training >= 5x faster than RecBole SASRec"] = (
-                f"{speed:.1f}x ({'met' if speed >= 5 else 'MISSED'}; RecBole "
-                f"{rec.get('fit_s')} s{'' if rec.get('converged') else ' and not converged'}"
-                f", ours {ours['fit_s']} s)"
-            )
+            ours_epochs = [e for e in ours.get("epochs", []) if e.get("stage") == "finetune"]
+            per_epoch = (ours["fit_s"] - ours.get("pretrain_s", 0)) / max(len(ours_epochs), 1)
+            if rec.get("sec_per_epoch"):
+                out["training >= 5x faster than RecBole SASRec"] = (
+                    f"per epoch {rec['sec_per_epoch'] / per_epoch:.1f}x faster (RecBole "
+                    f"{rec['sec_per_epoch']} s/epoch, ours {per_epoch:.0f} s/epoch, same load); "
+                    "time to convergence NOT MEASURED (neither converged within its budget)"
+                )
     else:
         others = [r for n, r in by.items() if not n.startswith("sasrec")]
         best = max(others, key=lambda r: r["ndcg@10"]) if others else None
