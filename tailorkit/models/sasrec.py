@@ -13,7 +13,8 @@
   MiniLM), ``item = id_embedding + W · text``. Items never seen in training have their id
   embedding switched off, and during training ``id_dropout`` of the items lose theirs at
   random, so the model learns to score an item from its text alone: cold-start items.
-- **Speed on CPU**: the items × positions logits product runs in bfloat16 (``bf16_logits``;
+- **Speed on CPU**: the items × positions logits product runs in bfloat16 where the CPU
+  has native bfloat16 (``bf16_logits``, default: detected;
   the softmax and loss stay float32); attention has no dropout so the fused kernel runs;
   batches are drawn from pools of similar-length windows and their common left padding
   is cut off.
@@ -52,7 +53,7 @@ class SASRec(Recommender):
         mask_prob: float = 0.2,
         use_text: bool = True,
         id_dropout: float = 0.1,
-        bf16_logits: bool = True,
+        bf16_logits: bool | None = None,
         time_budget_s: float | None = None,
         threads: int | None = None,
         random_state: int = 0,
@@ -153,6 +154,7 @@ class SASRec(Recommender):
 
         net = self.network_
         net.train()
+        bf16 = _fast_bf16() if self.bf16_logits is None else self.bf16_logits
         total, count = 0.0, 0
         for index in _length_buckets(windows, self.batch_size, rng):
             batch = windows[index]
@@ -176,7 +178,7 @@ class SASRec(Recommender):
                 hidden, targets = hidden[used], following[used]
             if not len(targets):
                 continue
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16_logits):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = hidden @ table[1 : self.n_items_ + 1].T
             loss = F.cross_entropy(logits.float(), targets - 1)
             optimizer.zero_grad(set_to_none=True)
@@ -257,6 +259,15 @@ def _windows(sequences: list[np.ndarray], max_len: int) -> np.ndarray:
             out.append(row)
             end = start + 1
     return np.stack(out) if out else np.zeros((0, width), dtype=np.int64)
+
+
+def _fast_bf16() -> bool:
+    """Whether the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); else float32."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _length_buckets(windows, batch_size: int, rng, pool: int = 50):
