@@ -27,7 +27,7 @@ _OPERATORS = {
     "==": operator.eq,
 }
 _PATTERN = re.compile(
-    r"^\s*(?P<metric>[a-z_0-9]+)(\[(?P<qualifier>[^\]]+)\])?\s*"
+    r"^\s*(?P<metric>[a-z_0-9@]+)(\[(?P<qualifier>[^\]]+)\])?\s*"
     r"(?P<op>>=|<=|==|>|<)\s*(?P<value>-?[0-9.eE+-]+)\s*$"
 )
 

@@ -1,0 +1,111 @@
+"""The recommendation run report: protocol, leaderboard with intervals, cold start,
+pretraining ablation, training curves, coverage against popularity bias, requirements."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from tailorkit.report.html import figure, page, paragraph, section, table  # noqa: E402
+
+COLUMNS = (
+    "model",
+    "hr@5",
+    "hr@10",
+    "hr@10_ci",
+    "ndcg@10",
+    "ndcg@10_ci",
+    "hr@20",
+    "ndcg@20",
+    "mrr",
+    "coverage@10",
+    "popularity_bias@10",
+    "cold_hr@10",
+    "fit_seconds",
+    "best_epoch",
+)
+
+
+def render_recommendation_report(result: dict[str, Any]) -> str:
+    rows = result["leaderboard"]
+    columns = [c for c in COLUMNS if any(c in r for r in rows)]
+    parts = [
+        section(
+            "Result",
+            paragraph(
+                f"Best model: {result['best']} (registered as version "
+                f"{result['model_version']}); requirements "
+                f"{'all passed' if result['gates_passed'] else 'NOT all passed'}."
+            ),
+        ),
+        section("Protocol", paragraph(result["protocol"]["description"])),
+        section("Data", table([{"count": k, "value": v} for k, v in result["data"].items()])),
+        section("Requirements", table(result["requirements"])) if result["requirements"] else "",
+        section(
+            "Leaderboard",
+            table(rows, columns),
+            paragraph(
+                "HR@K: share of test users whose held-out item is in the top K; NDCG@K "
+                "discounts by position; MRR: mean reciprocal rank over the full list; "
+                "coverage: share of the catalogue in any top-10 list; popularity bias: mean "
+                "share of training users who had the recommended items (popularity's is the "
+                "ceiling of echoing popularity); cold HR@10: HR@10 on a split whose "
+                "withheld items never appear in training.",
+                note=True,
+            ),
+        ),
+        _coverage_plot(rows),
+        _ablation(result.get("ablation", {}).get("pretraining")),
+        _curves(rows),
+        section("Warnings", table([{"warning": w} for w in result["warnings"]]))
+        if result.get("warnings")
+        else "",
+    ]
+    return page(f"Run report: {result['project']} (recommendation)", [p for p in parts if p])
+
+
+def _coverage_plot(rows: list[dict]) -> str:
+    fig, ax = plt.subplots(figsize=(5.4, 3.6))
+    for row in rows:
+        ax.scatter(row.get("popularity_bias@10", 0), row.get("ndcg@10", 0))
+        ax.annotate(row["model"], (row.get("popularity_bias@10", 0), row.get("ndcg@10", 0)))
+    ax.set_xlabel("popularity bias of top-10 (lower = less popularity echo)")
+    ax.set_ylabel("NDCG@10")
+    return section("Accuracy against popularity bias", figure(fig))
+
+
+def _ablation(ablation: dict | None) -> str:
+    if not ablation:
+        return ""
+    rows = [
+        {"variant": "with masked-item pretraining", **ablation["with"]},
+        {"variant": "without pretraining", **ablation["without"]},
+    ]
+    return section(
+        f"Pretraining ablation ({ablation['model']})",
+        table(rows),
+        paragraph(f"NDCG@10 difference: {ablation['delta_ndcg@10']:+.4f}", note=True),
+    )
+
+
+def _curves(rows: list[dict]) -> str:
+    curves = [r for r in rows if r.get("epochs")]
+    if not curves:
+        return ""
+    fig, ax = plt.subplots(figsize=(5.4, 3.6))
+    for row in curves:
+        points = [e for e in row["epochs"] if e.get("valid_ndcg@10") is not None]
+        ax.plot(
+            [e["epoch"] for e in points],
+            [e["valid_ndcg@10"] for e in points],
+            marker="o",
+            label=row["model"],
+        )
+    ax.set_xlabel("fine-tuning epoch")
+    ax.set_ylabel("validation NDCG@10")
+    ax.legend(fontsize=8)
+    return section("Training curves (early stopping on validation NDCG@10)", figure(fig))

@@ -1,0 +1,758 @@
+"""Recommendation: interactions (+ item text, attributes) in, top-K items per user out.
+
+Defaults: popularity, ItemKNN, implicit ALS and a SASRec transformer (full-softmax
+cross-entropy, masked-item pretraining, item text from the pretrained MiniLM); leave-one-out
+by time with full ranking and seen items excluded; NDCG@10 as the headline metric. The
+best model is refitted on every interaction, registered, and served by
+``tailorkit recommend``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import numpy as np
+import pandas as pd
+import typer
+from pydantic import Field
+
+from tailorkit.errors import DataError, TailorkitError
+from tailorkit.solutions import require_options
+from tailorkit.spec import ModelEntry, SpecBase, _Strict
+
+RECOMMENDER_FILE = "recommender.json"
+HISTORY_FILE = "histories.safetensors"
+ABLATION_SUFFIX = " (no pretraining)"
+KS = (5, 10, 20)
+METRICS: tuple[str, ...] = (
+    *(f"{m}@{k}" for m in ("hr", "ndcg", "recall") for k in KS),
+    "mrr",
+    "coverage@10",
+    "popularity_bias@10",
+    "cold_hr@10",
+    "fit_seconds",
+)
+BOARD_COLUMNS = {
+    "model": "model",
+    "hr@10": "HR@10",
+    "ndcg@10": "NDCG@10",
+    "ndcg@10_ci": "95% CI",
+    "coverage@10": "cover",
+    "popularity_bias@10": "pop",
+    "cold_hr@10": "cold HR",
+    "fit_seconds": "fit s",
+}
+
+
+class RecData(_Strict):
+    interactions: str = Field(description="events: user, item, time (+ event type, value)")
+    items: str | None = Field(None, description="item catalogue: id, text, attributes")
+    users: str | None = Field(None, description="optional user attributes")
+    user: str = "user_id"
+    item: str = "item_id"
+    time: str = "timestamp"
+    event: str | None = None
+    value: str | None = None
+    event_weights: dict[str, float] = {}
+    item_key: str | None = Field(None, description="item id column of the catalogue")
+    text: list[str] = Field([], description="catalogue columns joined into the item text")
+    repeats: Literal["first", "keep"] = "first"
+    encoding: str = "utf-8"
+
+
+class RecEvaluation(_Strict):
+    protocol: Literal["leave_one_out", "temporal"] = "leave_one_out"
+    test_fraction: float = Field(0.1, gt=0.0, lt=0.45)
+    ks: list[int] = list(KS)
+    metric: str = "ndcg@10"
+    seed: int = 0
+    bootstrap: int = Field(1000, ge=0)
+    cold_items_fraction: float = Field(0.1, ge=0.0, lt=0.9)
+    pretraining_ablation: bool = True
+
+
+class RecommendSection(_Strict):
+    k: int = Field(10, ge=1)
+    exclude_seen: bool = True
+    rules: list[str] = Field([], description="items matching any rule are never recommended")
+
+
+class RecSpec(SpecBase):
+    solution: Literal["recommendation"]
+    data: RecData
+    models: list[ModelEntry | str] = []
+    evaluation: RecEvaluation = RecEvaluation()
+    recommend: RecommendSection = RecommendSection()
+    text_encoder: str = Field("default", description="Hugging Face name or path")
+
+    def model_entries(self) -> list[ModelEntry]:
+        return [
+            m if isinstance(m, ModelEntry) else ModelEntry(name=m, family=m) for m in self.models
+        ]
+
+
+SPEC = RecSpec
+DEFAULTS: dict[str, Any] = {"models": ["popularity", "item_knn", "als", "sasrec"]}
+
+
+# ------------------------------------------------------------------- init
+def init_template(name: str, options: dict[str, Any]) -> str:
+    """A commented spec from ``--interactions`` (and optionally ``--items``, ``--users``)."""
+    require_options("recommendation", options, "interactions")
+    interactions = options["interactions"]
+    columns = _peek_columns(interactions)
+    user = _pick(columns, ("user_id", "userid", "user", "customer_id", "customerid"), "user_id")
+    item = _pick(columns, ("item_id", "itemid", "item", "product_id", "movieid", "sku"), "item_id")
+    stamp = _pick(columns, ("timestamp", "time", "date", "event_time", "invoicedate"), "timestamp")
+    event = _pick(columns, ("event", "event_type", "action"), None)
+    items, users = options.get("items"), options.get("users")
+    text = list(options.get("text") or [])
+    if items and not text:
+        item_columns = _peek_columns(items)
+        text = [
+            c
+            for c in item_columns
+            if c.lower() in ("title", "name", "description", "category", "department", "tags")
+        ]
+    items_line = f"items: {items}" if items else "# items: data/products.csv"
+    users_line = f"users: {users}" if users else "# users: data/users.csv"
+    event_line = f"event: {event}" if event else "# event: event_type"
+    weights = "{view: 1, cart: 2, purchase: 4}"
+    return f"""\
+# tailorkit project spec. Check it with `tailorkit validate --show`, train with `tailorkit run`.
+name: {name}
+solution: recommendation
+
+data:
+  interactions: {interactions}   # one row per event: user, item, time
+  {items_line}        # catalogue: item id + text (title, description, ...) + attributes
+  {users_line}
+  user: {user}
+  item: {item}
+  time: {stamp}                  # epoch seconds/ms or dates, formats may be mixed
+  {event_line}
+  # event_weights: {weights}
+  text: [{", ".join(text)}]      # catalogue columns that describe an item
+  repeats: first                 # first: a user-item pair counts once (at its first time)
+
+# models: [popularity, item_knn, als, sasrec]   # the default candidates
+
+evaluation:
+  protocol: leave_one_out        # or temporal (global time split, test_fraction: 0.1)
+  metric: ndcg@10
+  cold_items_fraction: 0.1       # share of items withheld to measure cold-start HR@10
+
+recommend:
+  k: 10
+  exclude_seen: true
+  rules: []                      # e.g. ["in_stock == false"]: never recommended
+
+requirements:
+  - ndcg@10 >= 0.01
+"""
+
+
+def _peek_columns(source: str) -> list[str]:
+    from tailorkit.data.io import read_table
+
+    try:
+        return list(read_table(source).columns)
+    except TailorkitError:
+        return []
+
+
+def _pick(columns: list[str], names: tuple[str, ...], default: str | None) -> str | None:
+    lower = {c.lower(): c for c in columns}
+    for name in names:
+        if name in lower:
+            return lower[name]
+    return default
+
+
+# ------------------------------------------------------------------- demo
+DEMO_SPEC = """\
+# tailorkit demo: a simulated online shop (tailorkit/data/simulators/shoppers.py):
+# 1,500 shoppers with latent tastes browsing 400 products in sessions. Edit and re-run.
+name: shop
+solution: recommendation
+data:
+  interactions: events.csv
+  items: products.csv
+  users: users.csv
+  event: event
+  event_weights: {view: 1, cart: 2, purchase: 4}
+  text: [title, department]
+models:
+  - popularity
+  - item_knn
+  - als
+  - name: sasrec               # small settings so the demo stays under 3 minutes
+    family: sasrec
+    params: {max_len: 20, hidden: 32, batch_size: 64, pretrain_epochs: 2, max_epochs: 8}
+evaluation:
+  protocol: leave_one_out
+  bootstrap: 300
+recommend:
+  k: 10
+  rules: ["in_stock == false"]
+requirements:
+  - ndcg@10 >= 0.02
+"""
+
+
+def demo_project(folder: Path) -> tuple[Path, str]:
+    from tailorkit.data.simulators.shoppers import simulate_shop
+
+    folder.mkdir(parents=True, exist_ok=True)
+    events, products, users = simulate_shop(random_state=0)
+    events.to_csv(folder / "events.csv", index=False)
+    products.to_csv(folder / "products.csv", index=False)
+    users.to_csv(folder / "users.csv", index=False)
+    spec = folder / "tailorkit.yaml"
+    spec.write_text(DEMO_SPEC)
+    return spec, f"simulated shop: {len(events)} events, {len(products)} products"
+
+
+# ------------------------------------------------------------------- data
+def load_data(spec: RecSpec, base_dir: Path):
+    from tailorkit.data.interactions import build_interactions
+    from tailorkit.data.io import read_table
+
+    data = spec.data
+    events = read_table(data.interactions, base_dir=base_dir, encoding=data.encoding)
+    items = (
+        read_table(data.items, base_dir=base_dir, encoding=data.encoding) if data.items else None
+    )
+    if data.users:  # optional; read to check it, attributes are reported, not modelled yet
+        read_table(data.users, base_dir=base_dir, encoding=data.encoding)
+    return build_interactions(
+        events,
+        source=Path(data.interactions).name,
+        user_col=data.user,
+        item_col=data.item,
+        time_col=data.time,
+        event_col=data.event,
+        event_weights=data.event_weights,
+        value_col=data.value,
+        repeats=data.repeats,
+        items=items,
+        items_source=Path(data.items).name if data.items else "items",
+        item_key=data.item_key or data.item,
+        text_columns=data.text,
+    )
+
+
+def describe_data(spec: RecSpec, base_dir: Path) -> tuple[list[str], str]:
+    data = load_data(spec, base_dir)
+    c = data.counts
+    summary = (
+        f"data: {c['interactions']} interactions, {c['users']} users, {c['items']} items "
+        f"({c.get('items_missing_from_table', 0)} missing from the item table, "
+        f"{c['single_interaction_users']} single-interaction users)"
+    )
+    return list(data.warnings), summary
+
+
+# ------------------------------------------------------------------ train
+def train(project, registry, run_id: int, say):
+    """Split, fit every candidate, rank on the test cases, gate, refit, register, report."""
+    from tailorkit.data.interactions import (
+        blocked_items,
+        leave_one_out,
+        temporal_split,
+        withhold_items,
+    )
+    from tailorkit.gates import evaluate_requirements
+    from tailorkit.pipeline import RunResult
+    from tailorkit.report.run_report import to_jsonable
+
+    spec: RecSpec = project.spec
+    evaluation = spec.evaluation
+    say("reading interactions")
+    data = load_data(spec, project.base_dir)
+    blocked = blocked_items(data.item_table, spec.recommend.rules, spec.data.items or "items")
+    vectors = _text_vectors(data, spec, say)
+    sequences, times = data.sequences()
+    weights = _weights_by_user(data)
+    if evaluation.protocol == "leave_one_out":
+        split = leave_one_out(sequences, times)
+    else:
+        split = temporal_split(sequences, times, evaluation.test_fraction)
+    if not len(split.test):
+        raise DataError(
+            f"{spec.data.interactions}: no user has two interactions; nothing to evaluate"
+        )
+    popularity = np.bincount(np.concatenate(split.train), minlength=data.n_items) / max(
+        data.n_users, 1
+    )
+    candidates = _candidates(spec)
+    rows, fitted = [], {}
+    for name, (family, params) in candidates.items():
+        say(f"training {name}")
+        row, model = _fit_and_rank(name, family, params, data, split, vectors, popularity, spec)
+        rows.append(row)
+        fitted[name] = model
+    if evaluation.cold_items_fraction > 0 and vectors is not None:
+        cold = withhold_items(
+            split, data.n_items, evaluation.cold_items_fraction, seed=evaluation.seed
+        )
+        if len(cold.test):
+            for row in rows:
+                if row["model"].endswith(ABLATION_SUFFIX):
+                    continue
+                say(f"cold-start items: {row['model']}")
+                family, params = candidates[row["model"]]
+                cold_row, _ = _fit_and_rank(
+                    row["model"], family, params, data, cold, vectors, popularity, spec
+                )
+                row["cold_hr@10"] = cold_row["hr@10"]
+                row["cold_cases"] = len(cold.test)
+    metric = evaluation.metric
+    eligible = [r for r in rows if not r["model"].endswith(ABLATION_SUFFIX)]
+    eligible.sort(key=lambda r: -(r.get(metric) or -1.0))
+    rows = eligible + [r for r in rows if r["model"].endswith(ABLATION_SUFFIX)]
+    best = rows[0]
+    requirements = evaluate_requirements(spec.requirements, best, [], "evaluation", known=METRICS)
+    gates_passed = all(r["passed"] for r in requirements)
+
+    say(f"refitting {best['model']} on all {data.counts['interactions']} interactions")
+    final = _refit(
+        best["model"], candidates, fitted[best["model"]], data, sequences, times, weights, vectors
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        model_dir = final.save(Path(folder) / "model")
+        everyone = np.bincount(data.items, minlength=data.n_items) / max(data.n_users, 1)
+        _save_serving_state(model_dir, spec, data, sequences, blocked, everyone)
+        version = registry.register_model(
+            spec.name,
+            model_dir,
+            family=final.family,
+            run_id=run_id,
+            metrics={k: v for k, v in best.items() if isinstance(v, (int, float))},
+        )
+    for row in rows:
+        registry.log_metrics(
+            run_id, row["model"], {k: v for k, v in row.items() if isinstance(v, (int, float))}
+        )
+    document = _document(
+        spec, run_id, version.version, data, split, rows, best, requirements, gates_passed, blocked
+    )
+    report_dir = project.workspace / "reports" / spec.name / f"run-{run_id}"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    html_path, json_path = report_dir / "report.html", report_dir / "report.json"
+    plain = to_jsonable(document)
+    json_path.write_text(json.dumps(plain, indent=1, allow_nan=False), encoding="utf-8")
+    from tailorkit.report.recommendation_report import render_recommendation_report
+
+    html_path.write_text(render_recommendation_report(plain), encoding="utf-8")
+    board = pd.DataFrame([{k: v for k, v in r.items() if k != "epochs"} for r in rows])
+    return RunResult(
+        leaderboard=board,
+        best=best["model"],
+        report_path=html_path,
+        json_path=json_path,
+        model_ref=f"{spec.name}:{version.version}",
+        gates_passed=gates_passed,
+        promoted=False,
+        requirements=requirements,
+        result=plain,
+    )
+
+
+def _candidates(spec: RecSpec) -> dict[str, tuple[str, dict]]:
+    seed = spec.evaluation.seed
+    out: dict[str, tuple[str, dict]] = {}
+    for entry in spec.model_entries():
+        params = dict(entry.params)
+        if entry.family in ("als", "sasrec"):
+            params.setdefault("random_state", seed)
+        out[entry.name] = (entry.family, params)
+        if (
+            entry.family == "sasrec"
+            and spec.evaluation.pretraining_ablation
+            and params.get("pretrain_epochs", 1) != 0
+        ):
+            out[entry.name + ABLATION_SUFFIX] = ("sasrec", {**params, "pretrain_epochs": 0})
+    return out
+
+
+def _text_vectors(data, spec: RecSpec, say) -> np.ndarray | None:
+    if not any(t.strip() for t in data.item_text):
+        return None
+    from tailorkit.models.text_encoder import encode_texts
+
+    say(f"encoding {data.n_items} item texts")
+    name = None if spec.text_encoder == "default" else spec.text_encoder
+    return encode_texts(data.item_text, name)
+
+
+def _weights_by_user(data) -> list[np.ndarray]:
+    bounds = np.searchsorted(data.users, np.arange(1, data.n_users))
+    return np.split(data.weights, bounds)
+
+
+def _fit_and_rank(name, family, params, data, split, vectors, popularity, spec):
+    from tailorkit.evaluate.ranking import (
+        bootstrap_interval,
+        coverage,
+        evaluate_scorer,
+        popularity_bias,
+        ranking_metrics,
+    )
+    from tailorkit.models.recommender import TrainingSequences, Validation, make_recommender
+
+    model = make_recommender(family, **params)
+    train = TrainingSequences(split.train, data.n_items, split.train_times, item_vectors=vectors)
+    started = time.perf_counter()
+    model.fit(train, Validation(split.valid.histories, split.valid.targets))
+    fit_seconds = time.perf_counter() - started
+    ranks, tops = evaluate_scorer(
+        model.score,
+        split.test.histories,
+        split.test.targets,
+        data.n_items,
+        exclude_seen=spec.recommend.exclude_seen,
+    )
+    ks = tuple(sorted(set(spec.evaluation.ks) | {10}))
+    row: dict[str, Any] = {"model": name, "family": family, **ranking_metrics(ranks, ks)}
+    if spec.evaluation.bootstrap:
+        for metric in ("hr@10", "ndcg@10"):
+            row[f"{metric}_ci"] = list(
+                bootstrap_interval(ranks, metric, spec.evaluation.bootstrap, spec.evaluation.seed)
+            )
+    row["coverage@10"] = coverage(tops, data.n_items, 10)
+    row["popularity_bias@10"] = popularity_bias(tops, popularity, 10)
+    row["fit_seconds"] = round(fit_seconds, 3)
+    row["test_cases"] = len(split.test)
+    if hasattr(model, "log_"):
+        row["epochs"] = model.log_
+        row["best_epoch"] = model.best_epoch_
+    if hasattr(model, "history_"):
+        row["best_epoch"] = int(np.argmax(model.history_)) + 1 if model.history_ else None
+    return row, model
+
+
+def _refit(name, candidates, fitted, data, sequences, times, weights, vectors):
+    """The winner again on every interaction, for as many epochs as validation chose."""
+    from tailorkit.models.recommender import TrainingSequences, make_recommender
+
+    family, params = candidates[name]
+    params = dict(params)
+    if family == "sasrec":
+        params["max_epochs"] = max(1, int(getattr(fitted, "best_epoch_", 1) or 1))
+    if family == "als" and getattr(fitted, "history_", None):
+        params["iterations"] = int(np.argmax(fitted.history_)) + 1
+    model = make_recommender(family, **params)
+    return model.fit(TrainingSequences(sequences, data.n_items, times, weights, vectors))
+
+
+def _save_serving_state(model_dir, spec, data, sequences, blocked, popularity) -> None:
+    """What ``recommend`` needs besides the model: ids, titles, histories, rules."""
+    from safetensors.numpy import save_file
+
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    save_file(
+        {
+            "items": np.concatenate(sequences).astype(np.int64)
+            if sequences
+            else np.zeros(0, np.int64),
+            "lengths": lengths,
+            "blocked": np.asarray(blocked if len(blocked) else np.zeros(data.n_items, bool)).astype(
+                np.uint8
+            ),
+            "popularity": np.asarray(popularity, dtype=np.float32),
+        },
+        str(model_dir / HISTORY_FILE),
+    )
+    titles = _titles(data)
+    state = {
+        "project": spec.name,
+        "solution": "recommendation",
+        "user_ids": [str(u) for u in data.user_ids],
+        "item_ids": [str(i) for i in data.item_ids],
+        "titles": titles,
+        "k": spec.recommend.k,
+        "exclude_seen": spec.recommend.exclude_seen,
+        "rules": spec.recommend.rules,
+        "item_key": spec.data.item_key or spec.data.item,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (model_dir / RECOMMENDER_FILE).write_text(json.dumps(state))
+
+
+def _titles(data) -> list[str]:
+    table = data.item_table
+    if table is not None:
+        for column in ("title", "name", "Description", "description"):
+            if column in table.columns:
+                return [("" if pd.isna(t) else str(t)) for t in table[column]]
+    return [t.split(" | ")[0] for t in data.item_text]
+
+
+def _document(
+    spec, run_id, version, data, split, rows, best, requirements, gates_passed, blocked
+) -> dict[str, Any]:
+    ablation = None
+    by = {r["model"]: r for r in rows}
+    for name, row in by.items():
+        twin = by.get(name + ABLATION_SUFFIX)
+        if twin:
+            keep = ("hr@10", "ndcg@10", "ndcg@10_ci", "fit_seconds", "best_epoch")
+            ablation = {
+                "model": name,
+                "with": {k: row.get(k) for k in keep},
+                "without": {k: twin.get(k) for k in keep},
+                "delta_ndcg@10": row["ndcg@10"] - twin["ndcg@10"],
+            }
+    seen = (
+        "items the user had before the target are excluded"
+        if spec.recommend.exclude_seen
+        else "seen items are kept"
+    )
+    protocol = (
+        f"{split.description} Every item in the catalogue is ranked (no sampled negatives); "
+        f"{seen}; bootstrap 95% intervals over test users ({spec.evaluation.bootstrap} "
+        "resamples)."
+    )
+    return {
+        "project": spec.name,
+        "solution": "recommendation",
+        "run_id": run_id,
+        "model_version": version,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "protocol": {
+            "kind": split.protocol,
+            "title": f"{split.protocol}, full ranking, seen excluded, {len(split.test)} test users",
+            "seed": spec.evaluation.seed,
+            "description": protocol,
+            "cold_items_fraction": spec.evaluation.cold_items_fraction,
+        },
+        "data": {**data.counts, **split.counts, "blocked_by_rules": int(np.sum(blocked))},
+        "leaderboard": rows,
+        "best": best["model"],
+        "ablation": {"pretraining": ablation} if ablation else {},
+        "requirements": requirements,
+        "gates_passed": gates_passed,
+        "warnings": data.warnings,
+    }
+
+
+# -------------------------------------------------------------- recommend
+class Recommendations:
+    """A registered recommender ready to answer: histories, ids, rules, fallback."""
+
+    def __init__(self, version) -> None:
+        from safetensors.numpy import load_file
+
+        from tailorkit.models.recommender import load_recommender
+
+        folder = Path(version.path)
+        state_file = folder / RECOMMENDER_FILE
+        if not state_file.exists():
+            raise TailorkitError(
+                f"{version.project}:{version.version} is not a recommendation model"
+            )
+        self.version = version
+        self.model = load_recommender(folder)
+        self.state = json.loads(state_file.read_text())
+        arrays = load_file(str(folder / HISTORY_FILE))
+        bounds = np.cumsum(arrays["lengths"])[:-1]
+        self.histories = np.split(arrays["items"], bounds)
+        self.blocked = arrays["blocked"].astype(bool)
+        self.popularity = arrays["popularity"]
+        self.user_index = {u: i for i, u in enumerate(self.state["user_ids"])}
+        self.item_ids = self.state["item_ids"]
+        self.titles = self.state["titles"]
+
+    def refresh_rules(self, items_file: str) -> None:
+        """Re-apply the rules to a fresh catalogue (e.g. today's stock levels)."""
+        from tailorkit.data.interactions import blocked_items, normalize_ids
+        from tailorkit.data.io import read_table
+
+        table = read_table(items_file)
+        key = self.state["item_key"]
+        if key not in table.columns:
+            raise DataError(f"{items_file}: item id column '{key}' not found")
+        table.index = normalize_ids(table[key])
+        aligned = table.reindex(self.item_ids)
+        self.blocked = blocked_items(aligned, self.state["rules"], items_file)
+
+    def for_users(self, users: list[str], k: int | None, exclude_seen: bool | None):
+        """One result per user: rows of (rank, item_id, title, score) and how they were made."""
+        k = int(k or self.state["k"])
+        exclude = self.state["exclude_seen"] if exclude_seen is None else exclude_seen
+        known = [u for u in users if u in self.user_index]
+        results: dict[str, dict] = {}
+        if known:
+            histories = [self.histories[self.user_index[u]] for u in known]
+            items, scores = self.model.recommend(
+                histories, k, exclude_seen=exclude, blocked=self.blocked
+            )
+            for user, row_items, row_scores in zip(known, items, scores, strict=False):
+                results[user] = self._result(row_items, row_scores, "personalized", None)
+        unknown = [u for u in users if u not in self.user_index]
+        if unknown:
+            scores = np.where(self.blocked, -np.inf, self.popularity.astype(np.float64))
+            from tailorkit.evaluate.ranking import top_k
+
+            order = top_k(scores[None, :], min(k, len(scores)))[0]
+            values = scores[order]
+            order = np.where(np.isfinite(values), order, -1)
+            for user in unknown:
+                results[user] = self._result(
+                    order,
+                    values,
+                    "popularity fallback",
+                    f"user '{user}' has no history in this model: recommending the most "
+                    "popular items (cold-start fallback)",
+                )
+        return [dict(user=u, **results[u]) for u in users], k
+
+    def _result(self, items, scores, source: str, note: str | None) -> dict:
+        rows = [
+            {
+                "rank": rank,
+                "item_id": self.item_ids[i],
+                "title": self.titles[i] if i < len(self.titles) else "",
+                "score": float(s),
+            }
+            for rank, (i, s) in enumerate(zip(items, scores, strict=False), start=1)
+            if i >= 0 and np.isfinite(s)
+        ]
+        return {"source": source, "note": note, "items": rows}
+
+
+def _read_users(source: str) -> list[str]:
+    from tailorkit.data.interactions import normalize_ids
+    from tailorkit.data.io import read_table
+
+    table = read_table(source)
+    column = next(
+        (c for c in table.columns if c.lower() in ("user_id", "userid", "user", "customer_id")),
+        table.columns[0],
+    )
+    values = table[column]
+    if values.isna().any():
+        row = int(np.argmax(values.isna().to_numpy())) + 2
+        raise DataError(f"{source} row {row}: column '{column}' is empty")
+    return list(normalize_ids(values))
+
+
+def predict_file(version, source: str, handle: IO[str], chunk_rows: int, warn) -> int:
+    """Batch recommendations for the users listed in ``source`` (CSV out, one row per item)."""
+    import csv
+
+    engine = Recommendations(version)
+    users = _read_users(source)
+    writer = csv.writer(handle)
+    writer.writerow(["user_id", "rank", "item_id", "title", "score", "source"])
+    rows = 0
+    fallback = 0
+    for start in range(0, len(users), max(1, chunk_rows)):
+        results, _ = engine.for_users(users[start : start + chunk_rows], None, None)
+        for result in results:
+            fallback += result["source"] != "personalized"
+            for item in result["items"]:
+                writer.writerow(
+                    [
+                        result["user"],
+                        item["rank"],
+                        item["item_id"],
+                        item["title"],
+                        f"{item['score']:.6g}",
+                        result["source"],
+                    ]
+                )
+                rows += 1
+    if fallback:
+        warn(f"{fallback} users have no history in the model: popularity fallback")
+    return rows
+
+
+def recommend(
+    model: str = typer.Option(..., "--model", "-m", help="name@alias, name:version or name."),
+    user: list[str] = typer.Option([], "--user", "-u", help="User id (repeatable)."),
+    users: str | None = typer.Option(None, "--users", help="File with a user_id column."),
+    k: int | None = typer.Option(None, "-k", "--k", help="How many items (default: spec)."),
+    include_seen: bool = typer.Option(False, "--include-seen", help="Allow seen items."),
+    items: str | None = typer.Option(
+        None, "--items", help="Fresh item catalogue: re-apply the rules (e.g. stock)."
+    ),
+    workspace: Path | None = typer.Option(None, "--workspace", "-w", help="Workspace folder."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write CSV here."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Top-K items for users of a registered recommendation model."""
+    import sys
+
+    from rich.table import Table
+
+    from tailorkit.cli import _default_workspace, console, out
+    from tailorkit.registry import Registry
+
+    if not user and not users:
+        raise TailorkitError("give --user ID (repeatable) or --users FILE")
+    if k is not None and k < 1:
+        raise TailorkitError(f"-k must be at least 1 (got {k})")
+    registry = Registry(workspace or _default_workspace())
+    version = registry.resolve(model)
+    engine = Recommendations(version)
+    if items:
+        engine.refresh_rules(items)
+    wanted = list(user) + (_read_users(users) if users else [])
+    exclude = False if include_seen else None
+    results, k_used = engine.for_users(wanted, k, exclude)
+    catalogue = len(engine.item_ids)
+    if k_used > catalogue:
+        console.print(
+            f"[yellow]warning:[/yellow] k={k_used} is larger than the catalogue "
+            f"({catalogue} items); returning every eligible item"
+        )
+    for result in results:
+        if result["note"]:
+            console.print(f"[yellow]note:[/yellow] {result['note']}", highlight=False)
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {"model": f"{version.project}:{version.version}", "k": k_used, "results": results}
+            )
+        )
+        return
+    if output or users:
+        import csv
+
+        handle = open(output, "w", newline="") if output else sys.stdout
+        try:
+            writer = csv.writer(handle)
+            writer.writerow(["user_id", "rank", "item_id", "title", "score", "source"])
+            for result in results:
+                for item in result["items"]:
+                    writer.writerow(
+                        [
+                            result["user"],
+                            item["rank"],
+                            item["item_id"],
+                            item["title"],
+                            f"{item['score']:.6g}",
+                            result["source"],
+                        ]
+                    )
+        finally:
+            if output:
+                handle.close()
+        return
+    for result in results:
+        table = Table(title=f"user {result['user']}: top {k_used} ({result['source']})")
+        for column in ("rank", "item_id", "title", "score"):
+            table.add_column(column, justify="right" if column in ("rank", "score") else "left")
+        for item in result["items"]:
+            table.add_row(str(item["rank"]), item["item_id"], item["title"], f"{item['score']:.4f}")
+        out.print(table)
+
+
+COMMANDS: tuple = (recommend,)

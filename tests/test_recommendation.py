@@ -1,0 +1,340 @@
+"""Recommendation: data layer, splits, ranking metrics, the model contract, the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from tailorkit.data.interactions import (
+    blocked_items,
+    build_interactions,
+    leave_one_out,
+    parse_rule,
+    parse_timestamps,
+    temporal_split,
+    withhold_items,
+)
+from tailorkit.data.simulators.shoppers import simulate_shop
+from tailorkit.errors import DataError, SpecError
+from tailorkit.evaluate.ranking import (
+    bootstrap_interval,
+    coverage,
+    ranking_metrics,
+    seen_mask,
+    target_ranks,
+    top_k,
+)
+from tailorkit.gates import parse_requirement
+from tailorkit.models.recommender import (
+    TrainingSequences,
+    Validation,
+    load_recommender,
+    make_recommender,
+)
+from tailorkit.solutions.recommendation import METRICS
+
+TINY = {
+    "popularity": {},
+    "item_knn": {"neighbours": 20},
+    "als": {"factors": 8, "iterations": 3},
+    "sasrec": {
+        "hidden": 16,
+        "max_len": 20,
+        "max_epochs": 2,
+        "pretrain_epochs": 1,
+        "batch_size": 32,
+        "threads": 1,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return simulate_shop(n_users=120, n_items=50, n_cold=4, random_state=3)
+
+
+@pytest.fixture(scope="module")
+def shop_data(shop):
+    events, products, _ = shop
+    return build_interactions(
+        events,
+        source="events.csv",
+        user_col="user_id",
+        item_col="item_id",
+        time_col="timestamp",
+        event_col="event",
+        event_weights={"view": 1, "cart": 2, "purchase": 4},
+        items=products,
+        item_key="item_id",
+        text_columns=["title", "department"],
+    )
+
+
+# ------------------------------------------------------------------ metrics
+def test_ranks_and_metrics_match_hand_computed_values():
+    scores = np.array([[0.9, 0.5, 0.7, 0.1], [0.2, 0.2, 0.2, 0.9]])
+    # case 0: target 2 -> beaten by item 0 only; item 0 is seen -> rank 1
+    # case 1: target 1 ties item 0 (lower index wins) and loses to item 3 -> rank 3
+    excluded = seen_mask([np.array([0]), np.array([], dtype=int)], 4)
+    ranks = target_ranks(scores, np.array([2, 1]), excluded)
+    assert ranks.tolist() == [1, 3]
+    metrics = ranking_metrics(ranks, (1, 2, 5))
+    assert metrics["hr@1"] == 0.5 and metrics["hr@2"] == 0.5 and metrics["hr@5"] == 1.0
+    assert metrics["ndcg@5"] == pytest.approx((1.0 + 1.0 / math.log2(4)) / 2)
+    assert metrics["mrr"] == pytest.approx((1 + 1 / 3) / 2)
+    assert metrics["recall@5"] == metrics["hr@5"]
+
+
+def test_seen_target_cannot_be_hit_and_top_k_breaks_ties_by_index():
+    scores = np.array([[1.0, 1.0, 0.5]])
+    ranks = target_ranks(scores, np.array([1]), seen_mask([np.array([1])], 3))
+    assert ranks[0] == 4  # excluded target: beyond the catalogue
+    assert top_k(scores, 2).tolist() == [[0, 1]]
+    tops = np.array([[0, 1], [0, 2]])
+    assert coverage(tops, 4, 2) == 0.75
+
+
+def test_bootstrap_interval_contains_the_mean():
+    ranks = np.array([1, 5, 20, 100, 2, 8] * 20)
+    low, high = bootstrap_interval(ranks, "hr@10", 200, seed=0)
+    assert low <= ranking_metrics(ranks)["hr@10"] <= high
+
+
+def test_requirements_accept_metric_names_with_at():
+    assert parse_requirement("ndcg@10 >= 0.05", METRICS).metric == "ndcg@10"
+    with pytest.raises(SpecError, match="unknown metric"):
+        parse_requirement("ndcg@11 >= 0.05", METRICS)
+
+
+# --------------------------------------------------------------------- data
+def test_timestamps_in_mixed_formats_and_a_bad_one():
+    values = pd.Series([1700000000, "1700000060000", "2023-11-14T22:15:00Z", "2023/11/14 22:16"])
+    seconds = parse_timestamps(values, "events.csv", "ts")
+    assert seconds[0] == 1700000000 and seconds[1] == 1700000060
+    assert seconds[2] == pd.Timestamp("2023-11-14T22:15:00Z").timestamp()
+    assert seconds[3] == pd.Timestamp("2023-11-14 22:16", tz="UTC").timestamp()
+    with pytest.raises(DataError, match=r"events.csv row 3: column 'ts' value 'soon'"):
+        parse_timestamps(pd.Series(["2023-01-01", "soon"]), "events.csv", "ts")
+
+
+def test_dirty_interactions_are_counted_not_lost():
+    events = pd.DataFrame(
+        {
+            "u": ["a", "a", "a", "a", "b", "c", "c"],
+            "i": ["x", "y", "y", "z", "x", "x", "ghost"],
+            "t": [1, 2, 2, 3, 5, 1, 1],
+        }
+    )
+    items = pd.DataFrame({"i": ["x", "y", "z", "w"], "title": ["X", "Y", None, "W"]})
+    data = build_interactions(
+        events,
+        source="ev.csv",
+        user_col="u",
+        item_col="i",
+        time_col="t",
+        items=items,
+        item_key="i",
+        text_columns=["title"],
+    )
+    assert data.counts["duplicate_events"] == 1
+    assert data.counts["items_missing_from_table"] == 1
+    assert data.counts["single_interaction_users"] == 1  # b
+    assert data.counts["items_without_text"] == 2  # z (empty title) and ghost
+    assert data.n_items == 5 and "ghost" in list(data.item_ids) and "w" in list(data.item_ids)
+    assert any("missing from the item table" in w for w in data.warnings)
+    seqs, times = data.sequences()
+    user_c = list(data.user_ids).index("c")
+    # ties keep file order: c's x (row 6) before ghost (row 7)
+    assert [data.item_ids[i] for i in seqs[user_c]] == ["x", "ghost"]
+
+
+def test_missing_column_and_empty_id_are_clear_errors():
+    events = pd.DataFrame({"u": ["a", None], "i": ["x", "y"], "t": [1, 2]})
+    with pytest.raises(DataError, match="column 'time' not found"):
+        build_interactions(events, source="e.csv", user_col="u", item_col="i", time_col="time")
+    with pytest.raises(DataError, match="e.csv row 3: column 'u' is empty"):
+        build_interactions(events, source="e.csv", user_col="u", item_col="i", time_col="t")
+
+
+def test_leave_one_out_and_temporal_splits():
+    seqs = [np.array([0, 1, 2, 3]), np.array([4]), np.array([5, 6])]
+    times = [np.arange(4.0), np.array([0.0]), np.array([1.0, 2.0])]
+    split = leave_one_out(seqs, times)
+    assert split.train[0].tolist() == [0, 1] and split.train[1].tolist() == [4]
+    assert split.valid.targets.tolist() == [2] and split.test.targets.tolist() == [3, 6]
+    assert split.test.histories[0].tolist() == [0, 1, 2]
+    assert split.counts["training_only_users"] == 1
+    temporal = temporal_split(seqs, times, 0.25)
+    assert len(temporal.test) >= 1
+    cold = withhold_items(split, 7, 0.3, seed=0)
+    assert cold.cold_items.sum() == 2
+    assert all(not cold.cold_items[s].any() for s in cold.train)
+    assert all(cold.cold_items[t] for t in cold.test.targets)
+
+
+def test_rules_block_items_and_bad_rules_fail_clearly():
+    table = pd.DataFrame(
+        {"in_stock": [True, False, True], "price": [5, 50, 20], "dept": ["toys", "a", "b"]}
+    )
+    assert blocked_items(table, ["in_stock == false"], "p.csv").tolist() == [False, True, False]
+    assert blocked_items(table, ["price >= 20"], "p.csv").tolist() == [False, True, True]
+    assert blocked_items(table, ["dept in [toys, b]"], "p.csv").tolist() == [True, False, True]
+    with pytest.raises(SpecError, match="must look like"):
+        parse_rule("in stock")
+    with pytest.raises(DataError, match="unknown column 'colour'"):
+        blocked_items(table, ["colour == red"], "p.csv")
+
+
+# ------------------------------------------------------------------- models
+@pytest.mark.parametrize("family", list(TINY))
+def test_recommender_contract_and_save_load(family, shop_data, tmp_path):
+    seqs, times = shop_data.sequences()
+    split = leave_one_out(seqs, times)
+    vectors = np.random.default_rng(0).normal(size=(shop_data.n_items, 12)).astype(np.float32)
+    train = TrainingSequences(split.train, shop_data.n_items, split.train_times, None, vectors)
+    model = make_recommender(family, **TINY[family])
+    assert model.get_params() == {**model.get_params(), **TINY[family]}
+    assert model.fit(train, Validation(split.valid.histories, split.valid.targets)) is model
+    histories = split.test.histories[:5] + [np.zeros(0, dtype=np.int64)]  # + an unknown user
+    scores = model.score(histories)
+    assert scores.shape == (6, shop_data.n_items) and np.isfinite(scores).all()
+    blocked = np.zeros(shop_data.n_items, dtype=bool)
+    blocked[:3] = True
+    items, values = model.recommend(histories, 5, blocked=blocked)
+    assert items.shape == (6, 5)
+    for history, row in zip(histories, items, strict=False):
+        assert not set(row) & set(history.tolist()) and not set(row) & {0, 1, 2}
+    everything, _ = model.recommend(histories[:1], shop_data.n_items + 10)
+    eligible = shop_data.n_items - len(set(histories[0].tolist()))
+    assert (everything[0] >= 0).sum() == eligible  # k > catalogue: all eligible, then -1
+    loaded = load_recommender(model.save(tmp_path / family))
+    np.testing.assert_allclose(loaded.score(histories), scores, rtol=1e-5, atol=1e-5)
+    assert not list((tmp_path / family).glob("*.pkl"))
+
+
+def test_sasrec_scores_cold_items_from_their_text(shop_data):
+    seqs, times = shop_data.sequences()
+    split = withhold_items(leave_one_out(seqs, times), shop_data.n_items, 0.2, seed=1)
+    cold = split.cold_items
+    base = np.random.default_rng(0).normal(size=(shop_data.n_items, 12)).astype(np.float32)
+    model = make_recommender("sasrec", **TINY["sasrec"]).fit(
+        TrainingSequences(split.train, shop_data.n_items, None, None, base)
+    )
+    assert bool(model.network_.id_off[1:-1][torch.from_numpy(cold)].all())
+    changed = base.copy()
+    changed[cold] = -changed[cold]
+    other = make_recommender("sasrec", **TINY["sasrec"]).fit(
+        TrainingSequences(split.train, shop_data.n_items, None, None, changed)
+    )
+    history = [split.test.histories[0]]
+    # cold items' scores come from their text: changing only that text changes them
+    assert not np.allclose(model.score(history)[0, cold], other.score(history)[0, cold])
+
+
+# ----------------------------------------------------------------------- CLI
+def tk(folder: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-m", "tailorkit", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if ok:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_cli_init_validate_run_recommend(shop, tmp_path):
+    events, products, users = shop
+    events.to_csv(tmp_path / "events.csv", index=False)
+    products.to_csv(tmp_path / "products.csv", index=False)
+    users.to_csv(tmp_path / "users.csv", index=False)
+    tk(
+        tmp_path,
+        "init",
+        "recommendation",
+        "--interactions",
+        "events.csv",
+        "--items",
+        "products.csv",
+        "--users",
+        "users.csv",
+        "--name",
+        "shop",
+    )
+    spec = yaml.safe_load((tmp_path / "tailorkit.yaml").read_text())
+    assert spec["data"]["event"] == "event" and "title" in spec["data"]["text"]
+    spec["models"] = [
+        "popularity",
+        {"name": "sasrec", "family": "sasrec", "params": TINY["sasrec"]},
+    ]
+    spec["recommend"]["rules"] = ["in_stock == false"]
+    spec["evaluation"]["bootstrap"] = 50
+    (tmp_path / "tailorkit.yaml").write_text(yaml.safe_dump(spec))
+    checked = tk(tmp_path, "validate", "--data")
+    assert "interactions" in checked.stdout + checked.stderr
+    done = tk(tmp_path, "run", "--json", "-q")
+    summary = json.loads(done.stdout)
+    assert summary["model"] == "shop:1"
+    board = {row["model"]: row for row in summary["leaderboard"]}
+    assert {"popularity", "sasrec", "sasrec (no pretraining)"} <= set(board)
+    assert 0 <= board["sasrec"]["ndcg@10"] <= 1 and "cold_hr@10" in board["sasrec"]
+    report = json.loads(Path(summary["report_json"]).read_text())
+    assert "Leave-one-out" in report["protocol"]["description"]
+    assert report["ablation"]["pretraining"]["model"] == "sasrec"
+
+    known = str(events["user_id"].iloc[0])
+    shown = tk(tmp_path, "recommend", "--model", "shop:1", "--user", known, "-k", "5", "--json")
+    result = json.loads(shown.stdout)["results"][0]
+    assert result["source"] == "personalized" and len(result["items"]) == 5
+    seen = set(events.loc[events["user_id"].astype(str) == known, "item_id"])
+    out_of_stock = set(products.loc[~products["in_stock"], "item_id"])
+    picked = {row["item_id"] for row in result["items"]}
+    assert not picked & seen and not picked & out_of_stock
+
+    unknown = tk(tmp_path, "recommend", "--model", "shop:1", "--user", "nobody", "--json")
+    assert json.loads(unknown.stdout)["results"][0]["source"] == "popularity fallback"
+    assert "no history" in unknown.stderr
+
+    huge = tk(tmp_path, "recommend", "--model", "shop:1", "--user", known, "-k", "999")
+    assert "larger than the catalogue" in huge.stderr
+
+    pd.DataFrame({"user_id": [known, "nobody"]}).to_csv(tmp_path / "who.csv", index=False)
+    tk(tmp_path, "recommend", "--model", "shop:1", "--users", "who.csv", "-o", "recs.csv")
+    recs = pd.read_csv(tmp_path / "recs.csv")
+    assert set(recs["source"]) == {"personalized", "popularity fallback"}
+    tk(tmp_path, "predict", "who.csv", "--model", "shop:1", "-o", "batch.csv")
+    assert len(pd.read_csv(tmp_path / "batch.csv")) == 20
+
+    bad = tk(tmp_path, "recommend", "--model", "shop:1", "--user", known, "-k", "0", ok=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_cli_demo_with_reduced_settings(tmp_path):
+    tiny = json.dumps({"name": "sasrec", "family": "sasrec", "params": TINY["sasrec"]})
+    done = tk(
+        tmp_path,
+        "demo",
+        "recommendation",
+        "--folder",
+        "demo",
+        "--json",
+        "-q",
+        "--set",
+        f"models=[popularity, item_knn, {tiny}]",
+        "--set",
+        "evaluation.bootstrap=20",
+    )
+    summary = json.loads(done.stdout)
+    assert summary["best"] in {"popularity", "item_knn", "sasrec"}
+    assert Path(summary["report"]).exists()
