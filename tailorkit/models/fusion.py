@@ -36,7 +36,6 @@ from tailorkit.models.modality_base import ModalityModel
 from tailorkit.models.visit_gru import VisitEncoder, visit_statistics, visit_tensor
 
 WEIGHTS_FILE = "weights.safetensors"
-TEXT_DIM = 384
 
 
 class _FusionNetwork(nn.Module):
@@ -139,10 +138,10 @@ class FusionClassifier(ModalityModel):
             values["tabular"] = torch.from_numpy(np.nan_to_num(matrix))
             present["tabular"] = torch.ones(n, dtype=torch.bool)
         if "text" in self.modalities_:
-            from tailorkit.models.text_encoder import encode_texts
+            from tailorkit.models.text_classifier import cached_embeddings
 
             notes = ["" if t is None else str(t) for t in (inputs.notes or [""] * n)]
-            embedded = encode_texts(notes, self.encoder, max_length=self.text_max_length)
+            embedded = cached_embeddings(notes, self.encoder, self.text_max_length)
             values["text"] = torch.from_numpy(embedded)
             present["text"] = torch.tensor([bool(t.strip()) for t in notes])
         if "image" in self.modalities_:

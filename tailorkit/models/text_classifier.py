@@ -3,8 +3,9 @@
 Three modes, chosen by ``mode``:
 
 - ``frozen``: mean-pooled, L2-normalised sentence embeddings (Reimers and Gurevych 2019,
-  Sentence-BERT) from the unchanged encoder, then an L2-regularised logistic-regression
-  head (multinomial for more than two classes).
+  Sentence-BERT) from the unchanged encoder, standardised, then an L2-regularised
+  logistic-regression head (multinomial for more than two classes; ``head_C=None`` picks
+  the regularisation by 3-fold CV on the training rows).
 - ``finetune``: the whole encoder and a linear head on the mean-pooled output trained with
   cross-entropy (Devlin et al. 2019): AdamW, linear warm-up then decay, a fixed number of
   epochs, the head at ten times the encoder's learning rate.
@@ -19,6 +20,7 @@ empty notes get a zero embedding in ``frozen`` mode and the bare [CLS]/[SEP] inp
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from tailorkit.models.text_encoder import encode_texts, load_encoder, mean_pool,
 
 HEAD_FILE = "head.safetensors"
 MODES = ("frozen", "finetune", "lora")
+HEAD_CS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
 
 def clean_texts(texts: Any) -> list[str]:
@@ -50,6 +53,25 @@ def count_truncated(texts: Any, encoder: str | None, max_length: int) -> int:
         return 0
     lengths = tokenizer(notes, truncation=False, add_special_tokens=True)["input_ids"]
     return int(sum(len(ids) > max_length for ids in lengths))
+
+
+_EMBEDDINGS: dict[tuple, np.ndarray] = {}
+CACHE_LIMIT = 100_000
+
+
+def cached_embeddings(texts: list[str], encoder: str | None, max_length: int) -> np.ndarray:
+    """Frozen-encoder embeddings, remembered per (encoder, length, text) in this process so
+    that cross-validation folds and candidates do not encode the same notes again."""
+    keys = [(encoder, max_length, t) for t in texts]
+    todo = list(dict.fromkeys(k for k in keys if k not in _EMBEDDINGS))
+    if todo:
+        vectors = encode_texts([k[2] for k in todo], encoder, max_length=max_length)
+        if len(_EMBEDDINGS) + len(todo) > CACHE_LIMIT:
+            _EMBEDDINGS.clear()
+        _EMBEDDINGS.update(zip(todo, vectors, strict=True))
+        if len(todo) > CACHE_LIMIT:
+            return encode_texts(texts, encoder, max_length=max_length)
+    return np.stack([_EMBEDDINGS[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
 
 
 class _FineTuned(nn.Module):
@@ -81,7 +103,7 @@ class TextClassifier(ModalityModel):
         encoder: str | None = None,
         mode: str = "frozen",
         max_length: int = 256,
-        head_C: float = 1.0,
+        head_C: float | None = None,
         epochs: int = 3,
         batch_size: int = 16,
         learning_rate: float | None = None,
@@ -115,12 +137,24 @@ class TextClassifier(ModalityModel):
                 self._fine_tune(texts, y, seed)
 
     def _fit_head(self, embeddings: np.ndarray, y: np.ndarray) -> None:
-        from sklearn.linear_model import LogisticRegression
+        """Logistic regression on standardised embeddings, folded back into one linear map."""
+        from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 
-        head = LogisticRegression(C=self.head_C, max_iter=3000)
-        head.fit(embeddings, y)
-        self.coef_ = head.coef_.astype(np.float32)
-        self.intercept_ = head.intercept_.astype(np.float32)
+        mean = embeddings.mean(axis=0)
+        scale = embeddings.std(axis=0) + 1e-6
+        if self.head_C is not None:
+            head = LogisticRegression(C=self.head_C, max_iter=3000)
+        else:  # regularisation chosen by 3-fold CV on the training rows only
+            folds = int(min(3, np.bincount(y).min()))
+            head = LogisticRegressionCV(
+                Cs=HEAD_CS, cv=max(folds, 2), scoring="neg_log_loss", max_iter=3000
+            )
+        with warnings.catch_warnings():  # scikit-learn's notices about future defaults
+            warnings.simplefilter("ignore", FutureWarning)
+            head.fit((embeddings - mean) / scale, y)
+        coef = head.coef_ / scale
+        self.coef_ = coef.astype(np.float32)
+        self.intercept_ = (head.intercept_ - coef @ mean).astype(np.float32)
 
     def _fine_tune(self, texts: list[str], y: np.ndarray, seed: int) -> None:
         from transformers import AutoModel
@@ -176,7 +210,7 @@ class TextClassifier(ModalityModel):
         """Sentence embeddings (n × hidden) from the encoder as this model uses it."""
         texts = clean_texts(inputs)
         if self.mode == "frozen":
-            return encode_texts(texts, self.encoder, max_length=self.max_length)
+            return cached_embeddings(texts, self.encoder, self.max_length)
         return self._run_network(texts, lambda batch: self.network_.embed(batch))
 
     def _predict_logits(self, inputs: Any) -> np.ndarray:
