@@ -226,6 +226,7 @@ def section_text(modes: list[str], finetune_rows: int) -> dict:
         subsample = "finetune" in mode or "lora" in mode or mode.endswith("_subsample")
         rows = finetune_rows if subsample else None
         out[mode] = text_cv(builders[mode.removesuffix("_subsample")], texts, y, mode, rows)
+        merge_results({"text": {"medical_abstracts": out}})  # keep what is done so far
     return out
 
 

@@ -209,3 +209,14 @@ def test_cli_init_run_predict(clinic):
     bad.to_csv(clinic / "bad.csv", index=False)
     done = tk(clinic, "predict", "bad.csv", "--model", "clinic:1")
     assert done.returncode == 2 and "'note'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_demo_runs_offline_on_real_breast_cancer_data(tmp_path):
+    done = tk(
+        tmp_path, "demo", "diagnosis", "--folder", "demo", "--json",
+        "--set", "models=[logistic]", "--set", "evaluation.bootstrap=50",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["model"] == "breast-cancer:1" and summary["gates_passed"]
+    assert (tmp_path / "demo" / "patients.csv").exists()

@@ -902,7 +902,7 @@ def example_explanations(candidate: Candidate, model, data: PatientData, n: int 
 def top_factors(modality: str, model, inputs, top: int = 3) -> list[list[str]]:
     """Per row, the factors that raised the score most (tabular columns, modalities)."""
     if modality in ("text", "image", "visits"):
-        name = {"text": "[note]", "image": "[image]", "visits": "[visits]"}[modality]
+        name = f"[{modality}]"
         return [[name] for _ in range(inputs.n_rows)]
     try:
         frame = model.explain(inputs.tabular if modality == "tabular" else inputs)
