@@ -140,6 +140,21 @@ def test_unreachable_operating_point_stops_the_run(clinic):
 
 
 # ------------------------------------------------------------------ a run
+def test_holdout_with_specificity_target(clinic):
+    write_project(
+        clinic,
+        text=[],
+        images={},
+        models=["logistic"],
+        evaluation={"protocol": "holdout", "holdout_fraction": 0.34, "bootstrap": 0},
+        operating_point={"specificity": 0.8},
+    )
+    result = Project.from_yaml(clinic / "tailorkit.yaml").run()
+    row = result.result["leaderboard"][0]
+    assert row["specificity"] >= 0.8 and "auroc_ci" not in row
+    assert "sensitivity" in result.result["operating_point"]["cross_fitted"]
+
+
 def test_run_scores_every_modality_and_reports(clinic):
     models = ["logistic", "text_classifier", {"name": "fusion", "family": "fusion",
                                               "params": TINY_FUSION}]  # fmt: skip

@@ -115,3 +115,17 @@ def test_image_cnn_resizes_and_rejects_bad_shapes(patients):
     assert model.predict_proba(np.zeros((3, 40, 30), np.uint8)).shape == (3, 2)
     with pytest.raises(DataError, match="shape"):
         model.predict_proba(np.zeros((3, 4), np.float32))
+
+
+@pytest.mark.parametrize("mode", ["finetune", "lora"])
+def test_text_fine_tuning_modes_save_and_reload(mode, tmp_path: Path):
+    texts = ["crushing chest pain", "no complaints today"] * 6
+    y = np.array([1, 0] * 6)
+    model = TextClassifier(mode=mode, max_length=12, epochs=1, batch_size=4, n_threads=1)
+    probability = model.fit(texts, y).predict_proba(texts)
+    folder = model.save(tmp_path / mode)
+    assert (folder / ("adapter" if mode == "lora" else "encoder")).is_dir()
+    assert not [p for p in folder.rglob("*") if p.suffix in PICKLE_SUFFIXES]
+    np.testing.assert_allclose(
+        load_modality_model(folder).predict_proba(texts), probability, atol=1e-5
+    )

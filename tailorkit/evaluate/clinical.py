@@ -278,7 +278,8 @@ def subgroup_table(
     """AUROC, sensitivity, specificity and PPV per group at the operating threshold."""
     rows = []
     values = groups.astype(object).where(groups.notna(), "(missing)").to_numpy()
-    for group in sorted(set(values.tolist()), key=str):
+    band_order = {label: i for i, (_, _, label) in enumerate(AGE_BANDS)} | {"70+": len(AGE_BANDS)}
+    for group in sorted(set(values.tolist()), key=lambda g: (band_order.get(g, 99), str(g))):
         mask = values == group
         entry: dict[str, Any] = {"group": str(group), "n": int(mask.sum())}
         entry["positive_rate"] = float(y[mask].mean())

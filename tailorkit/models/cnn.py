@@ -13,6 +13,8 @@ Deviations from the paper, for 28–64 px grey-scale inputs on a CPU:
   by default (anatomy has a side).
 - Early stopping on a validation set (given to ``fit`` or an inner stratified split) by
   validation log loss, best weights restored.
+- ``time_limit`` (seconds, default 600, ``None`` for none) caps training; when it cuts
+  training short, results depend on machine speed.
 - ``pretrained_path``: a safetensors file of trunk weights of the same architecture (e.g. a
   CNN trained on a larger image set) loaded before training; the head starts fresh.
 """
