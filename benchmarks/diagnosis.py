@@ -206,17 +206,25 @@ def text_cv(build, texts: list[str], y: np.ndarray, label: str, train_rows: int 
     }
 
 
-def section_text(modes: list[str], finetune_rows: int) -> dict:
+def section_text(modes: list[str], finetune_rows: int, corpus_rows: int | None) -> dict:
     from tailorkit.models.text_classifier import TextClassifier
 
     texts, y = load_abstracts()
-    out: dict = {"rows": len(texts), "classes": int(len(np.unique(y)))}
+    key = "medical_abstracts"
+    if corpus_rows and corpus_rows < len(texts):  # CPU budget: a stratified subset, seed 0
+        keep, _ = train_test_split(
+            np.arange(len(texts)), train_size=corpus_rows, stratify=y, random_state=0
+        )
+        texts, y = [texts[i] for i in np.sort(keep)], y[np.sort(keep)]
+        key = f"medical_abstracts_subset_{corpus_rows}"
+    previous = json.loads(RESULTS.read_text()).get("text", {}) if RESULTS.exists() else {}
+    out: dict = {**previous.get(key, {}), "rows": len(texts), "classes": int(len(np.unique(y)))}
     builders = {
         "tfidf_logistic": lambda: make_pipeline(
             TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2),
             LogisticRegression(max_iter=3000, C=10.0),
         ),
-        "minilm_frozen": lambda: TextClassifier(mode="frozen", max_length=256, n_threads=2),
+        "minilm_frozen": lambda: TextClassifier(mode="frozen", max_length=128, n_threads=2),
         "minilm_finetune": lambda: TextClassifier(
             mode="finetune", max_length=128, epochs=2, n_threads=2
         ),
@@ -226,7 +234,7 @@ def section_text(modes: list[str], finetune_rows: int) -> dict:
         subsample = "finetune" in mode or "lora" in mode or mode.endswith("_subsample")
         rows = finetune_rows if subsample else None
         out[mode] = text_cv(builders[mode.removesuffix("_subsample")], texts, y, mode, rows)
-        merge_results({"text": {"medical_abstracts": out}})  # keep what is done so far
+        merge_results({"text": {**previous, key: out}})  # keep what is done so far
     return out
 
 
@@ -234,7 +242,7 @@ def section_text(modes: list[str], finetune_rows: int) -> dict:
 def section_fusion() -> dict:
     from tailorkit.solutions.diagnosis import fusion_comparison
 
-    result = fusion_comparison(n_patients=600, random_state=0, folds=5, epochs=30)
+    result = fusion_comparison(n_patients=400, random_state=0, folds=5, epochs=20)
     print(f"[fusion] {result['auroc']}", flush=True)
     return result
 
@@ -274,6 +282,12 @@ def main() -> None:
         help="training rows per fold for fine-tuning (CPU budget); the *_subsample baselines "
         "use the same rows",
     )
+    parser.add_argument(
+        "--text-rows",
+        type=int,
+        default=None,
+        help="5-fold CV on a stratified subset of this many abstracts (CPU budget)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     for name in args.sections:
@@ -282,9 +296,7 @@ def main() -> None:
         elif name == "image":
             merge_results({"image": {"pneumoniamnist": section_image()}})
         elif name == "text":
-            merge_results(
-                {"text": {"medical_abstracts": section_text(args.text_modes, args.finetune_rows)}}
-            )
+            section_text(args.text_modes, args.finetune_rows, args.text_rows)
         elif name == "fusion":
             merge_results({"fusion": section_fusion()})
     print(json.dumps(json.loads(RESULTS.read_text()), indent=1))

@@ -293,7 +293,8 @@ def load_patient_data(spec: DiagnosisSpec, base_dir: Path) -> PatientData:
     if (~labeled).any():
         report.warnings.append(f"{(~labeled).sum()} rows have no '{spec.target}' and were left out")
     side = frame.loc[labeled, modality_columns(spec)].reset_index(drop=True)
-    table = frame.drop(columns=modality_columns(spec)).loc[labeled].reset_index(drop=True)
+    own = [c for c in modality_columns(spec) if c != spec.data.key]  # the key stays for data
+    table = frame.drop(columns=own).loc[labeled].reset_index(drop=True)
     tabular = load_training_data(spec, base_dir, frame=table)
     inputs, sizes = build_inputs(spec, base_dir, tabular.X, side, report, labeled_rows=labeled)
     patients = side[spec.patient].astype(str).to_numpy() if spec.patient else None
