@@ -29,17 +29,21 @@ class TrainingData:
     warnings: list[str] = field(default_factory=list)
 
 
-def load_training_data(spec: Spec, base_dir: Path) -> TrainingData:
-    """Read the training table and turn it into features and a binary target."""
+def load_training_data(
+    spec: Spec, base_dir: Path, *, frame: pd.DataFrame | None = None
+) -> TrainingData:
+    """Read the training table (or take ``frame``, already read from ``spec.data.train``)
+    and turn it into features and a binary target."""
     section = spec.data
-    frame = read_table(
-        section.train,
-        table=section.table,
-        query=section.query,
-        sheet=section.sheet,
-        encoding=section.encoding,
-        base_dir=base_dir,
-    )
+    if frame is None:
+        frame = read_table(
+            section.train,
+            table=section.table,
+            query=section.query,
+            sheet=section.sheet,
+            encoding=section.encoding,
+            base_dir=base_dir,
+        )
     source = table_label(section.train, table=section.table, query=section.query)
     if spec.target not in frame.columns:
         raise DataError(

@@ -30,6 +30,7 @@ from tailorkit.errors import SpecError
 SOLUTIONS = {
     "credit_risk": "tailorkit.solutions.credit_risk",
     "recommendation": "tailorkit.solutions.recommendation",
+    "diagnosis": "tailorkit.solutions.diagnosis",
 }
 
 

@@ -1,0 +1,131 @@
+"""Conformance of the text, image, visit and fusion models (tiny configurations)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from tailorkit.data.patients import PatientInputs
+from tailorkit.data.simulators.patients import simulate_patients, simulate_visits
+from tailorkit.errors import DataError
+from tailorkit.models.cnn import ImageCNN
+from tailorkit.models.fusion import FusionClassifier
+from tailorkit.models.modality_base import load_modality_model
+from tailorkit.models.text_classifier import TextClassifier
+from tailorkit.models.visit_gru import VisitGRU
+
+PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin"}
+
+
+@pytest.fixture(scope="module")
+def patients() -> tuple[PatientInputs, np.ndarray]:
+    from tailorkit.data.patients import load_visit_sequences
+
+    frame, images = simulate_patients(120, random_state=4)
+    visits, lengths, _ = load_visit_sequences(
+        simulate_visits(frame),
+        frame["patient_id"],
+        patient_col="patient_id",
+        time_col="visit_date",
+        features=None,
+        max_visits=6,
+        source="visits",
+    )
+    inputs = PatientInputs(
+        tabular=frame[["age", "sex", "systolic_bp", "cholesterol", "smoker"]],
+        notes=frame["note"].tolist(),
+        images=images,
+        image_present=~frame["image_missing"].to_numpy(),
+        visits=visits,
+        visit_lengths=lengths,
+    )
+    return inputs, frame["disease"].to_numpy()
+
+
+CASES = {
+    "image_cnn": (
+        lambda: ImageCNN(image_size=24, widths=(4, 8), epochs=2, n_threads=1),
+        lambda inputs: inputs.images,
+    ),
+    "text_classifier": (
+        lambda: TextClassifier(mode="frozen", max_length=48, n_threads=1),
+        lambda inputs: inputs.notes,
+    ),
+    "visit_gru": (lambda: VisitGRU(hidden=8, epochs=3, n_threads=1), lambda inputs: inputs),
+    "fusion": (
+        lambda: FusionClassifier(
+            image_size=24, widths=(4, 8), d_embed=8, hidden=16, epochs=2, text_max_length=48,
+            n_threads=1,
+        ),
+        lambda inputs: inputs,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("family", list(CASES))
+def test_conformance(family, patients, tmp_path: Path):
+    build, view = CASES[family]
+    inputs, y = patients
+    model = build()
+    assert clone(model).get_params() == model.get_params()
+    assert model.fit(view(inputs), y) is model
+    probability = model.predict_proba(view(inputs))
+    assert probability.shape == (len(y), 2)
+    np.testing.assert_allclose(probability.sum(axis=1), 1.0, atol=1e-6)
+    assert set(model.predict(view(inputs))) <= {0, 1}
+    folder = model.save(tmp_path / family)
+    assert not [p for p in folder.rglob("*") if p.suffix in PICKLE_SUFFIXES]
+    loaded = load_modality_model(folder)
+    np.testing.assert_allclose(loaded.predict_proba(view(inputs)), probability, atol=1e-5)
+    again = build().fit(view(inputs), y).predict_proba(view(inputs))
+    np.testing.assert_allclose(again, probability, atol=1e-5)  # same seed, same model
+
+
+def test_fusion_handles_missing_modalities_and_explains(patients):
+    inputs, y = patients
+    model = CASES["fusion"][0]().fit(inputs, y)
+    assert model.modalities_ == ["tabular", "text", "image", "visits"]
+    sample = inputs.take(np.arange(6))
+    sample.notes = ["", *sample.notes[1:]]
+    sample.image_present = np.zeros(6, dtype=bool)
+    sample.visit_lengths = np.zeros(6, dtype=np.int64)
+    probability = model.predict_proba(sample)[:, 1]
+    assert np.isfinite(probability).all()
+    explained = model.explain(sample)
+    assert {"[text]", "[image]", "[visits]", "age"} <= set(explained.columns)
+    np.testing.assert_allclose(explained["[image]"], 0.0, atol=1e-9)  # absent: no effect
+
+
+def test_multiclass_text_and_bad_labels():
+    texts = ["chest pain"] * 6 + ["broken wrist"] * 6 + ["skin rash"] * 6
+    y = np.repeat(["cardio", "ortho", "derm"], 6)
+    model = TextClassifier(mode="frozen", max_length=16, n_threads=1).fit(texts, y)
+    assert model.predict_proba(texts).shape == (18, 3)
+    assert (model.predict(texts) == y).mean() > 0.9
+    with pytest.raises(DataError, match="single class"):
+        TextClassifier().fit(["a", "b"], [1, 1])
+
+
+def test_image_cnn_resizes_and_rejects_bad_shapes(patients):
+    inputs, y = patients
+    model = ImageCNN(image_size=16, widths=(4,), epochs=1, n_threads=1).fit(inputs.images, y)
+    assert model.predict_proba(np.zeros((3, 40, 30), np.uint8)).shape == (3, 2)
+    with pytest.raises(DataError, match="shape"):
+        model.predict_proba(np.zeros((3, 4), np.float32))
+
+
+@pytest.mark.parametrize("mode", ["finetune", "lora"])
+def test_text_fine_tuning_modes_save_and_reload(mode, tmp_path: Path):
+    texts = ["crushing chest pain", "no complaints today"] * 6
+    y = np.array([1, 0] * 6)
+    model = TextClassifier(mode=mode, max_length=12, epochs=1, batch_size=4, n_threads=1)
+    probability = model.fit(texts, y).predict_proba(texts)
+    folder = model.save(tmp_path / mode)
+    assert (folder / ("adapter" if mode == "lora" else "encoder")).is_dir()
+    assert not [p for p in folder.rglob("*") if p.suffix in PICKLE_SUFFIXES]
+    np.testing.assert_allclose(
+        load_modality_model(folder).predict_proba(texts), probability, atol=1e-5
+    )
