@@ -27,7 +27,10 @@ from typing import Any
 
 from tailorkit.errors import SpecError
 
-SOLUTIONS = {"credit_risk": "tailorkit.solutions.credit_risk"}
+SOLUTIONS = {
+    "credit_risk": "tailorkit.solutions.credit_risk",
+    "maintenance": "tailorkit.solutions.maintenance",
+}
 
 
 def get_solution(name: Any, source: str = "spec") -> ModuleType:
