@@ -257,3 +257,17 @@ def test_cli_init_run_predict_end_to_end(tmp_path: Path):
     new.drop(columns=["s2"]).to_csv(tmp_path / "bad.csv", index=False)
     done = cli("predict", "bad.csv", "--model", summary["model"])
     assert done.returncode == 2 and "'s2'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_profiler_flags_a_failure_mode_column_as_leakage():
+    from tailorkit.data.profile import profile_table
+
+    rng = np.random.default_rng(0)
+    failed = rng.random(2000) < 0.05
+    mode = np.where(failed & (rng.random(2000) < 0.5), 1, 0)
+    frame = pd.DataFrame(
+        {"torque": rng.normal(40, 5, 2000), "mode_failure": mode, "failure": failed.astype(int)}
+    )
+    issues = profile_table(frame, target="failure")["issues"]
+    flagged = {i["column"] for i in issues if i["kind"] == "leakage"}
+    assert flagged == {"mode_failure"}

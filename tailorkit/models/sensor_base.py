@@ -196,8 +196,10 @@ class SequenceRULModel(WindowModel):
         pooled = torch.cat([steps[:, -1], steps.mean(dim=1)], dim=1)
         out = net["head"](pooled)
         point = out[:, 0]
-        low = point - torch.nn.functional.softplus(out[:, 1])
-        high = point + torch.nn.functional.softplus(out[:, 2])
+        # the band hangs off a detached point so that its pinball losses do not pull the point
+        anchor = point.detach()
+        low = anchor - torch.nn.functional.softplus(out[:, 1])
+        high = anchor + torch.nn.functional.softplus(out[:, 2])
         return point, low, high, out[:, 3]
 
     # --------------------------------------------------------------------- fit
