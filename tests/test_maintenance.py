@@ -271,3 +271,30 @@ def test_profiler_flags_a_failure_mode_column_as_leakage():
     issues = profile_table(frame, target="failure")["issues"]
     flagged = {i["column"] for i in issues if i["kind"] == "leakage"}
     assert flagged == {"mode_failure"}
+
+
+def test_demo_project_is_valid_and_its_data_loads(tmp_path: Path):
+    from tailorkit.solutions.maintenance import demo_project, describe_data
+
+    spec_path, description = demo_project(tmp_path / "demo")
+    spec, _ = load_spec(spec_path)
+    warnings, summary = describe_data(spec, spec_path.parent)
+    assert "40 assets" in description and "40 lives ending in failure" in summary
+    assert any("converted from degF" in w for w in warnings)
+
+
+def test_maintenance_log_splits_lives_and_censors_maintained_ones():
+    from tailorkit.data.sensors import life_ids, remaining_life
+
+    readings = pd.DataFrame(
+        {"asset": ["a"] * 12 + ["b"] * 4, "t": list(range(1, 13)) + [1, 2, 3, 4]}
+    )
+    events = pd.DataFrame(
+        {"asset": ["a", "a"], "time": [5.0, 12.0], "event": ["maintenance", "failure"]}
+    )
+    lives = life_ids(readings, "asset", "t", events)
+    assert list(lives[:6]) == ["a"] * 5 + ["a#1"] and lives[-1] == "b"
+    rul, failed = remaining_life(readings, "asset", "t", lives, events, run_to_failure=False)
+    assert np.isnan(rul[:5]).all() and not failed[:5].any()  # maintained: censored
+    assert list(rul[5:12]) == [6, 5, 4, 3, 2, 1, 0] and failed[5:12].all()
+    assert np.isnan(rul[12:]).all()  # asset b is still running

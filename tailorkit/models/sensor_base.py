@@ -292,14 +292,14 @@ class SequenceRULModel(WindowModel):
         X, target = torch.from_numpy(X), torch.from_numpy(target)
         point, low, high, logit = self._head(net, X)
         loss = F.mse_loss(point, target)
-        loss = loss + pinball(low, target, QUANTILES[0]).mean()
-        loss = loss + pinball(high, target, QUANTILES[1]).mean()
+        band = pinball(low, target, QUANTILES[0]) + pinball(high, target, QUANTILES[1])
+        loss = loss + self.band_weight * band.mean()
         known = ~np.isnan(failure)
-        if known.any():
+        if known.any() and self.failure_weight > 0:
             labels = torch.from_numpy(np.nan_to_num(failure))
             weight = torch.from_numpy(known.astype(np.float32))
             bce = F.binary_cross_entropy_with_logits(logit, labels, weight=weight, reduction="sum")
-            loss = loss + 0.1 * bce / weight.sum()
+            loss = loss + self.failure_weight * bce / weight.sum()
         return loss
 
     def _validation_rmse(self, net, X, target) -> float:

@@ -32,6 +32,8 @@ class SensorLSTM(SequenceRULModel):
         validation_fraction: float = 0.15,
         mask_ratio: float = 0.3,
         mask_segment: int = 5,
+        band_weight: float = 1.0,
+        failure_weight: float = 0.1,
         n_threads: int = 1,
         random_state: int = 0,
     ):
@@ -48,6 +50,8 @@ class SensorLSTM(SequenceRULModel):
         self.validation_fraction = validation_fraction
         self.mask_ratio = mask_ratio
         self.mask_segment = mask_segment
+        self.band_weight = band_weight
+        self.failure_weight = failure_weight
         self.n_threads = n_threads
         self.random_state = random_state
 
