@@ -154,6 +154,10 @@ def pinball(prediction, target, quantile: float):
 class SequenceRULModel(WindowModel):
     """PyTorch window model: encoder (subclass) + multi-task head + masked-segment pretraining.
 
+    The head reads the encoder's last step and its mean over steps; with
+    ``summary_features`` it also reads each sensor's window mean, std, slope and last value
+    (a wide-and-deep head, Cheng et al. 2016), which steadies training on noisy sensors.
+
     Subclasses set ``family`` and implement ``_encoder(n_inputs) -> (module, width)``, where
     the module maps (batch, window, n_inputs) to (batch, window, width). The input carries one
     extra channel, 1 where a reading is masked (always 0 outside pretraining).
@@ -172,11 +176,15 @@ class SequenceRULModel(WindowModel):
         from torch import nn
 
         encoder, width = self._encoder(n_features + 1)
+        wide = 4 * n_features if self.summary_features else 0
         return nn.ModuleDict(
             {
                 "encoder": encoder,
                 "head": nn.Sequential(
-                    nn.Linear(2 * width, 64), nn.ReLU(), nn.Dropout(self.dropout), nn.Linear(64, 4)
+                    nn.Linear(2 * width + wide, 64),
+                    nn.ReLU(),
+                    nn.Dropout(self.dropout),
+                    nn.Linear(64, 4),
                 ),
                 "decoder": nn.Linear(width, n_features),
             }
@@ -193,7 +201,10 @@ class SequenceRULModel(WindowModel):
         import torch
 
         steps = self._encode(net, X, torch.zeros_like(X[:, :, :1]))
-        pooled = torch.cat([steps[:, -1], steps.mean(dim=1)], dim=1)
+        parts = [steps[:, -1], steps.mean(dim=1)]
+        if self.summary_features:
+            parts.append(_summary_statistics(X))
+        pooled = torch.cat(parts, dim=1)
         out = net["head"](pooled)
         point = out[:, 0]
         # the band hangs off a detached point so that its pinball losses do not pull the point
@@ -404,6 +415,17 @@ class SequenceRULModel(WindowModel):
             self.anomaly_net_.eval()
             self.healthy_median_ = state["healthy_median"]
             self.healthy_q99_ = state["healthy_q99"]
+
+
+def _summary_statistics(X):
+    """Per sensor: the window's mean, std, least-squares slope and last value (the 'wide' part
+    of the head; the same statistics the LightGBM baseline uses)."""
+    import torch
+
+    steps = torch.arange(X.shape[1], dtype=X.dtype, device=X.device)
+    centered = steps - steps.mean()
+    slope = torch.einsum("t,btf->bf", centered, X) / (centered**2).sum().clamp(min=1e-9)
+    return torch.cat([X.mean(dim=1), X.std(dim=1, unbiased=False), slope, X[:, -1]], dim=1)
 
 
 def _batches(n: int, size: int, rng: np.random.Generator):

@@ -37,6 +37,7 @@ class SensorTransformer(SequenceRULModel):
         mask_segment: int = 5,
         band_weight: float = 1.0,
         failure_weight: float = 0.1,
+        summary_features: bool = True,
         max_window: int = 512,
         n_threads: int = 1,
         random_state: int = 0,
@@ -58,6 +59,7 @@ class SensorTransformer(SequenceRULModel):
         self.mask_segment = mask_segment
         self.band_weight = band_weight
         self.failure_weight = failure_weight
+        self.summary_features = summary_features
         self.max_window = max_window
         self.n_threads = n_threads
         self.random_state = random_state
