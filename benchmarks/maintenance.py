@@ -96,7 +96,7 @@ def load_cmapss():
 QUICK = {"lightgbm": {"n_estimators": 20}, "default": {"max_epochs": 1, "pretrain_epochs": 1}}
 
 
-def cmapss_seed(seed: int, configs: list[str] | None, quick: bool = False) -> None:
+def cmapss_seed(seed: int, configs: list[str] | None, quick: bool = False, part: str = "") -> None:
     train, test, truth = load_cmapss()
     normalizer = SensorNormalizer(sensors=SENSORS, settings=SETTINGS, random_state=seed).fit(train)
     train_values, test_values = normalizer.transform(train), normalizer.transform(test)
@@ -113,7 +113,8 @@ def cmapss_seed(seed: int, configs: list[str] | None, quick: bool = False) -> No
     _, valid_rows = inner_split(windows.asset, 0.15, seed)
     valid_engines = np.unique(windows.asset[valid_rows])
 
-    out_path = RESULTS / f"maintenance_cmapss_seed{seed}{'_quick' if quick else ''}.json"
+    suffix = ("_quick" if quick else "") + (f"_{part}" if part else "")
+    out_path = RESULTS / f"maintenance_cmapss_seed{seed}{suffix}.json"
     document = json.loads(out_path.read_text()) if out_path.exists() else {}
     document.update(
         {
@@ -323,10 +324,22 @@ def _best_f1(y, score) -> float:
 
 
 # -------------------------------------------------------------------------- report
+def _merged_seeds() -> list[dict]:
+    """One document per seed, merging the parts written by parallel runs."""
+    merged: dict[int, dict] = {}
+    for path in sorted(RESULTS.glob("maintenance_cmapss_seed*.json")):
+        if "_quick" in path.name:
+            continue
+        part = json.loads(path.read_text())
+        document = merged.setdefault(part["seed"], {"models": {}})
+        models = {**document["models"], **part.get("models", {})}
+        document.update({k: v for k, v in part.items() if k != "models"})
+        document["models"] = models
+    return [merged[k] for k in sorted(merged)]
+
+
 def report() -> None:
-    seeds = [
-        json.loads(p.read_text()) for p in sorted(RESULTS.glob("maintenance_cmapss_seed[0-9].json"))
-    ]
+    seeds = _merged_seeds()
     names = [c[0] for c in CONFIGS] + ["ensemble (equal weights)", "ensemble (validation weights)"]
     rows = []
     for name in names:
@@ -389,10 +402,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", nargs="*", help="only these rows of the C-MAPSS table")
     parser.add_argument("--quick", action="store_true", help="1-epoch smoke run (not results)")
+    parser.add_argument("--part", default="", help="write to a separate file (parallel runs)")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.section == "cmapss":
-        cmapss_seed(args.seed, args.models, args.quick)
+        cmapss_seed(args.seed, args.models, args.quick, args.part)
     elif args.section == "ai4i":
         ai4i()
     else:
