@@ -348,6 +348,11 @@ def report() -> None:
             continue
         rmse = [r["rmse"] for r in runs]
         score = [r["phm08_score"] for r in runs]
+        for run in runs:
+            if "weights" in run or name.startswith("ensemble"):
+                members = [s["models"][m].get("fit_seconds") or 0 for s in seeds
+                           for m in ENSEMBLE_MEMBERS if m in s["models"]]  # fmt: skip
+                run.setdefault("fit_seconds", sum(members) / max(len(runs), 1))
         rows.append(
             {
                 "model": name,
@@ -388,12 +393,50 @@ def report() -> None:
         )
     for name, (rmse, score) in ANCHORS.items():
         print(f"{name:32s} {'':5s} {rmse:7.2f}        {score:8.0f}")
+    print(markdown_table(rows))
+    print(policy_markdown(policies))
     for policy in policies:
         line = ", ".join(
             f"{k}: {v['cost_rate']:.3f}/cycle ({v['failures']} failures)"
             for k, v in policy["policies"].items()
         )
         print(f"policy (alpha {policy['alpha']}, offset {policy['offset']}): {line}")
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = [
+        "| model | seeds | RMSE | PHM08 score | 10-90% band coverage | fit s (mean) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['seeds']} | {r['rmse_mean']:.2f} ± {r['rmse_std']:.2f} | "
+            f"{r['phm08_score_mean']:.0f} ± {r['phm08_score_std']:.0f} | "
+            f"{r['band_coverage_mean']:.2f} | {r['fit_seconds_mean']:.0f} |"
+        )
+    for name, (rmse, score) in ANCHORS.items():
+        lines.append(f"| anchor: {name} | | {rmse:.2f} | {score} | | |")
+    return "\n".join(lines)
+
+
+def policy_markdown(policies: list[dict]) -> str:
+    lines = [
+        "| seed | policy (alpha, offset) | predictive: cost/cycle (failures) | best fixed interval "
+        "(interval) | run to failure | saving vs fixed | saving vs run to failure |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for seed, policy in enumerate(policies):
+        rows = policy["policies"]
+        ours, fixed, rtf = (
+            rows["predictive policy"], rows["best fixed interval"], rows["run to failure"]
+        )  # fmt: skip
+        lines.append(
+            f"| {seed} | {policy['alpha']}, {policy['offset']:g} | {ours['cost_rate']:.4f} "
+            f"({ours['failures']}) | {fixed['cost_rate']:.4f} ({fixed['interval']:g}) | "
+            f"{rtf['cost_rate']:.4f} ({rtf['failures']}) | {policy['saving_vs_fixed']:.1%} | "
+            f"{policy['saving_vs_run_to_failure']:.1%} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
