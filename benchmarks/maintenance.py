@@ -369,7 +369,7 @@ def report() -> None:
                 "fit_seconds_mean": float(np.mean([r.get("fit_seconds", 0) or 0 for r in runs])),
             }
         )
-    policies = [s["policy"] for s in seeds if "policy" in s]
+    policies = [{**s["policy"], "seed": s["seed"]} for s in seeds if "policy" in s]
     ai4i_path = RESULTS / "maintenance_ai4i.json"
     document = {
         "machine": platform.platform(),
@@ -425,7 +425,8 @@ def policy_markdown(policies: list[dict]) -> str:
         "(interval) | run to failure | saving vs fixed | saving vs run to failure |",
         "|---|---|---|---|---|---|---|",
     ]
-    for seed, policy in enumerate(policies):
+    for policy in policies:
+        seed = policy["seed"]
         rows = policy["policies"]
         ours, fixed, rtf = (
             rows["predictive policy"], rows["best fixed interval"], rows["run to failure"]
