@@ -29,6 +29,7 @@ LEAK_AUC = 0.95
 LEAK_SAMPLE_ROWS = 50_000
 LEAK_FOLDS = 3
 LEAK_BINS = 20
+LEAK_PURE_LEVEL_ROWS = 10  # a level seen this often only with the positive class is flagged
 PSI_ALERT = 0.2
 PSI_HIGH = 0.5
 PSI_BINS = 10
@@ -395,6 +396,19 @@ def _leakage(
             continue
         auc = single_feature_auc(labeled[column], y, folds, types[column])
         stats["target_auc"] = _number(auc)
+        pure = _level_implying_positive(labeled[column], y) if stats["n_unique"] <= 10 else None
+        if pure is not None and not (auc > LEAK_AUC or auc < 1 - LEAK_AUC):
+            level, rows = pure
+            found.append(
+                issue(
+                    column,
+                    "leakage",
+                    "high",
+                    f"column '{column}' = {level} in {rows} rows, every one of them with "
+                    f"'{target}' positive; it may be recorded after the outcome (a failure "
+                    "mode, a resolution code): drop it unless truly known at prediction time",
+                )
+            )
         if auc > LEAK_AUC or auc < 1 - LEAK_AUC:
             found.append(
                 issue(
@@ -407,6 +421,19 @@ def _leakage(
                 )
             )
     return found
+
+
+def _level_implying_positive(values: pd.Series, y: np.ndarray) -> tuple[str, int] | None:
+    """A non-majority level of a low-cardinality column that only ever occurs with y = 1."""
+    levels = values.astype(str).where(values.notna(), MISSING_LEVEL)
+    counts = levels.value_counts()
+    if len(counts) > 10 or y.mean() >= 0.5:
+        return None
+    positives = pd.Series(y, index=levels.index).groupby(levels).sum()
+    for level, count in counts.iloc[1:].items():
+        if count >= LEAK_PURE_LEVEL_ROWS and positives[level] == count:
+            return str(level), int(count)
+    return None
 
 
 def _fold_ids(y: np.ndarray) -> np.ndarray:

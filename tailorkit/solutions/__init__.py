@@ -31,6 +31,7 @@ SOLUTIONS = {
     "credit_risk": "tailorkit.solutions.credit_risk",
     "recommendation": "tailorkit.solutions.recommendation",
     "diagnosis": "tailorkit.solutions.diagnosis",
+    "maintenance": "tailorkit.solutions.maintenance",
 }
 
 
