@@ -301,7 +301,7 @@ def table() -> None:
 
 
 def markdown(document: dict) -> str:
-    """The result tables in Markdown (pasted into benchmarks/recommendation.md)."""
+    """The result tables in Markdown (pasted into BENCHMARKS.md)."""
     lines = []
     for key, record in document["datasets"].items():
         lines += [

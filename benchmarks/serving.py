@@ -538,7 +538,7 @@ def main() -> None:
     results["seconds_per_level"] = args.seconds
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1, default=float))
-    (ROOT / "benchmarks" / "serving.md").write_text(markdown(results))
+    (ROOT / "benchmarks" / "results" / "serving.tables.md").write_text(markdown(results))
     print_tables(results)
 
 

@@ -81,6 +81,12 @@ class Project:
     def registry(self) -> Registry:
         return Registry(self.workspace)
 
+    def report_paths(self, run_id: int) -> tuple[Path, Path]:
+        """Where a run's ``report.html`` and ``report.json`` go (the folder is created)."""
+        folder = self.workspace / "reports" / self.spec.name / f"run-{run_id}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / "report.html", folder / "report.json"
+
     # ------------------------------------------------------------------ run
     def run(self, *, progress: Progress | None = None) -> RunResult:
         """Train every candidate, evaluate honestly, check gates, register, report."""
@@ -216,9 +222,7 @@ class Project:
             gates_passed,
             final,
         )
-        report_dir = self.workspace / "reports" / spec.name / f"run-{run_id}"
-        report_dir.mkdir(parents=True, exist_ok=True)
-        html_path, json_path = report_dir / "report.html", report_dir / "report.json"
+        html_path, json_path = self.report_paths(run_id)
         write_run_report(result, html_path, json_path)
         return RunResult(
             leaderboard=pd.DataFrame(rows),

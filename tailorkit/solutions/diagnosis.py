@@ -561,8 +561,7 @@ def train(project, registry, run_id: int, say):
             run_id, row["model"], {k: v for k, v in row.items() if isinstance(v, (int, float))}
         )
     document = result_document(spec, run_id, version.version, data, evaluation, final)
-    report_dir = project.workspace / "reports" / spec.name / f"run-{run_id}"
-    html_path, json_path = report_dir / "report.html", report_dir / "report.json"
+    html_path, json_path = project.report_paths(run_id)
     write_clinical_report(document, html_path, json_path)
     return RunResult(
         leaderboard=pd.DataFrame(evaluation["leaderboard"]),

@@ -128,9 +128,7 @@ def run_maintenance(project, registry, run_id: int, say) -> Any:
     )
     from tailorkit.report.maintenance_report import write_maintenance_report
 
-    folder = project.workspace / "reports" / spec.name / f"run-{run_id}"
-    folder.mkdir(parents=True, exist_ok=True)
-    html_path, json_path = folder / "report.html", folder / "report.json"
+    html_path, json_path = project.report_paths(run_id)
     write_maintenance_report(document, html_path, json_path)
     return RunResult(
         leaderboard=pd.DataFrame(rows),

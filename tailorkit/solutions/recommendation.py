@@ -342,9 +342,7 @@ def train(project, registry, run_id: int, say):
     document = _document(
         spec, run_id, version.version, data, split, rows, best, requirements, gates_passed, blocked
     )
-    report_dir = project.workspace / "reports" / spec.name / f"run-{run_id}"
-    report_dir.mkdir(parents=True, exist_ok=True)
-    html_path, json_path = report_dir / "report.html", report_dir / "report.json"
+    html_path, json_path = project.report_paths(run_id)
     plain = to_jsonable(document)
     json_path.write_text(json.dumps(plain, indent=1, allow_nan=False), encoding="utf-8")
     from tailorkit.report.recommendation_report import render_recommendation_report
