@@ -46,7 +46,9 @@ def load_encoder(name_or_path: str | None = None):
     """``(tokenizer, model)`` in eval mode; a clear error when neither path nor hub works."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # our own progress display owns the console
     source = resolve_encoder(name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
