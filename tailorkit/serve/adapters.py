@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import threading
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,6 +24,8 @@ BUILTIN_ADAPTERS = {
     "credit_risk": "tailorkit.serve.adapters:ScoringAdapter",
     "fraud": "tailorkit.serve.adapters:ScoringAdapter",
     "diagnosis": "tailorkit.serve.adapters:ScoringAdapter",
+    "recommendation": "tailorkit.serve.adapters:RecommendationAdapter",
+    "maintenance": "tailorkit.serve.adapters:MaintenanceAdapter",
 }
 CHEAP_ROWS = {"lightgbm": 64, "compressed": 64, "ft_transformer": 16}  # scored on the loop
 ENDPOINT_NOUNS = {
@@ -246,6 +249,53 @@ def _top_reasons(contributions: np.ndarray, names: list[str], top: int) -> np.nd
         positive = contributions[np.arange(len(contributions)), picked] > 0
         columns.append(np.where(positive, labels[picked], ""))
     return np.column_stack(columns) if columns else None
+
+
+class RecommendationAdapter(Adapter):
+    """Top-K items for a user: seen and rule-blocked items excluded; unknown users get the
+    popularity fallback, said in ``source`` and ``note``."""
+
+    kinds = frozenset({"recommend"})
+
+    def __init__(self, version: ModelVersion, solution: str) -> None:
+        from tailorkit.solutions.recommendation import Recommendations
+
+        super().__init__(version, solution)
+        self.recommender = Recommendations(version)
+
+    def recommend(self, request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("context"):
+            raise DataError("context: this recommender takes no request context yet; omit it")
+        results, k = self.recommender.for_users([str(request["user"])], request.get("k"), None)
+        return {"k": k, **results[0]}
+
+
+class MaintenanceAdapter(Adapter):
+    """Streaming readings per asset: updated RUL with its band, failure probability,
+    anomaly score and newly crossed alerts (``Monitor`` state lives with the version)."""
+
+    kinds = frozenset({"monitor"})
+
+    def __init__(self, version: ModelVersion, solution: str) -> None:
+        from tailorkit.solutions.maintenance_bundle import MaintenanceBundle
+        from tailorkit.solutions.maintenance_monitor import Monitor
+
+        super().__init__(version, solution)
+        self.monitor_state = Monitor(MaintenanceBundle.from_version(version))
+        self.lock = threading.Lock()
+
+    def monitor(self, request: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:  # readings of one asset must be applied in order
+            updates = [
+                self.monitor_state.update(request["asset"], reading)
+                for reading in request["readings"]
+            ]
+        latest = {  # JSON has no NaN/inf: a value the model cannot give is null
+            k: None if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in updates[-1].items()
+        }
+        latest["alerts"] = sorted({a for u in updates for a in u["alerts"]})
+        return {**latest, "readings": len(updates)}
 
 
 def load_adapter(solution: str, version: ModelVersion) -> Adapter:

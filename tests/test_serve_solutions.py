@@ -1,0 +1,88 @@
+"""The service answers recommendation and maintenance projects through their adapters."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tailorkit.data.simulators.fleet import simulate_fleet
+from tailorkit.pipeline import Project
+from tailorkit.registry import Registry
+from tailorkit.serve.app import ServiceSettings, create_app
+from tailorkit.serve.events import EventStore
+from tailorkit.solutions import recommendation
+
+from .serving_helpers import ThreadServer
+
+FLEET_MODEL = "models=[{name: lightgbm, family: lightgbm, params: {n_estimators: 60}}]"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    root = tmp_path_factory.mktemp("solutions")
+    workspace = root / ".tailorkit"
+    shop_spec, _ = recommendation.demo_project(root / "shop")
+    Project.from_yaml(
+        shop_spec, overrides=["models=[popularity, item_knn]", "evaluation.bootstrap=0"],
+        workspace=workspace,
+    ).run()  # fmt: skip
+    readings = simulate_fleet(10, mean_life=60, random_state=4)
+    readings.to_csv(root / "readings.csv", index=False)
+    from tailorkit.solutions.maintenance import init_template
+
+    fleet_spec = root / "tailorkit.yaml"
+    fleet_spec.write_text(
+        init_template(
+            "fleet", {"sensors": "readings.csv", "asset_col": "asset_id", "time_col": "cycle"}
+        )
+    )
+    fleet = Project.from_yaml(
+        fleet_spec,
+        overrides=[FLEET_MODEL, "tasks.window=8", "evaluation.cuts_per_asset=1"],
+        workspace=workspace,
+    ).run()
+    store = EventStore(Registry(workspace))
+    key = store.create_tenant("acme")
+    for project in ("shop", fleet.model_ref.split(":")[0]):
+        store.grant("acme", project)
+    settings = ServiceSettings(workspace=workspace, poll_interval=0.2)
+    with ThreadServer(create_app(settings)) as running:
+        http = httpx.Client(base_url=running.url, headers={"X-API-Key": key}, timeout=60)
+        yield {"http": http, "fleet": fleet.model_ref.split(":")[0], "readings": readings}
+
+
+def test_recommend_returns_top_k_with_versions_and_the_fallback_for_unknown_users(service):
+    http = service["http"]
+    answer = http.post("/v1/projects/shop/recommend", json={"user": 7, "k": 5})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert len(body["request_id"]) == 32 and body["model_version"] == 1
+    assert 0 < len(body["items"]) <= 5 and body["k"] == 5
+    assert [item["rank"] for item in body["items"]] == list(range(1, len(body["items"]) + 1))
+    unknown = http.post("/v1/projects/shop/recommend", json={"user": "nobody-xyz", "k": 3}).json()
+    assert unknown["source"] == "popularity fallback" and "nobody-xyz" in unknown["note"]
+    wrong = http.post(f"/v1/projects/{service['fleet']}/recommend", json={"user": "u1"})
+    assert wrong.status_code == 404 and "not a recommendation project" in wrong.json()["error"]
+
+
+def test_monitor_streams_readings_into_a_rul_forecast(service):
+    http, readings = service["http"], service["readings"]
+    asset = readings["asset_id"].iloc[0]
+    rows = readings[readings["asset_id"] == asset].drop(columns=["asset_id"])
+    rows = rows.head(12).to_dict(orient="records")
+    first = http.post(
+        f"/v1/projects/{service['fleet']}/monitor", json={"asset": str(asset), "readings": rows[:6]}
+    )
+    assert first.status_code == 200, first.text
+    second = http.post(
+        f"/v1/projects/{service['fleet']}/rul", json={"asset": str(asset), "readings": rows[6:]}
+    ).json()
+    assert second["readings"] == 6 and second["time"] == rows[-1]["cycle"]
+    assert second["rul_low"] <= second["rul"] <= second["rul_high"]
+    assert 0.0 <= second["failure_probability"] <= 1.0
+    stale = http.post(
+        f"/v1/projects/{service['fleet']}/monitor", json={"asset": str(asset), "readings": rows[:1]}
+    )
+    assert stale.status_code == 422 and "Traceback" not in stale.text
+    wrong = http.post("/v1/projects/shop/monitor", json={"asset": "a", "readings": rows[:1]})
+    assert wrong.status_code == 404
