@@ -325,21 +325,24 @@ def models(
 ) -> None:
     """List registered model versions and their aliases."""
     from tailorkit.registry import Registry
+    from tailorkit.solutions import get_solution
 
-    versions = Registry(workspace or _default_workspace()).versions(project)
+    registry = Registry(workspace or _default_workspace())
+    versions = registry.versions(project)
     if as_json:
         out.print_json(json.dumps([_version_dict(v) for v in versions]))
         return
+    headlines = {p["name"]: get_solution(p["solution"]).HEADLINE for p in registry.projects()}
     table = Table(title="Model versions")
-    for column in ("project", "version", "family", "auc", "aliases", "created"):
+    for column in ("project", "version", "family", "metric", "aliases", "created"):
         table.add_column(column)
     for v in versions:
-        auc = v.metrics.get("auc")
+        headline = headlines.get(v.project, "auc")
         table.add_row(
             v.project,
             str(v.version),
             v.family,
-            _cell(auc),
+            f"{headline} {_cell(v.metrics.get(headline))}",
             ", ".join(v.aliases),
             v.created_at.strftime("%Y-%m-%d %H:%M"),
         )

@@ -36,7 +36,13 @@ from tailorkit.report.run_report import write_run_report
 from tailorkit.solutions import get_solution
 from tailorkit.spec import SpecBase, load_spec
 
-ABLATION_SUFFIX = " (no pretraining)"
+ABLATION_SUFFIXES = {False: " (no pretraining)", True: " (with pretraining)"}
+
+
+def _is_ablation(name: str) -> bool:
+    return name.endswith(tuple(ABLATION_SUFFIXES.values()))
+
+
 Progress = Callable[[str], None]
 
 
@@ -133,12 +139,17 @@ class Project:
         candidates = self._candidates()
         results: dict[str, CandidateResult] = {}
         workers = fold_workers(evaluation.n_jobs, len(splits))
+        parallel_modules = tuple(
+            {type(m).__module__ for m in candidates.values() if m.parallel_folds}
+        )
         with contextlib.ExitStack() as stack:
             executor = None
-            for name, model in candidates.items():
+            if parallel_modules and workers > 1:  # workers load torch while others train
+                executor = stack.enter_context(fold_executor(workers, parallel_modules))
+                refits = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            for number, (name, model) in enumerate(candidates.items()):
                 say(f"training {name}")
-                if model.parallel_folds and workers > 1 and executor is None:
-                    executor = stack.enter_context(fold_executor(workers))
+                parallel = executor is not None and model.parallel_folds
                 results[name] = cross_validate(
                     name,
                     model,
@@ -148,9 +159,10 @@ class Project:
                     schema=data.schema,
                     X_unlabeled=data.X_unlabeled,
                     progress=say,
-                    executor=executor if model.parallel_folds else None,
+                    executor=executor if parallel else None,
+                    refit_dir=refits / str(number) if parallel and not _is_ablation(name) else None,
                 )
-        eligible = [n for n in results if not n.endswith(ABLATION_SUFFIX)]
+        eligible = [n for n in results if not _is_ablation(n)]
         if spec.ensemble and len(eligible) > 1:
             oof = {n: results[n].oof for n in eligible}
             blended = cross_fitted_blend(oof, data.y, splits, evaluation.seed)
@@ -245,8 +257,11 @@ class Project:
             params = {"random_state": seed, **entry.params}
             candidates[entry.name] = make_model(entry.family, **params)
             if entry.family == "ft_transformer" and self.spec.evaluation.pretraining_ablation:
-                ablation = {**params, "pretrain": False}
-                candidates[entry.name + ABLATION_SUFFIX] = make_model(entry.family, **ablation)
+                # the twin flips pretraining (auto: on only when unlabeled rows are given)
+                main = params.get("pretrain")
+                main = bool(self.spec.data.unlabeled) if main is None else bool(main)
+                twin = make_model(entry.family, **{**params, "pretrain": not main})
+                candidates[entry.name + ABLATION_SUFFIXES[not main]] = twin
         return candidates
 
     def _leaderboard_row(
@@ -289,8 +304,11 @@ class Project:
         results: dict[str, CandidateResult],
         data: TrainingData,
     ) -> TabularModel:
+        ready = {n: r.refit for n, r in results.items() if r.refit is not None}
+        if best in ready:
+            return ready[best]
         if best == "ensemble":
-            eligible = [n for n in candidates if not n.endswith(ABLATION_SUFFIX)]
+            eligible = [n for n in candidates if not _is_ablation(n)]
             weights = select_weights({n: results[n].oof for n in eligible}, data.y)
             members = [
                 {
@@ -300,11 +318,12 @@ class Project:
                 }
                 for n in eligible
             ]
-            model: TabularModel = make_model("ensemble", members=members, weights=weights)
-        else:
-            from sklearn.base import clone
+            return make_model("ensemble", members=members, weights=weights).fit(
+                data.X, data.y, schema=data.schema, X_unlabeled=data.X_unlabeled, ready=ready
+            )
+        from sklearn.base import clone
 
-            model = clone(candidates[best])
+        model = clone(candidates[best])
         return model.fit(data.X, data.y, schema=data.schema, X_unlabeled=data.X_unlabeled)
 
     def _decision(
@@ -445,16 +464,18 @@ class Project:
     @staticmethod
     def _ablation(rows: list[dict]) -> dict[str, Any] | None:
         by_name = {r["model"]: r for r in rows}
+        keep = ("auc", "auc_ci", "fold_auc_mean", "fold_auc_std", "fit_seconds")
         for name, row in by_name.items():
-            twin = by_name.get(name + ABLATION_SUFFIX)
-            if twin:
-                keep = ("auc", "auc_ci", "fold_auc_mean", "fold_auc_std", "fit_seconds")
-                return {
-                    "model": name,
-                    "with": {k: row.get(k) for k in keep},
-                    "without": {k: twin.get(k) for k in keep},
-                    "delta_auc": row["auc"] - twin["auc"],
-                }
+            for twin_pretrains, suffix in ABLATION_SUFFIXES.items():
+                twin = by_name.get(name + suffix)
+                if twin:
+                    pretrained, plain = (twin, row) if twin_pretrains else (row, twin)
+                    return {
+                        "model": name,
+                        "with": {k: pretrained.get(k) for k in keep},
+                        "without": {k: plain.get(k) for k in keep},
+                        "delta_auc": pretrained["auc"] - plain["auc"],
+                    }
         return None
 
 
@@ -503,9 +524,10 @@ def _single_row_latency_ms(model: TabularModel, X: pd.DataFrame, n: int = 50) ->
 
 def _summary(result: RunResult) -> dict[str, Any]:
     best_row = result.leaderboard.iloc[0].to_dict()
+    headline = get_solution(result.result["solution"]).HEADLINE
     return {
         "best": result.best,
-        "auc": best_row.get("auc"),
+        headline: best_row.get(headline),
         "model_ref": result.model_ref,
         "gates_passed": result.gates_passed,
         "promoted": result.promoted,

@@ -79,7 +79,9 @@ class EvaluationSection(_Strict):
     seed: int = 0
     metric: str = "auc"
     bootstrap: int = Field(1000, ge=0)
-    pretraining_ablation: bool = True
+    pretraining_ablation: bool = Field(
+        False, description="also train each transformer with pretraining flipped (report table)"
+    )
     n_jobs: int | None = Field(
         None, ge=1, description="fold processes for neural candidates (default: one per core)"
     )

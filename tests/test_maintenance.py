@@ -248,6 +248,9 @@ def test_cli_init_run_predict_end_to_end(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["best"] == "lightgbm" and summary["leaderboard"][0]["rmse"] > 0
+    listed = cli("models").stdout  # the headline metric of a maintenance model is its RMSE
+    assert "rmse" in listed and "None" not in listed, listed
+    assert "'rmse'" in cli("report").stdout
     done = cli("predict", "new.csv", "--model", f"{summary['model']}", "-o", "out.csv")
     assert done.returncode == 0, done.stderr
     scores = pd.read_csv(tmp_path / "out.csv")

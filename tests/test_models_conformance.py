@@ -16,6 +16,7 @@ TINY_LIGHTGBM = {"n_estimators": 40, "early_stopping_rounds": 10, "num_threads":
 TINY_PARAMS: dict[str, dict] = {
     "logistic": {},
     "lightgbm": TINY_LIGHTGBM,
+    "random_forest": {"n_estimators": 30, "num_threads": 1},
     "ft_transformer": {
         "d_token": 8,
         "n_blocks": 1,
@@ -31,7 +32,11 @@ TINY_PARAMS: dict[str, dict] = {
         "weights": {"scorecard": 0.4, "trees": 0.6},
     },
 }
-ADDITIVE_FAMILIES = ("logistic", "lightgbm")  # explain() rows sum to logit(p) - constant
+ADDITIVE_FAMILIES = (
+    "logistic",
+    "lightgbm",
+    "random_forest",
+)  # explain() rows sum to logit(p) - constant
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth"}
 
 

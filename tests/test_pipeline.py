@@ -76,11 +76,18 @@ def test_transformer_with_pretraining_ablation_and_holdout(project_dir):
             "logistic",
             {"name": "ft_transformer", "family": "ft_transformer", "params": TINY_FT},
         ],
-        evaluation={"protocol": "holdout", "holdout_fraction": 0.3, "bootstrap": 50},
+        evaluation={
+            "protocol": "holdout",
+            "holdout_fraction": 0.3,
+            "bootstrap": 50,
+            "pretraining_ablation": True,
+        },
     )
     result = Project.from_yaml(project_dir / "tailorkit.yaml").run()
     ablation = result.result["ablation"]["pretraining"]
     assert ablation["model"] == "ft_transformer"
     assert ablation["with"]["auc"] is not None and ablation["without"]["auc"] is not None
-    assert "ft_transformer (no pretraining)" in set(result.leaderboard["model"])
-    assert result.best != "ft_transformer (no pretraining)"
+    # no unlabeled rows: the candidate skips pretraining, its twin pretrains
+    assert ablation["delta_auc"] == ablation["with"]["auc"] - ablation["without"]["auc"]
+    assert "ft_transformer (with pretraining)" in set(result.leaderboard["model"])
+    assert result.best != "ft_transformer (with pretraining)"

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ class CandidateResult:
     fold_auc: list[float] = field(default_factory=list)
     fit_seconds: float = 0.0
     predict_ms_per_1000: float = 0.0
+    refit: TabularModel | None = None  # fitted on all rows beside the folds (parallel runs)
 
 
 def make_splits(
@@ -54,12 +56,15 @@ def cross_validate(
     X_unlabeled: pd.DataFrame | None = None,
     progress: Progress | None = None,
     executor: Executor | None = None,
+    refit_dir: Path | None = None,
 ) -> CandidateResult:
     """Fit a fresh clone per fold on the training rows only; predict the held-out rows.
 
     With an ``executor`` the folds run in parallel worker processes (only the fold's rows
     and the unfitted model travel; predictions come back), otherwise one after another.
-    Every fold is seeded the same way either way.
+    Every fold is seeded the same way either way. With an executor and ``refit_dir``, one
+    more job fits the model on all rows in the same pool (rather than after the CV),
+    saves it there and the loaded model comes back as ``result.refit``.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -72,6 +77,8 @@ def cross_validate(
     if executor is None:
         outcomes = ((fold, fit_fold(*job)) for fold, job in enumerate(jobs))
     else:
+        if refit_dir is not None:  # first: the longest job, so no worker idles at the end
+            refit = executor.submit(fit_all, clone(model), X, y, schema, X_unlabeled, refit_dir)
         futures = {executor.submit(fit_fold, *job): fold for fold, job in enumerate(jobs)}
         outcomes = ((futures[f], f.result()) for f in as_completed(futures))
     fold_auc = [0.0] * len(splits)
@@ -89,6 +96,10 @@ def cross_validate(
             )
     result.fold_auc = fold_auc
     result.predict_ms_per_1000 = 1000.0 * predict_seconds / max(predicted_rows, 1) * 1000.0
+    if executor is not None and refit_dir is not None:
+        from tailorkit.models import load_model
+
+        result.refit = load_model(refit.result())
     return result
 
 
@@ -109,15 +120,45 @@ def fit_fold(
     return scores, fit_seconds, time.perf_counter() - started
 
 
+def fit_all(
+    model: TabularModel,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    schema: dict[str, str],
+    X_unlabeled: pd.DataFrame | None,
+    folder: Path,
+) -> Path:
+    """Fit on every row and save the model (weights travel as files, never pickled)."""
+    model.fit(X, y, schema=schema, X_unlabeled=X_unlabeled)
+    return model.save(folder)
+
+
 def fold_workers(n_jobs: int | None, n_folds: int) -> int:
     """How many fold processes to run: ``None`` means one per core, at most one per fold."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(n_folds, n_jobs if n_jobs else cores or 1))
 
 
-def fold_executor(workers: int) -> ProcessPoolExecutor:
-    """Worker processes for parallel folds (spawned: no forked torch or OpenMP state)."""
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+def fold_executor(workers: int, modules: tuple[str, ...] = ()) -> ProcessPoolExecutor:
+    """Worker processes for parallel folds (spawned: no forked torch or OpenMP state).
+
+    Each worker starts importing ``modules`` at once, so the seconds torch takes to load
+    pass while the caller trains its in-process candidates.
+    """
+    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    for _ in range(workers):
+        executor.submit(warm_up, modules)
+    return executor
+
+
+def warm_up(modules: tuple[str, ...]) -> None:
+    import importlib
+    import sys
+
+    for module in modules:
+        importlib.import_module(module)
+    if "torch" in sys.modules:
+        importlib.import_module("torch._dynamo")  # what the first optimizer step imports
 
 
 def cross_fitted_blend(

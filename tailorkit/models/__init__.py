@@ -17,12 +17,14 @@ def _families() -> dict[str, type]:
     from tailorkit.models.ft_transformer import FTTransformer
     from tailorkit.models.gbm import LightGBMModel
     from tailorkit.models.linear import LogisticScorecard
+    from tailorkit.models.random_forest import RandomForestModel
 
     return {
         cls.family: cls
         for cls in (
             LogisticScorecard,
             LightGBMModel,
+            RandomForestModel,
             FTTransformer,
             WeightedEnsemble,
             CompressedModel,
@@ -30,7 +32,13 @@ def _families() -> dict[str, type]:
     }
 
 
-MODEL_FAMILIES: tuple[str, ...] = ("logistic", "lightgbm", "ft_transformer", "ensemble")
+MODEL_FAMILIES: tuple[str, ...] = (
+    "logistic",
+    "lightgbm",
+    "random_forest",
+    "ft_transformer",
+    "ensemble",
+)
 
 
 def make_model(family: str, **params) -> TabularModel:

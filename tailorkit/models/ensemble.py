@@ -55,16 +55,36 @@ class WeightedEnsemble(TabularModel):
         self.members = members
         self.weights = weights
 
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: Any,
+        *,
+        schema: dict[str, str] | None = None,
+        X_unlabeled: pd.DataFrame | None = None,
+        ready: dict[str, TabularModel] | None = None,
+    ) -> WeightedEnsemble:
+        """Fit the members with a weight; ``ready`` holds members already fitted on these
+        same rows (e.g. by a worker process beside the CV folds), used as they are."""
+        self._ready = ready or {}
+        try:
+            return super().fit(X, y, schema=schema, X_unlabeled=X_unlabeled)
+        finally:
+            del self._ready
+
     def _fit(self, X: pd.DataFrame, y: np.ndarray, X_unlabeled: pd.DataFrame | None) -> None:
         from tailorkit.models import make_model
 
         self.models_: dict[str, TabularModel] = {}
         for entry in self.members or []:
-            if self.weights.get(entry["name"], 0) > 0:
+            name = entry["name"]
+            if self.weights.get(name, 0) <= 0:
+                continue
+            model = getattr(self, "_ready", {}).get(name)
+            if model is None:
                 model = make_model(entry["family"], **entry.get("params", {}))
-                self.models_[entry["name"]] = model.fit(
-                    X, y, schema=self.schema_, X_unlabeled=X_unlabeled
-                )
+                model.fit(X, y, schema=self.schema_, X_unlabeled=X_unlabeled)
+            self.models_[name] = model
         self._set_importances()
 
     def _set_importances(self) -> None:

@@ -27,7 +27,12 @@ BUILTIN_ADAPTERS = {
     "recommendation": "tailorkit.serve.adapters:RecommendationAdapter",
     "maintenance": "tailorkit.serve.adapters:MaintenanceAdapter",
 }
-CHEAP_ROWS = {"lightgbm": 64, "compressed": 64, "ft_transformer": 16}  # scored on the loop
+CHEAP_ROWS = {
+    "lightgbm": 64,
+    "random_forest": 64,
+    "compressed": 64,
+    "ft_transformer": 16,
+}  # scored on the loop
 ENDPOINT_NOUNS = {
     "predict": "a scoring",
     "recommend": "a recommendation",
@@ -172,12 +177,13 @@ class FastPath:
     """Rows straight to the network or booster with numpy preprocessing (the edge runner's
     ``encode_rows``, equal to the pandas preprocessor), skipping pandas' per-call overhead.
 
-    Used for FT-Transformer, LightGBM and compressed models without date columns, when every
-    categorical value is a string or null (numbers in a categorical column go through pandas,
-    whose string forms of numbers the training data shares).
+    Used for FT-Transformer, LightGBM, random-forest and compressed models without date
+    columns, when every categorical value is a string or null (numbers in a categorical
+    column go through pandas, whose string forms of numbers the training data shares).
     """
 
-    FAMILIES = ("ft_transformer", "lightgbm", "compressed")
+    FAMILIES = ("ft_transformer", "lightgbm", "random_forest", "compressed")
+    BOOSTERS = ("lightgbm", "random_forest")
 
     def __init__(self, model: Any, spec: dict[str, Any]) -> None:
         self.model = model
@@ -195,7 +201,7 @@ class FastPath:
         if any(preprocessor.schema.get(c) == "datetime" for c in preprocessor.columns_):
             return None
         quantiles = getattr(model, "quantiles_", None)
-        if model.family == "lightgbm":
+        if model.family in cls.BOOSTERS:
             quantiles = None
         return cls(model, preprocessing_document(preprocessor, quantiles, decision))
 
@@ -213,7 +219,7 @@ class FastPath:
         numeric, codes = encode_rows(self.spec, rows)
         model = self.model
         reason_values = None
-        if model.family == "lightgbm":
+        if model.family in self.BOOSTERS:
             matrix = np.hstack(
                 [numeric.astype(float), np.where(codes > 0, codes, np.nan).astype(float)]
             )

@@ -5,6 +5,7 @@ A solution module provides:
 - ``DEFAULTS``: its default spec layer (a dict; the user's YAML is merged over it);
 - ``SPEC``: its pydantic spec class (a ``tailorkit.spec.SpecBase`` subclass);
 - ``METRICS``: the per-model metric names its requirement lines may use;
+- ``HEADLINE``: the one metric that sums up a model (``tailorkit models``, run summaries);
 - ``BOARD_COLUMNS``: leaderboard column -> console header for the summary table;
 - ``init_template(name, options) -> str``: a commented ``tailorkit.yaml`` from the
   ``tailorkit init`` options (raise ``TailorkitError`` naming a missing option);

@@ -16,6 +16,7 @@ from tailorkit.spec import Spec
 
 SPEC = Spec
 METRICS = MODEL_METRICS
+HEADLINE = "auc"
 BOARD_COLUMNS = {
     "model": "model",
     "auc": "AUC",
@@ -71,6 +72,7 @@ evaluation:
   protocol: kfold            # or holdout (holdout_fraction: 0.2)
   folds: 5
   seed: 0
+  # pretraining_ablation: true   # also train the transformer with pretraining flipped
 
 cost:                        # cost per decision; the decision threshold minimizes it
   false_negative: 5          # a bad applicant accepted
@@ -99,6 +101,7 @@ evaluation:
   protocol: kfold
   folds: 5
   seed: 0
+  pretraining_ablation: true   # the transformer again with pretraining on: the report's table
 cost:                          # German credit's cost matrix (german.doc)
   false_negative: 5            # a bad applicant accepted
   false_positive: 1            # a good applicant rejected

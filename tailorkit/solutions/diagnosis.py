@@ -126,6 +126,7 @@ class DiagnosisSpec(Spec):
 
 SPEC = DiagnosisSpec
 METRICS = (*CLINICAL_METRICS, "fit_seconds", "predict_ms_per_1000")
+HEADLINE = "auroc"
 BOARD_COLUMNS = {
     "model": "model",
     "modality": "uses",

@@ -38,6 +38,7 @@ METRICS = (
     "fit_seconds",
     "predict_ms_per_1000",
 )
+HEADLINE = "rmse"
 BOARD_COLUMNS = {
     "model": "model",
     "rmse": "RMSE",

@@ -37,6 +37,7 @@ METRICS: tuple[str, ...] = (
     "cold_hr@10",
     "fit_seconds",
 )
+HEADLINE = "ndcg@10"
 BOARD_COLUMNS = {
     "model": "model",
     "hr@10": "HR@10",
