@@ -9,10 +9,13 @@ Crook 2002, "Credit Scoring and Its Applications"): an L2-penalized logistic reg
 - ``woe``: the textbook scorecard, Weight of Evidence features only: each numeric column cut
   into up to ``max_bins`` training quantile bins (missing values get their own bin), each
   bin and each categorical level replaced by its smoothed WoE;
-- ``hybrid`` (default): the linear matrix plus the WoE of each numeric column's bins, so a
+- ``hybrid``: the linear matrix plus the WoE of each numeric column's bins, so a
   non-monotone or threshold effect (e.g. months of payment delay) is captured without
   losing the linear trend. Measured with 5-fold CV: German credit AUC 0.790 (none 0.792,
   woe 0.779), Taiwan default 0.775 (none 0.723, woe 0.772).
+- ``auto`` (default): ``none`` or ``hybrid``, whichever has the lower log loss in a seeded
+  stratified 3-fold CV inside the training rows (never the rows being evaluated): the extra
+  WoE columns pay off where effects are non-linear and overfit small, linear data.
 
 WoE here is ``ln(share of bads / share of goods)`` in a bin (positive = riskier), shrunk
 towards 0 for small bins, and cross-fitted over 5 folds on the training rows so a row's own
@@ -42,14 +45,16 @@ from tailorkit.models.base import TabularModel, group_by_source
 COEFFICIENTS_FILE = "coefficients.json"
 WOE_SMOOTHING = 10.0
 CROSS_FIT_FOLDS = 5
-BINNING_MODES = ("none", "woe", "hybrid")
+BINNING_MODES = ("auto", "none", "woe", "hybrid")
+INNER_FOLDS = 3
 
 
 class LogisticScorecard(TabularModel):
     """L2 logistic regression with score points and per-feature reason codes.
 
-    ``C``: inverse L2 strength (on standardized columns). ``binning``: ``none``, ``woe`` or
-    ``hybrid`` (see the module docstring; ``True``/``False`` mean ``woe``/``none``).
+    ``C``: inverse L2 strength (on standardized columns). ``binning``: ``auto``, ``none``,
+    ``woe`` or ``hybrid`` (see the module docstring; ``True``/``False`` mean ``woe``/``none``);
+    ``binning_used_`` is the mode the fit used.
     ``random_state`` fixes the WoE cross-fitting folds.
     """
 
@@ -59,7 +64,7 @@ class LogisticScorecard(TabularModel):
         self,
         *,
         C: float = 1.0,
-        binning: str | bool = "hybrid",
+        binning: str | bool = "auto",
         max_bins: int = 6,
         max_iter: int = 5000,
         base_score: float = 600.0,
@@ -79,7 +84,7 @@ class LogisticScorecard(TabularModel):
     # ------------------------------------------------------------------ fit
     @property
     def binning_mode(self) -> str:
-        """``none``, ``woe`` or ``hybrid``; ``True`` means ``woe``, ``False`` means ``none``."""
+        """The requested mode; ``True`` means ``woe``, ``False`` means ``none``."""
         mode = {True: "woe", False: "none"}.get(self.binning, self.binning)
         if mode not in BINNING_MODES:
             raise SpecError(f"logistic: binning must be one of {', '.join(BINNING_MODES)}")
@@ -87,6 +92,9 @@ class LogisticScorecard(TabularModel):
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, X_unlabeled: pd.DataFrame | None) -> None:
         mode = self.binning_mode
+        if mode == "auto":
+            mode = self._inner_choice(X, y)
+        self.binning_used_ = mode
         self.preprocessor_ = TabularPreprocessor(schema=self.schema_, scale=mode != "woe")
         self.preprocessor_.fit(X, y)
         self.woe_ = []
@@ -102,6 +110,32 @@ class LogisticScorecard(TabularModel):
         centered = (matrix - self.feature_means_) * self.coef_
         self.importances_ = np.abs(self._group(centered)).mean(axis=0)
 
+    def _inner_choice(self, X: pd.DataFrame, y: np.ndarray) -> str:
+        """``none`` or ``hybrid`` by mean log loss over an inner stratified 3-fold CV."""
+        from sklearn.base import clone
+        from sklearn.metrics import log_loss
+        from sklearn.model_selection import StratifiedKFold
+
+        if np.bincount(y, minlength=2).min() < INNER_FOLDS:
+            return "hybrid"
+        splitter = StratifiedKFold(INNER_FOLDS, shuffle=True, random_state=self.random_state)
+        losses = {}
+        for mode in ("none", "hybrid"):
+            inner = clone(self).set_params(binning=mode)
+            losses[mode] = np.mean(
+                [
+                    log_loss(
+                        y[valid],
+                        inner.fit(X.iloc[train], y[train], schema=self.schema_).predict_proba(
+                            X.iloc[valid]
+                        )[:, 1],
+                        labels=[0, 1],
+                    )
+                    for train, valid in splitter.split(np.zeros(len(y)), y)
+                ]
+            )
+        return min(losses, key=losses.get)
+
     def _design(
         self, X: pd.DataFrame, y: np.ndarray | None = None
     ) -> tuple[np.ndarray, list[str], list[str]]:
@@ -111,7 +145,7 @@ class LogisticScorecard(TabularModel):
         blocks = [self._woe_matrix(X, y)]
         names = [f"{table['name']}__woe" for table in self.woe_]
         sources = [table["source"] for table in self.woe_]
-        if self.binning_mode != "woe":
+        if self.binning_used_ != "woe":
             linear, linear_names, linear_sources = prep.to_matrix(X, y)
             blocks.append(linear)
             names += linear_names
@@ -203,6 +237,7 @@ class LogisticScorecard(TabularModel):
             "sources": self.sources_,
             "feature_means": self.feature_means_.tolist(),
             "woe": self.woe_,
+            "binning_used": self.binning_used_,
         }
         (path / COEFFICIENTS_FILE).write_text(json.dumps(weights, indent=1))
         return {"weights_file": COEFFICIENTS_FILE}
@@ -215,6 +250,7 @@ class LogisticScorecard(TabularModel):
         self.sources_ = weights["sources"]
         self.feature_means_ = np.array(weights["feature_means"], dtype=float)
         self.woe_ = weights["woe"]
+        self.binning_used_ = weights["binning_used"]
 
 
 # ------------------------------------------------------------ WoE binning
