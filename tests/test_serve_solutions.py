@@ -65,6 +65,26 @@ def test_recommend_returns_top_k_with_versions_and_the_fallback_for_unknown_user
     assert wrong.status_code == 404 and "not a recommendation project" in wrong.json()["error"]
 
 
+def test_concurrent_recommend_requests_are_batched_and_each_keeps_its_own_k(service):
+    from concurrent.futures import ThreadPoolExecutor
+
+    http = service["http"]
+    alone = {
+        user: http.post("/v1/projects/shop/recommend", json={"user": user, "k": k}).json()
+        for user, k in ((3, 2), (4, 7), (5, 4))
+    }
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(
+            pool.map(
+                lambda n: (n, http.post("/v1/projects/shop/recommend", json=n).json()),
+                [{"user": 3 + i % 3, "k": (2, 7, 4)[i % 3]} for i in range(48)],
+            )
+        )
+    for request, body in answers:  # batched answers equal the ones given alone
+        assert body["k"] == request["k"] and len(body["items"]) <= request["k"]
+        assert body["items"] == alone[request["user"]]["items"]
+
+
 def test_monitor_streams_readings_into_a_rul_forecast(service):
     http, readings = service["http"], service["readings"]
     asset = readings["asset_id"].iloc[0]

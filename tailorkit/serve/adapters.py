@@ -48,8 +48,9 @@ class Adapter:
     """One loaded model version behind the service's endpoints.
 
     Subclasses set ``kinds`` and implement the matching methods; every method receives
-    plain JSON-like data and returns JSON-like data. ``predict_rows`` gets the rows of
-    several requests at once (micro-batching) and returns one output dict per row.
+    plain JSON-like data and returns JSON-like data. ``answer_batch`` gets the items of
+    several requests at once (micro-batching: rows to score, or recommend requests) and
+    returns one output dict per item.
     ``check_rows`` runs per request before batching, so one bad request cannot fail others;
     it raises ``DataError`` naming the row and field, and returns warnings.
     """
@@ -65,6 +66,10 @@ class Adapter:
 
     def predict_rows(self, rows: list[dict[str, Any]], reasons: int) -> list[dict[str, Any]]:
         raise self.unsupported("predict")
+
+    def answer_batch(self, items: list[dict[str, Any]], reasons: int) -> list[dict[str, Any]]:
+        """What the micro-batcher calls: by default the items are rows to score."""
+        return self.predict_rows(items, reasons)
 
     def is_cheap(self, rows: list[dict[str, Any]]) -> bool:
         """True when scoring ``rows`` takes well under a millisecond or two: the batcher then
@@ -153,6 +158,10 @@ class ScoringAdapter(Adapter):
                 item[self.key] = rows[i][self.key]
             out.append(item)
         return out
+
+    def answer_batch(self, items: list[dict[str, Any]], reasons: int) -> list[dict[str, Any]]:
+        """What the micro-batcher calls: by default the items are rows to score."""
+        return self.predict_rows(items, reasons)
 
     def is_cheap(self, rows: list[dict[str, Any]]) -> bool:
         return (
@@ -270,10 +279,16 @@ class RecommendationAdapter(Adapter):
         self.recommender = Recommendations(version)
 
     def recommend(self, request: dict[str, Any]) -> dict[str, Any]:
-        if request.get("context"):
+        return self.answer_batch([request], 0)[0]
+
+    def answer_batch(self, items: list[dict[str, Any]], reasons: int) -> list[dict[str, Any]]:
+        """Several users' requests in one model call: the largest k, each cut to its own."""
+        if any(item.get("context") for item in items):
             raise DataError("context: this recommender takes no request context yet; omit it")
-        results, k = self.recommender.for_users([str(request["user"])], request.get("k"), None)
-        return {"k": k, **results[0]}
+        ks = [int(item.get("k") or self.recommender.state["k"]) for item in items]
+        users = [str(item["user"]) for item in items]
+        results, _ = self.recommender.for_users(users, max(ks), None)
+        return [{"k": k, **r, "items": r["items"][:k]} for k, r in zip(ks, results, strict=True)]
 
 
 class MaintenanceAdapter(Adapter):

@@ -495,11 +495,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         await service.check_project(tenant, project, request)
         alias, experiment, _shadow = await service.route(project, body.alias, body.unit_id)
         served = await service.served(project, alias, request)
-        method = served.adapter.recommend if kind == "recommend" else served.adapter.monitor
+        payload = body.model_dump(exclude={"alias", "unit_id"})
         try:
-            result = await asyncio.get_running_loop().run_in_executor(
-                service.pool.executor, method, body.model_dump(exclude={"alias", "unit_id"})
-            )
+            if kind == "recommend":  # concurrent users share one model call
+                if "recommend" not in served.adapter.kinds:
+                    raise served.adapter.unsupported("recommend")
+                result = (await served.batcher.predict([payload], 0))[0]
+            else:
+                result = await asyncio.get_running_loop().run_in_executor(
+                    service.pool.executor, served.adapter.monitor, payload
+                )
         except UnsupportedEndpoint as error:
             raise ServiceError(404, str(error)) from None
         except DataError as error:

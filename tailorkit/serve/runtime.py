@@ -41,7 +41,8 @@ class _Job:
 
 
 class MicroBatcher:
-    """Groups concurrent ``predict_rows`` calls of one adapter into one model call."""
+    """Groups concurrent requests to one adapter (rows to score, users to recommend for)
+    into one ``answer_batch`` call."""
 
     def __init__(
         self,
@@ -99,10 +100,10 @@ class MicroBatcher:
         reasons = max(job.reasons for job in jobs)
         try:
             if self.adapter.is_cheap(rows):
-                outputs = self.adapter.predict_rows(rows, reasons)
+                outputs = self.adapter.answer_batch(rows, reasons)
             else:
                 outputs = await loop.run_in_executor(
-                    self.executor, self.adapter.predict_rows, rows, reasons
+                    self.executor, self.adapter.answer_batch, rows, reasons
                 )
         except Exception as error:
             if len(jobs) == 1:
