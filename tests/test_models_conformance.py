@@ -200,3 +200,22 @@ def test_scorecard_points_follow_the_standard_scaling(binning, data):
     assert np.isfinite(table["points"]).all()
     if binning == "woe":  # training rows with an empty income get their own bin
         assert "missing" in set(table.loc[table["feature"] == "income", "bin"])
+
+
+def test_auto_binning_keeps_woe_for_a_threshold_effect_and_drops_it_for_noise(tmp_path):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(400, 6)), columns=[f"x{i}" for i in range(6)])
+    risky = np.abs(X["x0"]) > 1.2  # non-monotone: both tails are risky
+    y = (rng.random(400) < np.where(risky, 0.85, 0.1)).astype(int)
+    threshold = make_model("logistic").fit(X, y)
+    assert threshold.binning_used_ == "hybrid" and threshold.woe_
+    saved = load_model(threshold.save(tmp_path / "model"))
+    assert saved.binning_used_ == "hybrid"
+    np.testing.assert_allclose(saved.predict_proba(X), threshold.predict_proba(X))
+
+    rng = np.random.default_rng(1)  # 200 rows, a linear signal, 28 columns of noise
+    X = pd.DataFrame(rng.normal(size=(200, 30)), columns=[f"x{i}" for i in range(30)])
+    y = (rng.random(200) < 1 / (1 + np.exp(-2 * X["x0"] - 2 * X["x1"]))).astype(int)
+    linear = make_model("logistic").fit(X, y)
+    assert linear.binning_used_ == "none" and linear.woe_ == []
+    assert not any(name.endswith("__woe") for name in linear.names_)
