@@ -129,3 +129,51 @@ def test_text_fine_tuning_modes_save_and_reload(mode, tmp_path: Path):
     np.testing.assert_allclose(
         load_modality_model(folder).predict_proba(texts), probability, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_resnet18_backbone_loads_torchvision_named_weights_and_round_trips(
+    suffix, patients, tmp_path: Path
+):
+    import torch
+    from safetensors.torch import save_file
+
+    from tailorkit.errors import SpecError
+    from tailorkit.models.cnn import ImageNetResNet
+
+    inputs, y = patients
+    # A state dict laid out as torchvision's resnet18 (classifier included) from a seeded net.
+    torch.manual_seed(5)
+    published = {k: v.clone() for k, v in ImageNetResNet("resnet18").state_dict().items()}
+    assert "layer2.0.downsample.0.weight" in published and "layer1.1.bn2.running_var" in published
+    published["fc.weight"], published["fc.bias"] = torch.zeros(1000, 512), torch.zeros(1000)
+    weights = tmp_path / f"resnet18{suffix}"
+    if suffix == ".pth":
+        torch.save(published, weights)  # what torchvision publishes: tensors only
+    else:
+        save_file({k: v.contiguous() for k, v in published.items()}, str(weights))
+    model = ImageCNN(
+        backbone="resnet18",
+        image_size=32,
+        epochs=1,
+        learning_rate=1e-9,
+        pretrained_path=str(weights),
+        n_threads=1,
+    ).fit(inputs.images, y)
+    assert model.pretrained_tensors_ == len(published) - 2  # every trunk tensor, no classifier
+    trained = model.network_.trunk.conv1.weight.detach()
+    assert torch.allclose(trained, published["conv1.weight"], atol=1e-4)
+    reloaded = load_modality_model(model.save(tmp_path / "model"))
+    np.testing.assert_allclose(
+        reloaded.predict_proba(inputs.images), model.predict_proba(inputs.images), atol=1e-6
+    )
+    assert not {p.suffix for p in (tmp_path / "model").rglob("*")} & PICKLE_SUFFIXES
+
+    small = tmp_path / "small.safetensors"
+    save_file({"stem.0.weight": torch.zeros(4, 1, 3, 3)}, str(small))
+    with pytest.raises(SpecError, match="does not match the image backbone 'resnet18'"):
+        ImageCNN(backbone="resnet18", image_size=32, epochs=1, pretrained_path=str(small)).fit(
+            inputs.images, y
+        )
+    with pytest.raises(SpecError, match="backbone 'vgg11' is unknown"):
+        ImageCNN(backbone="vgg11", epochs=1).fit(inputs.images, y)

@@ -15,8 +15,16 @@ Deviations from the paper, for 28–64 px grey-scale inputs on a CPU:
   validation log loss, best weights restored.
 - ``time_limit`` (seconds, default 600, ``None`` for none) caps training; when it cuts
   training short, results depend on machine speed.
-- ``pretrained_path``: a safetensors file of trunk weights of the same architecture (e.g. a
-  CNN trained on a larger image set) loaded before training; the head starts fresh.
+- ``backbone``: ``"small"`` (the network above) or ``"resnet18"`` / ``"resnet34"``: the
+  ImageNet ResNets with torchvision's and timm's parameter names (no torchvision needed;
+  its Linux wheels here are CUDA builds that do not load beside the CPU torch), the grey
+  channel repeated to three; ``image_size`` should then suit them (e.g. 64–224).
+- ``pretrained_path``: weights loaded into the trunk before training, the head starting
+  fresh: a ``.safetensors`` file (timm's or torchvision's ResNet weights as published on
+  Hugging Face, or a tailorkit CNN trained on a larger image set) or a torchvision
+  ``.pth``/``.pt`` state dict, read with ``torch.load(weights_only=True)`` (tensors only, no
+  code runs). Parameters match by name and shape; the classifier is skipped. Nothing is
+  downloaded. The saved model is always safetensors.
 """
 
 from __future__ import annotations
@@ -95,10 +103,66 @@ class ResNetTrunk(nn.Module):
         return self.stages(self.stem(x)).mean(dim=(2, 3))
 
 
-class _Network(nn.Module):
-    def __init__(self, widths, blocks_per_stage, n_classes, dropout):
+class ImageNetResNet(nn.Module):
+    """ResNet-18 / ResNet-34 (He et al. 2016) with torchvision's and timm's parameter names
+    (``conv1``, ``bn1``, ``layer1.0.conv1``, ``layer2.0.downsample.0``, ...), so their
+    pretrained state dicts load by name; no classifier: (n, 1, H, W) grey images (repeated
+    to three channels) -> pooled 512 features."""
+
+    DEPTHS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
+    out_features = 512
+
+    def __init__(self, name: str):
         super().__init__()
-        self.trunk = ResNetTrunk(tuple(widths), blocks_per_stage)
+        if name not in self.DEPTHS:
+            raise SpecError(
+                f"image_model backbone '{name}' is unknown; choose small, " + ", ".join(self.DEPTHS)
+            )
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        d_in = 64
+        widths = (64, 128, 256, 512)
+        for index, (width, blocks) in enumerate(zip(widths, self.DEPTHS[name], strict=True)):
+            layers = []
+            for block in range(blocks):
+                stride = 2 if index > 0 and block == 0 else 1
+                layers.append(_NamedBasicBlock(d_in, width, stride))
+                d_in = width
+            setattr(self, f"layer{index + 1}", nn.Sequential(*layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x.expand(-1, 3, -1, -1)))), 3, 2, 1)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return x.mean(dim=(2, 3))
+
+
+class _NamedBasicBlock(nn.Module):
+    """torchvision's ``BasicBlock`` layout (conv1/bn1/conv2/bn2, downsample.0/.1)."""
+
+    def __init__(self, d_in: int, d_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(d_in, d_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(d_out)
+        self.conv2 = nn.Conv2d(d_out, d_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(d_out)
+        self.downsample = None
+        if stride != 1 or d_in != d_out:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(d_in, d_out, 1, stride, bias=False), nn.BatchNorm2d(d_out)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class _Network(nn.Module):
+    def __init__(self, widths, blocks_per_stage, n_classes, dropout, backbone="small"):
+        super().__init__()
+        if backbone == "small":
+            self.trunk = ResNetTrunk(tuple(widths), blocks_per_stage)
+        else:
+            self.trunk = ImageNetResNet(backbone)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.trunk.out_features, n_classes)
 
@@ -160,11 +224,13 @@ class ImageCNN(ModalityModel):
         validation_fraction: float = 0.15,
         patience: int = 8,
         time_limit: float | None = 600.0,
+        backbone: str = "small",
         pretrained_path: str | None = None,
         random_state: int | None = 0,
         n_threads: int | None = None,
     ):
         self.image_size = image_size
+        self.backbone = backbone
         self.widths = widths
         self.blocks_per_stage = blocks_per_stage
         self.dropout = dropout
@@ -203,22 +269,39 @@ class ImageCNN(ModalityModel):
             self._train(train_images, train_y, valid_images, valid_y, seed)
 
     def _build(self) -> _Network:
-        return _Network(self.widths, self.blocks_per_stage, len(self.classes_), self.dropout)
+        return _Network(
+            self.widths, self.blocks_per_stage, len(self.classes_), self.dropout, self.backbone
+        )
 
     def _load_pretrained_trunk(self) -> None:
         path = Path(self.pretrained_path).expanduser()
         if not path.exists():
-            raise SpecError(f"pretrained_path '{path}' does not exist (a .safetensors file)")
-        state = {
-            k.removeprefix("trunk."): v
-            for k, v in load_file(str(path)).items()
-            if not k.startswith("head.")
-        }
-        missing, unexpected = self.network_.trunk.load_state_dict(state, strict=False)
-        if unexpected or len(missing) == len(self.network_.trunk.state_dict()):
             raise SpecError(
-                f"pretrained_path '{path}' does not match the CNN (widths {list(self.widths)})"
+                f"pretrained_path '{path}' does not exist (a .safetensors or torchvision .pth file)"
             )
+        if path.suffix == ".safetensors":
+            weights = load_file(str(path))
+        else:
+            try:
+                weights = torch.load(str(path), map_location="cpu", weights_only=True)
+            except Exception as error:
+                raise SpecError(
+                    f"pretrained_path '{path}' is not a state dict of tensors ({error})"
+                ) from None
+        trunk = self.network_.trunk
+        expected = trunk.state_dict()
+        state = {}
+        for key, value in weights.items():
+            name = key.removeprefix("trunk.")
+            if name in expected and expected[name].shape == value.shape:
+                state[name] = value
+        if not state:
+            raise SpecError(
+                f"pretrained_path '{path}' does not match the image backbone "
+                f"'{self.backbone}' (no parameter name and shape in common)"
+            )
+        trunk.load_state_dict(state, strict=False)
+        self.pretrained_tensors_ = len(state)
 
     def _tensor(self, images: np.ndarray) -> torch.Tensor:
         return ((torch.from_numpy(images) - self.mean_) / self.std_).unsqueeze(1)

@@ -82,6 +82,9 @@ class ImageModelSection(_Strict):
         None, ge=8, le=256, description="side in pixels (default: most common)"
     )
     epochs: int = Field(40, ge=1)
+    backbone: Literal["small", "resnet18", "resnet34"] = Field(
+        "small", description="small (from scratch) or an ImageNet ResNet for pretrained weights"
+    )
     pretrained_path: str | None = None
 
 
@@ -453,6 +456,7 @@ def candidates_for(spec: DiagnosisSpec, data: PatientData) -> list[Candidate]:
         "image_cnn": {
             "image_size": data.image_size,
             "epochs": spec.image_model.epochs,
+            "backbone": spec.image_model.backbone,
             "pretrained_path": spec.image_model.pretrained_path,
         },
         "visit_gru": {},
