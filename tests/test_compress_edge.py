@@ -121,15 +121,20 @@ def test_limits_that_no_variant_meets_fail_the_gate(project, monkeypatch):
         )
 
 
-def test_choose_takes_the_fastest_variant_within_the_limits():
-    def variant(name, delta, p99, servable=True):
-        return Variant(name, "", 100, 0.8, delta, 0, 1, p99 / 2, p99, 0, 0, servable)
+def test_choose_takes_the_fastest_model_call_within_the_limits():
+    def variant(name, delta, p99, model_ms, servable=True):
+        return Variant(name, "", 100, 0.8, delta, 0, 1, p99 / 2, p99, model_ms, model_ms, servable)
 
-    variants = [variant("original", 0, 10), variant("int8", -0.001, 4), variant("fast", -0.02, 1)]
+    variants = [
+        variant("original", 0, 10, 0.3),
+        variant("int8", -0.001, 12, 0.1),  # slower rows by noise, faster model call: chosen
+        variant("fast", -0.02, 1, 0.01),
+    ]
     assert choose(variants, 0.005, None).name == "int8"
     assert choose(variants, 0.05, None).name == "fast"
+    assert choose(variants, 0.005, 11.0).name == "original"  # the p99 limit still binds
     assert choose(variants, 0.005, 3.0) is None
-    assert choose([variant("torch", 0, 1, servable=False)], 0.005, None) is None
+    assert choose([variant("torch", 0, 1, 0.1, servable=False)], 0.005, None) is None
 
 
 def test_pruning_zeroes_half_the_weights_and_keeps_a_working_model(project):
