@@ -281,6 +281,11 @@ class RecommendationAdapter(Adapter):
     def recommend(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.answer_batch([request], 0)[0]
 
+    def is_cheap(self, rows: list[dict[str, Any]]) -> bool:
+        """One user: a single forward pass and top-K (about a millisecond), answered on the
+        event loop; batches of several users go to the scoring thread."""
+        return len(rows) == 1
+
     def answer_batch(self, items: list[dict[str, Any]], reasons: int) -> list[dict[str, Any]]:
         """Several users' requests in one model call: the largest k, each cut to its own."""
         if any(item.get("context") for item in items):
