@@ -138,7 +138,7 @@ class FTTransformer(TabularModel):
             has_unlabeled = X_unlabeled is not None and len(X_unlabeled) > 0
             if has_unlabeled if self.pretrain is None else self.pretrain:
                 pretrain_numeric, pretrain_categorical = numeric[train], categorical[train]
-                if X_unlabeled is not None and len(X_unlabeled):
+                if has_unlabeled:
                     extra_numeric, extra_categorical = self._encode(X_unlabeled)
                     pretrain_numeric = torch.cat([pretrain_numeric, extra_numeric])
                     pretrain_categorical = torch.cat([pretrain_categorical, extra_categorical])

@@ -76,10 +76,7 @@ class LightGBMModel(TabularModel):
 
     # ------------------------------------------------------------------ fit
     def _fit(self, X: pd.DataFrame, y: np.ndarray, X_unlabeled: pd.DataFrame | None) -> None:
-        self.preprocessor_ = TabularPreprocessor(schema=self.schema_, scale=False).fit(X, y)
-        matrix = self._matrix(X)
-        self.threads_ = self._thread_count(matrix.size)
-        self.feature_names_ = self._encoded_names()
+        matrix = self._prepare(X, y)
         self.best_iteration_ = self._early_stopped_rounds(matrix, y)
         rounds = self.best_iteration_
         if self.refit and self.validation_fraction > 0:
@@ -89,6 +86,14 @@ class LightGBMModel(TabularModel):
         self.n_rounds_ = self.booster_.best_iteration or self.booster_.current_iteration()
         sample = np.random.default_rng(self.random_state).permutation(len(y))[:IMPORTANCE_ROWS]
         self.importances_ = np.abs(self._contributions_of(matrix[np.sort(sample)])).mean(axis=0)
+
+    def _prepare(self, X: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+        """Fit the preprocessor; the training matrix, thread count and encoded names."""
+        self.preprocessor_ = TabularPreprocessor(schema=self.schema_, scale=False).fit(X, y)
+        matrix = self._matrix(X)
+        self.threads_ = self._thread_count(matrix.size)
+        self.feature_names_ = self._encoded_names()
+        return matrix
 
     def _thread_count(self, cells: int) -> int:
         if self.num_threads is not None:

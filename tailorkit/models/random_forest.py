@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tailorkit.data.preprocess import TabularPreprocessor, _source_of
+from tailorkit.data.preprocess import _source_of
 from tailorkit.models.base import group_by_source
 from tailorkit.models.gbm import LightGBMModel
 
@@ -55,10 +55,7 @@ class RandomForestModel(LightGBMModel):
     def _fit(self, X: pd.DataFrame, y: np.ndarray, X_unlabeled: pd.DataFrame | None) -> None:
         import lightgbm as lgb
 
-        self.preprocessor_ = TabularPreprocessor(schema=self.schema_, scale=False).fit(X, y)
-        matrix = self._matrix(X)
-        self.threads_ = self._thread_count(matrix.size)
-        self.feature_names_ = self._encoded_names()
+        matrix = self._prepare(X, y)
         self.n_features_ = matrix.shape[1]
         self.booster_ = lgb.train(self._params(), self._dataset(matrix, y), self.n_estimators)
         self.best_iteration_ = self.n_rounds_ = self.n_estimators

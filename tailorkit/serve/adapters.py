@@ -159,10 +159,6 @@ class ScoringAdapter(Adapter):
             out.append(item)
         return out
 
-    def answer_batch(self, items: list[dict[str, Any]], reasons: int) -> list[dict[str, Any]]:
-        """What the micro-batcher calls: by default the items are rows to score."""
-        return self.predict_rows(items, reasons)
-
     def is_cheap(self, rows: list[dict[str, Any]]) -> bool:
         return (
             self.fast is not None
