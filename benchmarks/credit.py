@@ -87,7 +87,9 @@ def run_tailorkit(
         (folder / "tailorkit.yaml").write_text(yaml.safe_dump(spec))
         started = time.perf_counter()
         result = Project.from_yaml(folder / "tailorkit.yaml").run(
-            progress=lambda message: print(f"  {message}", flush=True)
+            progress=lambda message: print(
+                f"  {time.perf_counter() - started:6.1f}s {message}", flush=True
+            )
         )
         wall = time.perf_counter() - started
         return result.leaderboard.to_dict(orient="records"), wall, result.result
@@ -154,6 +156,7 @@ def main() -> None:
         "--out", type=Path, default=Path(__file__).parent / "results" / "credit.json"
     )
     parser.add_argument("--models", nargs="+", help="candidates instead of the defaults")
+    parser.add_argument("--no-ablation", action="store_true", help="skip the ablation run")
     args = parser.parse_args()
     report = {
         "protocol": "StratifiedKFold(n_splits=5, shuffle=True, random_state=0), pooled "
@@ -166,15 +169,18 @@ def main() -> None:
         frame, target = LOADERS[dataset]()
         overrides = {"models": args.models} if args.models else {}
         rows, wall, result = run_tailorkit(frame, target, dataset, **overrides)
-        print("  pretraining ablation (a separate run, not timed):", flush=True)
-        _, ablation_wall, ablation = run_tailorkit(
-            frame,
-            target,
-            dataset,
-            models=["ft_transformer"],
-            ensemble=False,
-            evaluation={"pretraining_ablation": True, "bootstrap": 0},
-        )
+        print(f"  timed run: {wall:.1f} s", flush=True)
+        ablation, ablation_wall = {}, None
+        if not args.no_ablation:
+            print("  pretraining ablation (a separate run, not timed):", flush=True)
+            _, ablation_wall, ablation = run_tailorkit(
+                frame,
+                target,
+                dataset,
+                models=["ft_transformer"],
+                ensemble=False,
+                evaluation={"pretraining_ablation": True, "bootstrap": 0},
+            )
         peers = run_peers(frame, target)
         report["datasets"][dataset] = {
             "rows": len(frame),

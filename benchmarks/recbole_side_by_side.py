@@ -25,6 +25,11 @@ imported; site-packages is never edited:
 Writes ``benchmarks/results/recbole_side_by_side.json`` (updated after every epoch, so a run
 stopped by its time budget still says how far it got) with per-user test ranks, which
 ``benchmarks/recommendation.py`` turns into bootstrap confidence intervals.
+
+Converging SASRec takes hours on 2 cores, more than one sitting: ``--state-dir DIR`` keeps the
+best and the last checkpoint (model, optimizer, early-stopping counter, random states, epoch
+log) there after every epoch, and a later run with the same ``--state-dir`` resumes from the
+next epoch exactly where the stopped one left off.
 """
 
 from __future__ import annotations
@@ -248,8 +253,47 @@ def summarize(ranks: dict[str, int]) -> dict[str, float]:
     return out
 
 
-def run_model(model_name: str, df: pd.DataFrame, folder: Path, deadline: float, record: dict):
-    ckpt = folder / "recbole_ckpt"
+def save_progress(trainer, train_data, state: Path, epoch_idx: int, progress: dict) -> None:
+    """Last checkpoint + random states + progress, so a later run resumes at the next epoch."""
+    trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=str(state / "last.tmp"))
+    (state / "last.tmp").replace(state / "last.pth")
+    rng = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": __import__("random").getstate(),
+        "loader": train_data.generator.get_state(),
+    }
+    torch.save(rng, state / "rng.tmp")
+    (state / "rng.tmp").replace(state / "rng.pth")
+    (state / "progress.tmp").write_text(json.dumps(progress))
+    (state / "progress.tmp").replace(state / "progress.json")
+
+
+def resume(trainer, train_data, state: Path) -> dict:
+    """Restore a stopped run from ``state``; returns its progress record ({} when fresh)."""
+    if not (state / "progress.json").exists():
+        return {}
+    progress = json.loads((state / "progress.json").read_text())
+    trainer.resume_checkpoint(state / "last.pth")
+    trainer.saved_model_file = progress["best_file"]  # resume_checkpoint repoints it
+    rng = torch.load(state / "rng.pth", weights_only=False)  # our own file
+    torch.set_rng_state(rng["torch"])
+    np.random.set_state(rng["numpy"])
+    __import__("random").setstate(rng["python"])
+    train_data.generator.set_state(rng["loader"])
+    print(f"resumed at epoch {trainer.start_epoch} from {state}", flush=True)
+    return progress
+
+
+def run_model(
+    model_name: str,
+    df: pd.DataFrame,
+    folder: Path,
+    deadline: float,
+    record: dict,
+    state: Path | None = None,
+):
+    ckpt = (state or folder) / "recbole_ckpt"
     config = Config(
         model=model_name,
         dataset=DATASET_NAME,
@@ -266,8 +310,17 @@ def run_model(model_name: str, df: pd.DataFrame, folder: Path, deadline: float, 
     trainer.deadline = deadline
     trainer.epoch_log = []
     entry = {"model": model_name, "converged": False, "epochs": [], "split_checked": True}
+    earlier = 0.0  # wall seconds spent by the runs this one resumes
+    if state is not None:
+        state.mkdir(parents=True, exist_ok=True)
+        progress = resume(trainer, train_data, state)
+        if progress:
+            entry = progress["entry"]
+            trainer.epoch_log = entry["epochs"]
+            earlier = float(entry.get("wall_s_so_far", 0.0))
+            entry["sittings"] = int(entry.get("sittings", 1)) + 1
     record["models"][model_name] = entry
-    start = time.time()
+    start = time.time() - earlier
 
     def on_valid(epoch_idx, valid_score):
         entry["epochs"] = trainer.epoch_log
@@ -279,6 +332,9 @@ def run_model(model_name: str, df: pd.DataFrame, folder: Path, deadline: float, 
             entry["best_epoch"] = int(epoch_idx)
         entry["wall_s_so_far"] = round(time.time() - start, 1)
         save(record)
+        if state is not None:
+            progress = {"entry": entry, "best_file": str(trainer.saved_model_file)}
+            save_progress(trainer, train_data, state, epoch_idx, progress)
         print(
             f"[{model_name}] epoch {epoch_idx} valid ndcg@10={valid_score:.4f} "
             f"elapsed={time.time() - start:.0f}s",
@@ -360,8 +416,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     parser.add_argument("--eval-checkpoint", type=Path, help="only evaluate this checkpoint")
     parser.add_argument("--notes", default="{}", help="JSON facts about the stopped run")
+    parser.add_argument("--state-dir", type=Path, help="keep checkpoints here; resume from them")
     args = parser.parse_args()
-    _OUT["path"] = args.out
+    _OUT["path"] = args.out.resolve()
     torch.set_num_threads(args.threads)
     deadline = time.time() + args.budget_min * 60
     df = leave_one_out(DATA)
@@ -390,7 +447,8 @@ def main() -> None:
                 notes = json.loads(args.notes)
                 evaluate_checkpoint(name, df, folder, args.eval_checkpoint, record, notes)
             else:
-                run_model(name, df, folder, deadline, record)
+                state = args.state_dir.resolve() / name if args.state_dir else None
+                run_model(name, df, folder, deadline, record, state)
     record["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     save(record)
 

@@ -125,3 +125,23 @@ def test_quantile_transform_is_monotone_and_bounded():
     assert out[0, 0] < out[1, 0] < out[2, 0]
     assert np.abs(out[:, 0]).max() < 3.2
     np.testing.assert_array_equal(out[:, 1], [0.0, 1.0, 1.0])
+
+
+def test_attention_dropout_is_unbiased_and_off_in_eval():
+    import torch
+
+    from tailorkit.models.ft_transformer import SelfAttention
+
+    torch.manual_seed(0)
+    attention = SelfAttention(8, 2, dropout=0.5)
+    x = torch.randn(4, 5, 8)
+    attention.eval()
+    with torch.no_grad():
+        reference, _ = attention(x)
+        explicit, weights = attention(x, need_weights=True)  # explicit path, no dropout
+        attention.train()
+        draws = torch.stack([attention(x)[0] for _ in range(4000)])
+    torch.testing.assert_close(explicit, reference, rtol=1e-5, atol=1e-5)
+    assert weights.shape == (4, 5, 5)
+    assert not torch.allclose(draws[0], draws[1])  # dropout acts while training
+    torch.testing.assert_close(draws.mean(0), reference, rtol=0, atol=0.03)

@@ -91,3 +91,30 @@ def test_transformer_with_pretraining_ablation_and_holdout(project_dir):
     assert ablation["delta_auc"] == ablation["with"]["auc"] - ablation["without"]["auc"]
     assert "ft_transformer (with pretraining)" in set(result.leaderboard["model"])
     assert result.best != "ft_transformer (with pretraining)"
+
+
+def test_worker_folds_run_beside_in_process_candidates_and_match_a_serial_run(project_dir):
+    """The transformer's folds start in worker processes before the in-process candidates
+    train; the leaderboard keeps the spec's models and equals a run without workers."""
+    boards = {}
+    for n_jobs in (2, 1):
+        write_spec(
+            project_dir,
+            models=[
+                {"name": "ft_transformer", "family": "ft_transformer", "params": TINY_FT},
+                "logistic",
+            ],
+            evaluation={"folds": 3, "bootstrap": 0, "n_jobs": n_jobs},
+        )
+        said: list[str] = []
+        result = Project.from_yaml(project_dir / "tailorkit.yaml").run(progress=said.append)
+        boards[n_jobs] = result.leaderboard.set_index("model")
+        if n_jobs == 2:
+            started = said.index("starting ft_transformer in 2 worker processes")
+            assert started < said.index("training logistic") < said.index(
+                "waiting for ft_transformer"
+            )
+            assert result.model is not None
+    assert set(boards[2].index) == {"ft_transformer", "logistic", "ensemble"}
+    for model in ("ft_transformer", "logistic", "ensemble"):
+        assert boards[2].loc[model, "auc"] == boards[1].loc[model, "auc"]

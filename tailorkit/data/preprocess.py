@@ -201,8 +201,20 @@ def _finite_or(value: float, default: float) -> float:
 
 
 def _as_category_strings(series: pd.Series) -> pd.Series:
-    strings = series.astype("string").str.strip()
-    return strings.astype(object).where(strings.notna(), None)
+    """Stripped strings (None for missing), converting each distinct value once."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if (
+        series.dtype == object
+        or isinstance(series.dtype, pd.StringDtype)
+        or series.dtype.kind in "iub"
+    ):
+        strings = [str(value).strip() for value in uniques]  # the common case, fast on few rows
+    else:  # floats, datetimes, categoricals: pandas' own formatting
+        converted = pd.Series(uniques.astype(series.dtype) if series.dtype.kind == "f" else uniques)
+        converted = converted.astype("string").str.strip()
+        strings = converted.astype(object).where(converted.notna(), None).tolist()
+    table = np.array(strings + [None], dtype=object)
+    return pd.Series(table[codes], index=series.index, dtype=object)  # code -1 -> None
 
 
 def _smoothed_means(values: pd.Series, y: np.ndarray, prior: float, smoothing: float) -> dict:

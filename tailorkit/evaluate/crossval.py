@@ -60,27 +60,70 @@ def cross_validate(
 ) -> CandidateResult:
     """Fit a fresh clone per fold on the training rows only; predict the held-out rows.
 
-    With an ``executor`` the folds run in parallel worker processes (only the fold's rows
-    and the unfitted model travel; predictions come back), otherwise one after another.
-    Every fold is seeded the same way either way. With an executor and ``refit_dir``, one
-    more job fits the model on all rows in the same pool (rather than after the CV),
-    saves it there and the loaded model comes back as ``result.refit``.
+    With an ``executor`` the folds run in parallel worker processes (see :class:`FoldJobs`),
+    otherwise one after another in this process. Every fold is seeded the same way either way.
     """
+    if executor is not None:
+        common = {"schema": schema, "X_unlabeled": X_unlabeled, "refit_dir": refit_dir}
+        return FoldJobs(name, model, X, y, splits, executor=executor, **common).result(progress)
+    outcomes = (
+        (fold, fit_fold(clone(model), X.iloc[train], y[train], X.iloc[valid], schema, X_unlabeled))
+        for fold, (train, valid) in enumerate(splits)
+    )
+    return _gather(name, outcomes, y, splits, progress)
+
+
+class FoldJobs:
+    """One candidate's folds submitted to worker processes at once; ``result()`` collects.
+
+    Only the fold's rows and the unfitted model travel; predictions come back. Submitting
+    before training the in-process candidates lets both use the cores at the same time.
+    With ``refit_dir``, one more job fits the model on all rows in the same pool (rather than
+    after the CV) and saves it there; the loaded model comes back as ``result.refit``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model: TabularModel,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        splits: list[tuple[np.ndarray, np.ndarray]],
+        *,
+        schema: dict[str, str],
+        X_unlabeled: pd.DataFrame | None,
+        executor: Executor,
+        refit_dir: Path | None = None,
+    ):
+        self.name, self.y, self.splits = name, y, splits
+        self.refit = None
+        if refit_dir is not None:  # first: the longest job, so no worker idles at the end
+            self.refit = executor.submit(
+                fit_all, clone(model), X, y, schema, X_unlabeled, refit_dir
+            )
+        self.futures = {
+            executor.submit(
+                fit_fold, clone(model), X.iloc[train], y[train], X.iloc[valid], schema, X_unlabeled
+            ): fold
+            for fold, (train, valid) in enumerate(splits)
+        }
+
+    def result(self, progress: Progress | None = None) -> CandidateResult:
+        outcomes = ((self.futures[f], f.result()) for f in as_completed(self.futures))
+        result = _gather(self.name, outcomes, self.y, self.splits, progress)
+        if self.refit is not None:
+            from tailorkit.models import load_model
+
+            result.refit = load_model(self.refit.result())
+        return result
+
+
+def _gather(name, outcomes, y: np.ndarray, splits, progress: Progress | None) -> CandidateResult:
+    """Fold outcomes ``(fold, (scores, fit s, predict s))`` into one CandidateResult."""
     from sklearn.metrics import roc_auc_score
 
     result = CandidateResult(name=name, oof=np.full(len(y), np.nan))
     predict_seconds, predicted_rows, done = 0.0, 0, 0
-    jobs = [
-        (clone(model), X.iloc[train], y[train], X.iloc[valid], schema, X_unlabeled)
-        for train, valid in splits
-    ]
-    if executor is None:
-        outcomes = ((fold, fit_fold(*job)) for fold, job in enumerate(jobs))
-    else:
-        if refit_dir is not None:  # first: the longest job, so no worker idles at the end
-            refit = executor.submit(fit_all, clone(model), X, y, schema, X_unlabeled, refit_dir)
-        futures = {executor.submit(fit_fold, *job): fold for fold, job in enumerate(jobs)}
-        outcomes = ((futures[f], f.result()) for f in as_completed(futures))
     fold_auc = [0.0] * len(splits)
     for fold, (scores, fit_seconds, predict_time) in outcomes:
         valid = splits[fold][1]
@@ -96,10 +139,6 @@ def cross_validate(
             )
     result.fold_auc = fold_auc
     result.predict_ms_per_1000 = 1000.0 * predict_seconds / max(predicted_rows, 1) * 1000.0
-    if executor is not None and refit_dir is not None:
-        from tailorkit.models import load_model
-
-        result.refit = load_model(refit.result())
     return result
 
 
@@ -135,8 +174,12 @@ def fit_all(
 
 def fold_workers(n_jobs: int | None, n_folds: int) -> int:
     """How many fold processes to run: ``None`` means one per core, at most one per fold."""
+    return max(1, min(n_folds, n_jobs if n_jobs else _cores()))
+
+
+def _cores() -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(n_folds, n_jobs if n_jobs else cores or 1))
+    return cores or 1
 
 
 def fold_executor(workers: int, modules: tuple[str, ...] = ()) -> ProcessPoolExecutor:
@@ -146,15 +189,21 @@ def fold_executor(workers: int, modules: tuple[str, ...] = ()) -> ProcessPoolExe
     pass while the caller trains its in-process candidates.
     """
     executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    threads = max(1, _cores() // workers)
     for _ in range(workers):
-        executor.submit(warm_up, modules)
+        executor.submit(warm_up, modules, threads)
     return executor
 
 
-def warm_up(modules: tuple[str, ...]) -> None:
+def warm_up(modules: tuple[str, ...], threads: int = 1) -> None:
+    """Import ``modules`` and cap the worker's BLAS/OpenMP pools at its share of the cores
+    (idle BLAS threads spin, and oversubscribed cores slow every process down)."""
     import importlib
     import sys
 
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
     for module in modules:
         importlib.import_module(module)
     if "torch" in sys.modules:

@@ -85,7 +85,20 @@ class LightGBMModel(TabularModel):
             self.booster_ = lgb.train(self._params(), self._dataset(matrix, y), rounds)
         self.n_rounds_ = self.booster_.best_iteration or self.booster_.current_iteration()
         sample = np.random.default_rng(self.random_state).permutation(len(y))[:IMPORTANCE_ROWS]
-        self.importances_ = np.abs(self._contributions_of(matrix[np.sort(sample)])).mean(axis=0)
+        self._importances, self._importance_rows = None, matrix[np.sort(sample)]
+
+    @property
+    def importances_(self) -> np.ndarray:
+        """Mean |TreeSHAP| over the kept training sample, computed on first use: most of the
+        TreeSHAP cost of a fit, which cross-validation folds never ask for."""
+        if self._importances is None:
+            contributions = self._contributions_of(self._importance_rows)
+            self._importances, self._importance_rows = np.abs(contributions).mean(axis=0), None
+        return self._importances
+
+    @importances_.setter
+    def importances_(self, values: np.ndarray) -> None:
+        self._importances, self._importance_rows = np.asarray(values, dtype=float), None
 
     def _prepare(self, X: pd.DataFrame, y: np.ndarray) -> np.ndarray:
         """Fit the preprocessor; the training matrix, thread count and encoded names."""
