@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from tailorkit.data.dataset import TrainingData, load_training_data
 from tailorkit.evaluate.crossval import (
@@ -179,6 +180,12 @@ class Project:
                         X_unlabeled=data.X_unlabeled,
                         progress=say,
                     )
+            if pending:  # this process would only wait: fit its candidates on all rows now
+                for name in [n for n in results if not _is_ablation(n)]:
+                    say(f"refitting {name} on all rows while the workers train")
+                    results[name].refit = clone(candidates[name]).fit(
+                        data.X, data.y, schema=data.schema, X_unlabeled=data.X_unlabeled
+                    )
             for name, jobs in pending.items():
                 say(f"waiting for {name}")
                 results[name] = jobs.result(say)
@@ -342,8 +349,6 @@ class Project:
             return make_model("ensemble", members=members, weights=weights).fit(
                 data.X, data.y, schema=data.schema, X_unlabeled=data.X_unlabeled, ready=ready
             )
-        from sklearn.base import clone
-
         model = clone(candidates[best])
         return model.fit(data.X, data.y, schema=data.schema, X_unlabeled=data.X_unlabeled)
 

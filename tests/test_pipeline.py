@@ -96,7 +96,8 @@ def test_transformer_with_pretraining_ablation_and_holdout(project_dir):
 def test_worker_folds_run_beside_in_process_candidates_and_match_a_serial_run(project_dir):
     """The transformer's folds start in worker processes before the in-process candidates
     train; the leaderboard keeps the spec's models and equals a run without workers."""
-    boards = {}
+    boards, scores = {}, {}
+    rows = pd.read_csv(project_dir / "applications.csv").head(50)
     for n_jobs in (2, 1):
         write_spec(
             project_dir,
@@ -109,12 +110,14 @@ def test_worker_folds_run_beside_in_process_candidates_and_match_a_serial_run(pr
         said: list[str] = []
         result = Project.from_yaml(project_dir / "tailorkit.yaml").run(progress=said.append)
         boards[n_jobs] = result.leaderboard.set_index("model")
+        scores[n_jobs] = result.model.predict_proba(rows[result.model.feature_names_in_])[:, 1]
         if n_jobs == 2:
             started = said.index("starting ft_transformer in 2 worker processes")
-            assert started < said.index("training logistic") < said.index(
-                "waiting for ft_transformer"
+            assert (
+                started < said.index("training logistic") < said.index("waiting for ft_transformer")
             )
-            assert result.model is not None
+            assert "refitting logistic on all rows while the workers train" in said
     assert set(boards[2].index) == {"ft_transformer", "logistic", "ensemble"}
     for model in ("ft_transformer", "logistic", "ensemble"):
         assert boards[2].loc[model, "auc"] == boards[1].loc[model, "auc"]
+    np.testing.assert_allclose(scores[2], scores[1], rtol=0, atol=1e-6)  # the registered model

@@ -93,20 +93,23 @@ class TabularPreprocessor:
     def transform_numeric(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         """Imputed (and scaled) numeric block plus missing indicators, with names."""
         numeric = self._raw_numeric(frame)
-        indicators = numeric[self.missing_indicators_].isna().astype(float)
-        filled = numeric.fillna(self.medians_)
+        indicators = numeric[self.missing_indicators_].isna().to_numpy(float)
+        values = numeric[self.numeric_names_].to_numpy(float)
+        nan = float("nan")
+        medians = np.array([self.medians_.get(n, nan) for n in self.numeric_names_])
+        values = np.where(np.isnan(values), medians, values)
         if self.scale:
-            filled = (filled - pd.Series(self.means_)) / pd.Series(self.stds_)
+            values = values - np.array([self.means_.get(n, nan) for n in self.numeric_names_])
+            values = values / np.array([self.stds_.get(n, nan) for n in self.numeric_names_])
         names = self.numeric_names_ + [f"{c}__missing" for c in self.missing_indicators_]
-        block = np.hstack([filled[self.numeric_names_].to_numpy(float), indicators.to_numpy()])
-        return block.astype(np.float32), names
+        return np.hstack([values, indicators]).astype(np.float32), names
 
     def transform_categorical(self, frame: pd.DataFrame) -> np.ndarray:
         """Integer codes per categorical column; 0 means missing or unseen."""
         codes = np.zeros((len(frame), len(self.categorical_columns_)), dtype=np.int64)
         for j, column in enumerate(self.categorical_columns_):
             lookup = {level: i + 1 for i, level in enumerate(self.levels_[column])}
-            codes[:, j] = _as_category_strings(frame[column]).map(lookup).fillna(0).to_numpy()
+            codes[:, j] = _category_codes(frame[column], lookup)
         return codes
 
     def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -202,19 +205,31 @@ def _finite_or(value: float, default: float) -> float:
 
 def _as_category_strings(series: pd.Series) -> pd.Series:
     """Stripped strings (None for missing), converting each distinct value once."""
+    codes, strings = _distinct_strings(series)
+    table = np.array(strings + [None], dtype=object)
+    return pd.Series(table[codes], index=series.index, dtype=object)  # code -1 -> None
+
+
+def _category_codes(series: pd.Series, lookup: dict[str, int]) -> np.ndarray:
+    """``lookup`` of each value's category string; 0 for missing or unseen values."""
+    codes, strings = _distinct_strings(series)
+    table = np.array([lookup.get(value, 0) for value in strings] + [0], dtype=np.int64)
+    return table[codes]
+
+
+def _distinct_strings(series: pd.Series) -> tuple[np.ndarray, list]:
+    """Per row, the index of its distinct value (-1 when missing); each value's string."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     if (
         series.dtype == object
         or isinstance(series.dtype, pd.StringDtype)
         or series.dtype.kind in "iub"
     ):
-        strings = [str(value).strip() for value in uniques]  # the common case, fast on few rows
-    else:  # floats, datetimes, categoricals: pandas' own formatting
-        converted = pd.Series(uniques.astype(series.dtype) if series.dtype.kind == "f" else uniques)
-        converted = converted.astype("string").str.strip()
-        strings = converted.astype(object).where(converted.notna(), None).tolist()
-    table = np.array(strings + [None], dtype=object)
-    return pd.Series(table[codes], index=series.index, dtype=object)  # code -1 -> None
+        return codes, [str(value).strip() for value in uniques]  # the common case, fast
+    # floats, datetimes, categoricals: pandas' own formatting
+    converted = pd.Series(uniques.astype(series.dtype) if series.dtype.kind == "f" else uniques)
+    converted = converted.astype("string").str.strip()
+    return codes, converted.astype(object).where(converted.notna(), None).tolist()
 
 
 def _smoothed_means(values: pd.Series, y: np.ndarray, prior: float, smoothing: float) -> dict:
