@@ -255,8 +255,9 @@ def summarize(ranks: dict[str, int]) -> dict[str, float]:
 
 def save_progress(trainer, train_data, state: Path, epoch_idx: int, progress: dict) -> None:
     """Last checkpoint + random states + progress, so a later run resumes at the next epoch."""
-    trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=str(state / "last.tmp"))
-    (state / "last.tmp").replace(state / "last.pth")
+    last = state / "recbole_ckpt" / "last.pth"  # RecBole's own file: the torch.load shim trusts it
+    trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=str(last) + ".tmp")
+    Path(str(last) + ".tmp").replace(last)
     rng = {
         "torch": torch.get_rng_state(),
         "numpy": np.random.get_state(),
@@ -274,7 +275,7 @@ def resume(trainer, train_data, state: Path) -> dict:
     if not (state / "progress.json").exists():
         return {}
     progress = json.loads((state / "progress.json").read_text())
-    trainer.resume_checkpoint(state / "last.pth")
+    trainer.resume_checkpoint(state / "recbole_ckpt" / "last.pth")
     trainer.saved_model_file = progress["best_file"]  # resume_checkpoint repoints it
     rng = torch.load(state / "rng.pth", weights_only=False)  # our own file
     torch.set_rng_state(rng["torch"])
