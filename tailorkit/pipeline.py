@@ -139,57 +139,7 @@ class Project:
             seed=evaluation.seed,
         )
         candidates = self._candidates()
-        results: dict[str, CandidateResult] = {}
-        workers = fold_workers(evaluation.n_jobs, len(splits))
-        parallel_modules = tuple(
-            {type(m).__module__ for m in candidates.values() if m.parallel_folds}
-        )
-        with contextlib.ExitStack() as stack:
-            pending: dict[str, FoldJobs] = {}
-            if parallel_modules and workers > 1:  # workers load torch while others train
-                executor = stack.enter_context(fold_executor(workers, parallel_modules))
-                refits = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-                for number, (name, model) in enumerate(candidates.items()):
-                    if model.parallel_folds:  # start now, run while the others train
-                        say(f"starting {name} in {workers} worker processes")
-                        pending[name] = FoldJobs(
-                            name,
-                            model,
-                            data.X,
-                            data.y,
-                            splits,
-                            schema=data.schema,
-                            X_unlabeled=data.X_unlabeled,
-                            executor=executor,
-                            refit_dir=None if _is_ablation(name) else refits / str(number),
-                        )
-            if pending:  # the workers hold the cores: one BLAS thread here meanwhile
-                from threadpoolctl import threadpool_limits
-
-                stack.enter_context(threadpool_limits(1))
-            for name, model in candidates.items():
-                if name not in pending:
-                    say(f"training {name}")
-                    results[name] = cross_validate(
-                        name,
-                        model,
-                        data.X,
-                        data.y,
-                        splits,
-                        schema=data.schema,
-                        X_unlabeled=data.X_unlabeled,
-                        progress=say,
-                    )
-            if pending:  # this process would only wait: fit its candidates on all rows now
-                for name in [n for n in results if not _is_ablation(n)]:
-                    say(f"refitting {name} on all rows while the workers train")
-                    results[name].refit = clone(candidates[name]).fit(
-                        data.X, data.y, schema=data.schema, X_unlabeled=data.X_unlabeled
-                    )
-            for name, jobs in pending.items():
-                say(f"waiting for {name}")
-                results[name] = jobs.result(say)
-        results = {name: results[name] for name in candidates}  # the spec's order
+        results = self._cross_validate_all(candidates, data, splits, say)
         eligible = [n for n in results if not _is_ablation(n)]
         if spec.ensemble and len(eligible) > 1:
             oof = {n: results[n].oof for n in eligible}
@@ -324,6 +274,68 @@ class Project:
             )
             for column in data.protected.columns
         ]
+
+    def _cross_validate_all(
+        self,
+        candidates: dict[str, TabularModel],
+        data: TrainingData,
+        splits: list[tuple[np.ndarray, np.ndarray]],
+        say: Progress,
+    ) -> dict[str, CandidateResult]:
+        """Every candidate's out-of-fold predictions. Candidates with ``parallel_folds`` run
+        in worker processes, started first; the others train here meanwhile and are then
+        fitted on all rows while the workers finish."""
+        results: dict[str, CandidateResult] = {}
+        workers = fold_workers(self.spec.evaluation.n_jobs, len(splits))
+        parallel_modules = tuple(
+            {type(m).__module__ for m in candidates.values() if m.parallel_folds}
+        )
+        with contextlib.ExitStack() as stack:
+            pending: dict[str, FoldJobs] = {}
+            if parallel_modules and workers > 1:  # workers load torch while others train
+                executor = stack.enter_context(fold_executor(workers, parallel_modules))
+                refits = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                for number, (name, model) in enumerate(candidates.items()):
+                    if model.parallel_folds:  # start now, run while the others train
+                        say(f"starting {name} in {workers} worker processes")
+                        pending[name] = FoldJobs(
+                            name,
+                            model,
+                            data.X,
+                            data.y,
+                            splits,
+                            schema=data.schema,
+                            X_unlabeled=data.X_unlabeled,
+                            executor=executor,
+                            refit_dir=None if _is_ablation(name) else refits / str(number),
+                        )
+            if pending:  # the workers hold the cores: one BLAS thread here meanwhile
+                from threadpoolctl import threadpool_limits
+
+                stack.enter_context(threadpool_limits(1))
+            for name, model in candidates.items():
+                if name not in pending:
+                    say(f"training {name}")
+                    results[name] = cross_validate(
+                        name,
+                        model,
+                        data.X,
+                        data.y,
+                        splits,
+                        schema=data.schema,
+                        X_unlabeled=data.X_unlabeled,
+                        progress=say,
+                    )
+            if pending:  # this process would only wait: fit its candidates on all rows now
+                for name in [n for n in results if not _is_ablation(n)]:
+                    say(f"refitting {name} on all rows while the workers train")
+                    results[name].refit = clone(candidates[name]).fit(
+                        data.X, data.y, schema=data.schema, X_unlabeled=data.X_unlabeled
+                    )
+            for name, jobs in pending.items():
+                say(f"waiting for {name}")
+                results[name] = jobs.result(say)
+        return {name: results[name] for name in candidates}  # the spec's order
 
     def _final_model(
         self,
