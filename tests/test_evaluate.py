@@ -273,3 +273,22 @@ def test_parallel_folds_give_the_same_predictions_as_sequential_folds():
         parallel = cross_validate("ft", model, frame, y, splits, executor=executor, **common)
     np.testing.assert_allclose(parallel.oof, sequential.oof, rtol=1e-6)
     assert parallel.fold_auc == pytest.approx(sequential.fold_auc)
+
+
+def _blas_threads() -> tuple[int, set[int]]:
+    import os
+
+    from threadpoolctl import threadpool_info
+
+    return os.getpid(), {pool["num_threads"] for pool in threadpool_info()}
+
+
+def test_every_fold_worker_caps_its_blas_threads_at_its_share_of_the_cores():
+    import os
+
+    from tailorkit.evaluate.crossval import fold_executor
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    with fold_executor(2, ("numpy",)) as executor:
+        answers = [f.result() for f in [executor.submit(_blas_threads) for _ in range(6)]]
+    assert all(threads == {max(1, (cores or 1) // 2)} for _, threads in answers)

@@ -188,10 +188,14 @@ def fold_executor(workers: int, modules: tuple[str, ...] = ()) -> ProcessPoolExe
     Each worker starts importing ``modules`` at once, so the seconds torch takes to load
     pass while the caller trains its in-process candidates.
     """
-    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    threads = max(1, _cores() // workers)
-    for _ in range(workers):
-        executor.submit(warm_up, modules, threads)
+    executor = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=warm_up,  # in every worker, whichever jobs it takes
+        initargs=(modules, max(1, _cores() // workers)),
+    )
+    for _ in range(workers):  # start the workers now (they start on demand)
+        executor.submit(int)
     return executor
 
 
