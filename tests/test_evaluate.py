@@ -275,20 +275,23 @@ def test_parallel_folds_give_the_same_predictions_as_sequential_folds():
     assert parallel.fold_auc == pytest.approx(sequential.fold_auc)
 
 
-def _blas_threads() -> tuple[int, set[int]]:
-    import os
-
+def _thread_counts() -> tuple[set[int], int]:
     from threadpoolctl import threadpool_info
 
-    return os.getpid(), {pool["num_threads"] for pool in threadpool_info()}
+    from tailorkit.models.ft_transformer import default_threads
+
+    blas = {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+    return blas, default_threads()
 
 
-def test_every_fold_worker_caps_its_blas_threads_at_its_share_of_the_cores():
+def test_every_fold_worker_caps_blas_and_torch_threads_at_its_share_of_the_cores():
     import os
 
     from tailorkit.evaluate.crossval import fold_executor
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    with fold_executor(2, ("numpy",)) as executor:
-        answers = [f.result() for f in [executor.submit(_blas_threads) for _ in range(6)]]
-    assert all(threads == {max(1, (cores or 1) // 2)} for _, threads in answers)
+    share = max(1, (cores or 1) // 2)
+    with fold_executor(2, ("tailorkit.models.ft_transformer",)) as executor:
+        answers = [f.result() for f in [executor.submit(_thread_counts) for _ in range(6)]]
+    for blas, torch_default in answers:
+        assert blas == {share} and 1 <= torch_default <= share

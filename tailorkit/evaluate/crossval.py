@@ -200,8 +200,9 @@ def fold_executor(workers: int, modules: tuple[str, ...] = ()) -> ProcessPoolExe
 
 
 def warm_up(modules: tuple[str, ...], threads: int = 1) -> None:
-    """Import ``modules`` and cap the worker's BLAS/OpenMP pools at its share of the cores
-    (idle BLAS threads spin, and oversubscribed cores slow every process down)."""
+    """Import ``modules`` and cap the worker's BLAS/OpenMP pools and torch's intra-op
+    threads at its share of the cores (idle BLAS threads spin, and oversubscribed cores slow
+    every process down; models' default thread counts stay within torch's setting)."""
     import importlib
     import sys
 
@@ -211,6 +212,7 @@ def warm_up(modules: tuple[str, ...], threads: int = 1) -> None:
     for module in modules:
         importlib.import_module(module)
     if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
         importlib.import_module("torch._dynamo")  # what the first optimizer step imports
 
 

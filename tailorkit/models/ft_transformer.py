@@ -652,9 +652,10 @@ def _resolve_seed(random_state: int | None) -> int:
 
 
 def default_threads() -> int:
-    """Half the cores, at most 4: tiny matrices gain little from more threads, and
-    oversubscribed cores (other jobs, parallel folds) slow torch down many times over."""
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+    """Half the cores, at most 4, and never more than this process's torch setting (a fold
+    worker's share): tiny matrices gain little from more threads, and oversubscribed cores
+    (other jobs, parallel folds) slow torch down many times over."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2, torch.get_num_threads()))
 
 
 @contextlib.contextmanager
