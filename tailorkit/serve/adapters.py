@@ -286,9 +286,12 @@ class RecommendationAdapter(Adapter):
         """Several users' requests in one model call: the largest k, each cut to its own."""
         if any(item.get("context") for item in items):
             raise DataError("context: this recommender takes no request context yet; omit it")
+        from tailorkit.models.ft_transformer import _threads
+
         ks = [int(item.get("k") or self.recommender.state["k"]) for item in items]
         users = [str(item["user"]) for item in items]
-        results, _ = self.recommender.for_users(users, max(ks), None)
+        with _threads(None):  # half the cores: the event loop and other requests need the rest
+            results, _ = self.recommender.for_users(users, max(ks), None)
         return [{"k": k, **r, "items": r["items"][:k]} for k, r in zip(ks, results, strict=True)]
 
 
