@@ -65,7 +65,8 @@ class FTTransformer(TabularModel):
     benchmarks (see BENCHMARKS.md), so it is kept for the case it is meant for.
     ``batch_size=None`` picks a power of two near ``n/10`` between 32 and 256.
     ``time_limit`` (seconds, ``None`` for no cap) bounds both stages together; pretraining
-    gets at most 40% of it. ``n_threads=None`` uses half the cores, at most 4.
+    gets at most 40% of it. ``n_threads=None`` uses half the cores, at most 4 (and at most
+    the process's torch setting, which fold workers set to their share).
     """
 
     family = "ft_transformer"
@@ -468,7 +469,8 @@ def _dropout(rate: float) -> nn.Module:
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention on fused scaled-dot-product kernels.
+    """Multi-head self-attention: the fused scaled-dot-product kernel for inference, an
+    explicit softmax with a dropout mask for training.
 
     The parameters are named and initialised as ``nn.MultiheadAttention``'s, without its
     per-call argument handling (a third of a forward pass on these small token sets).
