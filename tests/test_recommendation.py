@@ -40,6 +40,7 @@ from tailorkit.models.recommender import (
     load_recommender,
     make_recommender,
 )
+from tailorkit.models.sasrec import _left_pad
 from tailorkit.solutions.recommendation import METRICS
 
 TINY = {
@@ -238,6 +239,34 @@ def test_sasrec_scores_cold_items_from_their_text(shop_data):
     history = [split.test.histories[0]]
     # cold items' scores come from their text: changing only that text changes them
     assert not np.allclose(model.score(history)[0, cold], other.score(history)[0, cold])
+
+
+def test_sasrec_item_table_is_cached_per_set_of_weights(shop_data):
+    seqs, times = shop_data.sequences()
+    split = leave_one_out(seqs, times)
+    vectors = np.random.default_rng(0).normal(size=(shop_data.n_items, 12)).astype(np.float32)
+    train = TrainingSequences(split.train, shop_data.n_items, split.train_times, None, vectors)
+    valid = Validation(split.valid.histories, split.valid.targets)
+    model = make_recommender("sasrec", **TINY["sasrec"]).fit(train, valid)
+    history = split.test.histories[:3]
+
+    def uncached():
+        with torch.inference_mode():
+            table = model.network_.item_table(None)
+            seq = torch.from_numpy(_left_pad(history, model.max_len))
+            hidden = model.network_.encode(seq, table, causal=True)[:, -1]
+            return (hidden @ table[1 : model.n_items_ + 1].T).numpy()
+
+    first = model.score(history)
+    np.testing.assert_allclose(first, uncached(), rtol=1e-5, atol=1e-5)
+    assert model._table is not None  # kept for the next call
+    with torch.no_grad():  # what an epoch of fit does: the weights move
+        model.network_.item.weight.mul_(2.0)
+    model._validate(valid)  # fit validates after each epoch: the cache follows the weights
+    np.testing.assert_allclose(model.score(history), uncached(), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(model.score(history), first)
+    model.fit(train, valid)  # and a finished fit starts from a fresh table
+    np.testing.assert_allclose(model.score(history), uncached(), rtol=1e-5, atol=1e-5)
 
 
 # ----------------------------------------------------------------------- CLI

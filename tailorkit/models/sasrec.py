@@ -139,6 +139,7 @@ class SASRec(Recommender):
         self.best_valid_ndcg_ = best if best >= 0 else None
         self.fit_seconds_ = time.perf_counter() - started
         self.network_.eval()
+        self._table = None
         return self
 
     def _say(self, entry: dict, started: float) -> None:
@@ -192,6 +193,7 @@ class SASRec(Recommender):
     def _validate(self, valid: Validation) -> float:
         from tailorkit.evaluate.ranking import evaluate_scorer, ranking_metrics
 
+        self._table = None  # the weights moved since the last validation
         ranks, _ = evaluate_scorer(self.score, valid.histories, valid.targets, self.n_items_)
         return ranking_metrics(ranks, (10,))["ndcg@10"]
 
@@ -204,7 +206,7 @@ class SASRec(Recommender):
         net.eval()
         out = np.zeros((len(histories), self.n_items_), dtype=np.float32)
         with torch.inference_mode():
-            table = net.item_table(None)
+            table = self._item_table()
             items = table[1 : self.n_items_ + 1]
             for start in range(0, len(histories), 256):
                 part = histories[start : start + 256]
@@ -219,7 +221,15 @@ class SASRec(Recommender):
         import torch
 
         with torch.inference_mode():
-            return self.network_.item_table(None)[1 : self.n_items_ + 1].numpy()
+            return self._item_table()[1 : self.n_items_ + 1].numpy()
+
+    def _item_table(self):
+        """Every item's vector, computed once per set of weights (the text projection over
+        the whole catalogue is about half of a one-user scoring call); reset whenever the
+        weights change (each validation during fit, the end of fit, loading)."""
+        if getattr(self, "_table", None) is None:
+            self._table = self.network_.item_table(None)
+        return self._table
 
     # ---------------------------------------------------------- persistence
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -239,6 +249,7 @@ class SASRec(Recommender):
         self.network_ = _network(self.n_items_, self, int(state.get("text_dim", 0)))
         self.network_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in arrays.items()})
         self.network_.eval()
+        self._table = None
         self.best_epoch_ = state.get("best_epoch", 0)
         self.log_ = state.get("log", [])
 
