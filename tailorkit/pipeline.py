@@ -290,6 +290,8 @@ class Project:
         parallel_modules = tuple(
             {type(m).__module__ for m in candidates.values() if m.parallel_folds}
         )
+        rows = (data.X, data.y, splits)
+        known = {"schema": data.schema, "X_unlabeled": data.X_unlabeled}
         with contextlib.ExitStack() as stack:
             pending: dict[str, FoldJobs] = {}
             if parallel_modules and workers > 1:  # workers load torch while others train
@@ -298,16 +300,9 @@ class Project:
                 for number, (name, model) in enumerate(candidates.items()):
                     if model.parallel_folds:  # start now, run while the others train
                         say(f"starting {name} in {workers} worker processes")
+                        refit_dir = None if _is_ablation(name) else refits / str(number)
                         pending[name] = FoldJobs(
-                            name,
-                            model,
-                            data.X,
-                            data.y,
-                            splits,
-                            schema=data.schema,
-                            X_unlabeled=data.X_unlabeled,
-                            executor=executor,
-                            refit_dir=None if _is_ablation(name) else refits / str(number),
+                            name, model, *rows, executor=executor, refit_dir=refit_dir, **known
                         )
             if pending:  # the workers hold the cores: one BLAS thread here meanwhile
                 from threadpoolctl import threadpool_limits
@@ -316,22 +311,11 @@ class Project:
             for name, model in candidates.items():
                 if name not in pending:
                     say(f"training {name}")
-                    results[name] = cross_validate(
-                        name,
-                        model,
-                        data.X,
-                        data.y,
-                        splits,
-                        schema=data.schema,
-                        X_unlabeled=data.X_unlabeled,
-                        progress=say,
-                    )
+                    results[name] = cross_validate(name, model, *rows, progress=say, **known)
             if pending:  # this process would only wait: fit its candidates on all rows now
                 for name in [n for n in results if not _is_ablation(n)]:
                     say(f"refitting {name} on all rows while the workers train")
-                    results[name].refit = clone(candidates[name]).fit(
-                        data.X, data.y, schema=data.schema, X_unlabeled=data.X_unlabeled
-                    )
+                    results[name].refit = clone(candidates[name]).fit(*rows[:2], **known)
             for name, jobs in pending.items():
                 say(f"waiting for {name}")
                 results[name] = jobs.result(say)

@@ -259,7 +259,7 @@ def test_other_numeric_columns_get_quantile_bands():
 def test_parallel_folds_give_the_same_predictions_as_sequential_folds():
     from tailorkit.data.schema import infer_schema
     from tailorkit.data.simulators.applicants import simulate_applicants
-    from tailorkit.evaluate.crossval import cross_validate, fold_executor, make_splits
+    from tailorkit.evaluate.crossval import FoldJobs, cross_validate, fold_executor, make_splits
     from tailorkit.models import make_model
     from tests.conftest import TINY_FT
 
@@ -267,10 +267,10 @@ def test_parallel_folds_give_the_same_predictions_as_sequential_folds():
     y = frame.pop("default").to_numpy()
     splits = make_splits(y, protocol="kfold", folds=3, holdout_fraction=0.2, seed=0)
     model = make_model("ft_transformer", time_limit=None, **TINY_FT)
-    common = dict(schema=infer_schema(frame))
+    common = dict(schema=infer_schema(frame), X_unlabeled=None)
     sequential = cross_validate("ft", model, frame, y, splits, **common)
     with fold_executor(2) as executor:
-        parallel = cross_validate("ft", model, frame, y, splits, executor=executor, **common)
+        parallel = FoldJobs("ft", model, frame, y, splits, executor=executor, **common).result()
     np.testing.assert_allclose(parallel.oof, sequential.oof, rtol=1e-6)
     assert parallel.fold_auc == pytest.approx(sequential.fold_auc)
 

@@ -55,17 +55,10 @@ def cross_validate(
     schema: dict[str, str],
     X_unlabeled: pd.DataFrame | None = None,
     progress: Progress | None = None,
-    executor: Executor | None = None,
-    refit_dir: Path | None = None,
 ) -> CandidateResult:
-    """Fit a fresh clone per fold on the training rows only; predict the held-out rows.
-
-    With an ``executor`` the folds run in parallel worker processes (see :class:`FoldJobs`),
-    otherwise one after another in this process. Every fold is seeded the same way either way.
-    """
-    if executor is not None:
-        common = {"schema": schema, "X_unlabeled": X_unlabeled, "refit_dir": refit_dir}
-        return FoldJobs(name, model, X, y, splits, executor=executor, **common).result(progress)
+    """Fit a fresh clone per fold on the training rows only; predict the held-out rows, one
+    fold after another in this process (:class:`FoldJobs` runs them in worker processes,
+    seeded the same way)."""
     outcomes = (
         (fold, fit_fold(clone(model), X.iloc[train], y[train], X.iloc[valid], schema, X_unlabeled))
         for fold, (train, valid) in enumerate(splits)
