@@ -56,6 +56,7 @@ DATABASE_FILE = "tailorkit.db"
 ARTIFACTS_FOLDER = "artifacts"
 BUSY_TIMEOUT_S = 60.0
 WRITE_RETRIES = 8
+SCHEMA_LOCK = 7_146_291  # PostgreSQL advisory-lock key held while tables are created
 RUN_STATUSES = ("running", "succeeded", "failed")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 ALIAS_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -416,7 +417,7 @@ class Registry:
             return
         for attempt in _retries():
             with attempt, self._write() as session:
-                Base.metadata.create_all(session.connection())
+                create_tables(Base.metadata, session.connection())
                 found = session.scalar(select(func.max(SchemaVersionRow.version)))
                 if found is None:
                     session.add(SchemaVersionRow(version=SCHEMA_VERSION))
@@ -587,6 +588,15 @@ def _retries(count: int = WRITE_RETRIES) -> Iterator[_Attempt]:
 
 
 # ----------------------------------------------------------------------------- helpers
+def create_tables(metadata: Any, connection: Connection) -> None:
+    """``metadata.create_all`` by one process at a time: on PostgreSQL a CREATE TABLE of a
+    table that another open transaction is creating fails (DuplicateTable) once that commits,
+    so the creators queue on a transaction-scoped advisory lock."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+    metadata.create_all(connection)
+
+
 def _parse_ref(ref: str) -> tuple[str, str | None, int | None]:
     """Split a model reference into (project, alias, version); one of the last two or none."""
     usage = "use name@alias, name:version, name/version or name"

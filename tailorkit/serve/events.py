@@ -41,7 +41,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from tailorkit.errors import RegistryError, TailorkitError
 from tailorkit.registry import Registry
-from tailorkit.registry.store import _WRITE_OPTION, NAME_PATTERN, _make_engine
+from tailorkit.registry.store import _WRITE_OPTION, NAME_PATTERN, _make_engine, create_tables
 
 log = logging.getLogger("tailorkit.serve")
 
@@ -203,7 +203,7 @@ class EventStore:
         self._engine = _make_engine(registry.url)
         self._write_engine = self._engine.execution_options(**{_WRITE_OPTION: True})
         with self._write() as session:
-            ServeBase.metadata.create_all(session.connection())
+            create_tables(ServeBase.metadata, session.connection())
 
     def close(self) -> None:
         self._engine.dispose()
