@@ -244,7 +244,7 @@ def _print_run(result, elapsed: float) -> None:
         table.add_column(headers[column], justify="left" if column == "model" else "right")
     for row in result.leaderboard.to_dict(orient="records"):
         table.add_row(
-            *[escape(_cell(row.get(c))) for c in columns],
+            *[escape(_cell(row.get(c), seconds=c.endswith("seconds"))) for c in columns],
             style="bold green" if row["model"] == result.best else None,
         )
     out.print(table)
@@ -264,11 +264,11 @@ def _print_run(result, elapsed: float) -> None:
     out.print(f"took {elapsed:.1f} s")
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, seconds: bool = False) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+        return f"{value:.4f}" if abs(value) < 10 and not seconds else f"{value:.1f}"
     if isinstance(value, list) and len(value) == 2:
         return f"{value[0]:.3f}-{value[1]:.3f}"
     return str(value)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tailorkit.data.sensors import SensorNormalizer, check_readings, convert_units
+from tailorkit.data.sensors import LifeContext, SensorNormalizer, check_readings, convert_units
 from tailorkit.data.simulators.fleet import failure_log, simulate_fleet, truncate_fleet
 from tailorkit.errors import DataError, SpecError
 from tailorkit.pipeline import Project
@@ -132,6 +132,57 @@ def test_mixed_units_are_converted_and_unknown_units_rejected(tmp_path: Path):
         load_spec(path)
 
 
+def test_life_context_is_causal_per_life_and_streams_as_it_batches():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(12, 2)).astype(np.float32)
+    lives = np.array(["a"] * 7 + ["b"] * 5)
+    times = np.r_[np.arange(1, 8), np.arange(10, 15)].astype(float)
+    context = LifeContext(baseline=3).fit(times, lives)
+    assert context.age_scale_ == 5.0  # median of the lives' spans 6 and 4
+    out = context.transform(values, times, lives)
+    assert out.shape == (12, 5)
+    np.testing.assert_allclose(out[:, :2], values)
+    expected_base = [values[:1].mean(0), values[:2].mean(0)] + [values[:3].mean(0)] * 5
+    np.testing.assert_allclose(out[:7, 2:4], values[:7] - np.array(expected_base), atol=1e-6)
+    second = [values[7:8].mean(0), values[7:9].mean(0)] + [values[7:10].mean(0)] * 3
+    np.testing.assert_allclose(out[7:, 2:4], values[7:] - np.array(second), atol=1e-6)
+    np.testing.assert_allclose(out[:, 4], (times - np.r_[[1.0] * 7, [10.0] * 5]) / 5.0)
+    changed = values.copy()
+    changed[5:] += 100.0  # later readings never change earlier rows' context
+    np.testing.assert_allclose(context.transform(changed, times, lives)[:5], out[:5])
+    state, streamed = None, []
+    for i in range(12):
+        row, state = context.step(values[i], times[i], None if i == 7 else state)
+        streamed.append(row)
+    np.testing.assert_allclose(np.array(streamed), out, atol=1e-6)
+    assert LifeContext.from_dict(context.to_dict()).age_scale_ == context.age_scale_
+
+
+def test_life_context_channels_follow_the_spec_switch(trained):
+    folder, _ = trained
+    from tailorkit.solutions.maintenance_data import load_fleet
+    from tailorkit.solutions.maintenance_train import Split
+
+    spec, _ = load_spec(folder / "tailorkit.yaml")
+    assert spec.tasks.life_context  # on by default
+    fleet = load_fleet(spec, folder)
+    train, _ = split_assets(fleet, spec)
+    normalizer = SensorNormalizer(sensors=fleet.sensors, settings=fleet.settings).fit(
+        fleet.readings
+    )
+    times = fleet.readings["cycle"].to_numpy(float)
+    context = LifeContext(baseline=spec.tasks.window).fit(times, fleet.lives)
+    plain = Split(fleet, spec, normalizer, None, train).windows.values
+    rich = Split(fleet, spec, normalizer, context, train).windows.values
+    k = len(normalizer.kept_)
+    assert plain.shape[2] == k and rich.shape[2] == 2 * k + 1
+    np.testing.assert_array_equal(rich[:, :, :k], plain)
+    off = yaml.safe_load((folder / "tailorkit.yaml").read_text())
+    off["tasks"]["life_context"] = False
+    (folder / "off.yaml").write_text(yaml.safe_dump(off))
+    assert not load_spec(folder / "off.yaml")[0].tasks.life_context
+
+
 def test_grouped_split_has_no_asset_on_both_sides(trained):
     folder, _ = trained
     from tailorkit.solutions.maintenance_data import load_fleet
@@ -213,6 +264,22 @@ def test_monitor_streams_readings_and_alerts_once_when_rul_crosses(trained):
         monitor.update("X2", {k: v for k, v in life.iloc[0].items() if k != "s2"})
     gap = {**life.iloc[0].to_dict(), "s4": None}
     assert np.isfinite(monitor.update("X3", gap)["rul"])  # a missing value is filled
+
+
+def test_monitor_streaming_gives_the_batch_forecast(trained):
+    folder, result = trained
+    from tailorkit.solutions.maintenance_monitor import Monitor
+
+    monitor = Monitor.from_registry(result.model_ref, workspace=folder / ".tailorkit")
+    assert monitor.bundle.context is not None  # the default adds drift and age channels
+    life = simulate_fleet(1, mean_life=70, random_state=12)
+    rows = life.to_dict(orient="records")
+    for stop in (10, 45, len(rows)):  # padded, past the baseline, the whole life
+        fresh = Monitor.from_registry(result.model_ref, workspace=folder / ".tailorkit")
+        states = [fresh.update("Y", row) for row in rows[:stop]]
+        batch, _ = monitor.bundle.forecast_assets(life.head(stop), "batch")
+        for column in ("rul", "rul_low", "rul_high", "failure_probability", "anomaly_score"):
+            assert states[-1][column] == pytest.approx(batch[column].iloc[0], abs=1e-3)
 
 
 def test_no_failure_labels_is_a_clear_error(tmp_path: Path):

@@ -264,6 +264,42 @@ def test_feedback_is_stored_and_linked_to_its_request(server, workspace):
     assert workspace["store"].count("feedback", request_id=request_id) == 1
 
 
+def test_cheap_calls_leave_the_event_loop_only_under_load():
+    """One cheap row is answered on the event loop while it is the only request in flight;
+    with others in flight it goes to the scoring thread, so the loop keeps taking requests
+    (they queue into the next batch)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tailorkit.serve.adapters import Adapter
+    from tailorkit.serve.runtime import MicroBatcher
+
+    class Cheap(Adapter):
+        def is_cheap(self, rows):
+            return len(rows) == 1
+
+        def answer_batch(self, items, reasons):
+            return [{"thread": threading.current_thread().name} for _ in items]
+
+    load = {"in_flight": 1}
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
+    batcher = MicroBatcher(Cheap(None, "test"), executor, in_flight=lambda: load["in_flight"])
+
+    async def thread_of_one_call() -> str:
+        return (await batcher.predict([{"x": 1}], 0))[0]["thread"]
+
+    async def scenario():
+        alone = await thread_of_one_call()
+        load["in_flight"] = 8
+        busy = await thread_of_one_call()
+        batcher.close()
+        return alone, busy
+
+    alone, busy = asyncio.run(scenario())
+    executor.shutdown()
+    assert alone == threading.main_thread().name and busy.startswith("score")
+
+
 # ----------------------------------------------------------------------------- experiments
 def test_assignment_is_stable_and_follows_the_weights():
     experiment = Experiment(

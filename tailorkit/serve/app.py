@@ -153,7 +153,9 @@ class Service:
             max_batch_rows=settings.max_batch_rows,
             max_wait_ms=settings.max_wait_ms,
             on_batch=lambda jobs, rows: self.batch_rows.observe(rows),
+            in_flight=lambda: self.in_flight,
         )
+        self.in_flight = 0  # HTTP requests being handled (the batcher's load signal)
         self.io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db")
         self.started = False
         self._keys: dict[str, tuple[Tenant | None, float]] = {}
@@ -778,7 +780,11 @@ class RequestMiddleware:
                         raise _TooLarge(413, f"request body exceeds the limit of {limit} bytes")
                 return message
 
-            await self.app(scope, counted_receive, send_with_id)
+            service.in_flight += 1
+            try:
+                await self.app(scope, counted_receive, send_with_id)
+            finally:
+                service.in_flight -= 1
         elapsed = time.perf_counter() - started
         status = status_holder[0]
         values = (labels["tenant"], labels["project"], labels["model_version"], labels["endpoint"])

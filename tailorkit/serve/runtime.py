@@ -8,7 +8,9 @@ drains and stops.
 
 ``MicroBatcher`` queues concurrent predict requests and scores whatever has queued while the
 previous batch ran, in one model call: no added wait at low load (``max_wait_ms=0``), large
-batches under high load.
+batches under high load. A cheap call (one row on a fast path) is answered on the event loop
+only while no other request is in flight; under load it goes to the scoring thread too, so the
+loop keeps reading requests, and they queue into the next batch.
 """
 
 from __future__ import annotations
@@ -52,12 +54,14 @@ class MicroBatcher:
         max_batch_rows: int = 1024,
         max_wait_ms: float = 0.0,
         on_batch: Callable[[int, int], None] | None = None,
+        in_flight: Callable[[], int] | None = None,
     ) -> None:
         self.adapter = adapter
         self.executor = executor
         self.max_batch_rows = max_batch_rows
         self.max_wait_ms = max_wait_ms
         self.on_batch = on_batch
+        self.in_flight = in_flight
         self._queue: asyncio.Queue[_Job | None] | None = None
         self._task: asyncio.Task | None = None
 
@@ -99,7 +103,8 @@ class MicroBatcher:
         rows = [row for job in jobs for row in job.rows]
         reasons = max(job.reasons for job in jobs)
         try:
-            if self.adapter.is_cheap(rows):
+            idle = self.in_flight is None or self.in_flight() <= len(jobs)
+            if idle and self.adapter.is_cheap(rows):
                 outputs = self.adapter.answer_batch(rows, reasons)
             else:
                 outputs = await loop.run_in_executor(
@@ -149,12 +154,14 @@ class ModelPool:
         max_batch_rows: int = 1024,
         max_wait_ms: float = 0.0,
         on_batch: Callable[[int, int], None] | None = None,
+        in_flight: Callable[[], int] | None = None,
     ) -> None:
         self.registry = registry
         self.poll_interval = poll_interval
         self.max_batch_rows = max_batch_rows
         self.max_wait_ms = max_wait_ms
         self.on_batch = on_batch
+        self.in_flight = in_flight
         # One scoring thread: the model call holds the cores; more threads would contend.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
         self.loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
@@ -235,6 +242,7 @@ class ModelPool:
             max_batch_rows=self.max_batch_rows,
             max_wait_ms=self.max_wait_ms,
             on_batch=self.on_batch,
+            in_flight=self.in_flight,
         )
         log.info("loaded %s:%s for %s@%s", version.project, version.version, *route)
         return Served(version, adapter, batcher)

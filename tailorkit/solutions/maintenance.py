@@ -82,6 +82,11 @@ class Tasks(_Strict):
     rul_cap: float = Field(125.0, gt=0)
     horizon: float = Field(30.0, gt=0, description="failure within this many time steps")
     train_stride: int = Field(1, ge=1, description="train on every k-th window")
+    life_context: bool = Field(
+        True,
+        description="add each sensor's drift from the life's first `window` readings and the "
+        "life's age; turn off when records start mid-life rather than at install/maintenance",
+    )
 
 
 class MaintenanceEvaluation(_Strict):
@@ -178,6 +183,8 @@ tasks:
   window: 30                   # readings per window
   rul_cap: 125                 # piecewise-linear RUL target capped here
   horizon: 30                  # failure-within-horizon classification
+  life_context: true           # + each sensor's drift from the life's first `window` readings
+                               #   and the life's age; false when records start mid-life
 
 # models: [lightgbm, lstm, cnn, transformer]   # sequence models pretrain on masked segments
 # ensemble: true

@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tailorkit.data.sensors import SensorNormalizer, check_readings, convert_units, sliding_windows
+from tailorkit.data.sensors import (
+    LifeContext,
+    SensorNormalizer,
+    check_readings,
+    convert_units,
+    sliding_windows,
+)
 from tailorkit.errors import DataError, RegistryError
 from tailorkit.evaluate.maintenance_policy import rul_quantile
 from tailorkit.models.sensor_base import WindowModel, load_window_model
@@ -36,9 +42,11 @@ class MaintenanceBundle:
         model: WindowModel,
         detector: WindowModel | None,
         ref: str = "",
+        context: LifeContext | None = None,
     ):
         self.config = config
         self.normalizer = normalizer
+        self.context = context
         self.model = model
         self.detector = detector
         self.ref = ref
@@ -56,7 +64,11 @@ class MaintenanceBundle:
                 self.config["anomaly_model"] = "anomaly"
         else:
             self.config["anomaly_model"] = None
-        document = {**self.config, "normalizer": self.normalizer.to_dict()}
+        document = {
+            **self.config,
+            "normalizer": self.normalizer.to_dict(),
+            "life_context": self.context.to_dict() if self.context is not None else None,
+        }
         (path / BUNDLE_FILE).write_text(json.dumps(document, indent=1))
         return path
 
@@ -67,13 +79,15 @@ class MaintenanceBundle:
             raise RegistryError(f"{path} is not a maintenance model (no {BUNDLE_FILE})")
         config = json.loads((path / BUNDLE_FILE).read_text())
         normalizer = SensorNormalizer.from_dict(config.pop("normalizer"))
+        context = config.pop("life_context", None)
+        context = LifeContext.from_dict(context) if context else None
         model = load_window_model(path / "rul")
         detector = None
         if config.get("anomaly_model") == "rul":
             detector = model
         elif config.get("anomaly_model"):
             detector = load_window_model(path / config["anomaly_model"])
-        return cls(config, normalizer, model, detector, ref)
+        return cls(config, normalizer, model, detector, ref, context)
 
     @classmethod
     def from_version(cls, version) -> MaintenanceBundle:
@@ -150,6 +164,10 @@ class MaintenanceBundle:
         readings, warnings = self.prepare(frame, source)
         asset, time = self.config["asset"], self.config["time"]
         values = self.normalizer.transform(readings, source)
+        if self.context is not None:
+            values = self.context.transform(
+                values, readings[time].to_numpy(float), readings[asset].to_numpy()
+            )
         windows = sliding_windows(
             values, readings[asset].to_numpy(), self.config["window"], last_only=True
         )

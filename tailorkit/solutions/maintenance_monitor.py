@@ -25,13 +25,20 @@ from tailorkit.solutions.maintenance_bundle import MaintenanceBundle
 
 
 class Monitor:
-    """Per-asset buffers of the last ``window`` readings over a loaded maintenance model."""
+    """Per-asset buffers of the last ``window`` model inputs over a loaded maintenance model.
+
+    Each reading is normalized (and given its life context: drift from the asset's first
+    readings, age) on arrival, so a streamed asset gets the same windows as a batch of its
+    readings given to ``tailorkit predict``.
+    """
 
     def __init__(self, bundle: MaintenanceBundle, thresholds: dict[str, float] | None = None):
         self.bundle = bundle
         self.thresholds = {**bundle.config["alerts"], **(thresholds or {})}
         self.window = bundle.config["window"]
         self._buffers: dict[str, deque] = {}
+        self._last_row: dict[str, dict[str, float]] = {}
+        self._context: dict[str, dict] = {}
         self._last_time: dict[str, float] = {}
         self._alerting: dict[str, set[str]] = {}
 
@@ -45,13 +52,19 @@ class Monitor:
         """Add one reading of ``asset``; returns its forecast and newly crossed alerts."""
         asset = str(asset)
         row = self._checked(asset, reading)
-        buffer = self._buffers.setdefault(asset, deque(maxlen=self.window))
-        buffer.append(row)
-        frame = pd.DataFrame(list(buffer))
-        values = self.bundle.normalizer.transform(frame, f"asset {asset!r}")
-        windows = sliding_windows(values, np.zeros(len(frame), int), self.window, last_only=True)
-        forecast = {k: float(v[0]) for k, v in self.bundle.forecast_windows(windows.values).items()}
         time = float(row[self.bundle.config["time"]])
+        values = self.bundle.normalizer.transform(pd.DataFrame([row]), f"asset {asset!r}")[0]
+        if self.bundle.context is not None:
+            values, self._context[asset] = self.bundle.context.step(
+                values, time, self._context.get(asset)
+            )
+        buffer = self._buffers.setdefault(asset, deque(maxlen=self.window))
+        buffer.append(values)
+        self._last_row[asset] = row
+        windows = sliding_windows(
+            np.stack(buffer), np.zeros(len(buffer), int), self.window, last_only=True
+        )
+        forecast = {k: float(v[0]) for k, v in self.bundle.forecast_windows(windows.values).items()}
         crossed = self._crossed(forecast)
         new = sorted(crossed - self._alerting.get(asset, set()))
         self._alerting[asset] = crossed
@@ -102,10 +115,10 @@ class Monitor:
             row[column] = float(value)
         converted, _ = convert_units(pd.DataFrame([row]), config.get("units", {}), "model")
         row = {k: float(v) for k, v in converted.iloc[0].items()}
-        previous = self._buffers.get(asset)
+        previous = self._last_row.get(asset)
         for column in needed:
             if np.isnan(row[column]):
-                row[column] = previous[-1][column] if previous else self._training_mean(column)
+                row[column] = previous[column] if previous else self._training_mean(column)
         self._last_time[asset] = time
         return row
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tailorkit.data.sensors import SensorNormalizer, Windows, sliding_windows
+from tailorkit.data.sensors import LifeContext, SensorNormalizer, Windows, sliding_windows
 from tailorkit.errors import DataError
 from tailorkit.evaluate.maintenance_policy import (
     Costs,
@@ -46,12 +46,21 @@ LOWER_IS_BETTER = ("rmse", "mae", "phm08_score", "rmse_all_windows", "policy_cos
 class Split:
     """Windows of the fleet with labels and which side of the asset split they are on."""
 
-    def __init__(self, fleet: FleetData, spec, normalizer: SensorNormalizer, train_assets):
+    def __init__(
+        self,
+        fleet: FleetData,
+        spec,
+        normalizer: SensorNormalizer,
+        context: LifeContext | None,
+        train_assets,
+    ):
         tasks = spec.tasks
         readings = fleet.readings
         self.assets = readings[spec.data.asset].to_numpy(str)
         self.times = readings[spec.data.time].to_numpy(float)
         values = normalizer.transform(readings)
+        if context is not None:
+            values = context.transform(values, self.times, fleet.lives)
         self.windows: Windows = sliding_windows(values, fleet.lives, tasks.window)
         end = self.windows.end
         self.rul = fleet.rul[end]
@@ -81,7 +90,13 @@ def run_maintenance(project, registry, run_id: int, say) -> Any:
             f"constant sensor(s) {', '.join(normalizer.dropped_)} carry no information and "
             "were dropped"
         )
-    split = Split(fleet, spec, normalizer, train_assets)
+    context = None
+    if spec.tasks.life_context:
+        times = fleet.readings[spec.data.time].to_numpy(float)
+        context = LifeContext(baseline=spec.tasks.window).fit(
+            times[train_rows], fleet.lives[train_rows]
+        )
+    split = Split(fleet, spec, normalizer, context, train_assets)
     short = pd.Series(fleet.lives).value_counts()
     if (short < spec.tasks.window).any():
         warnings.append(
@@ -103,7 +118,7 @@ def run_maintenance(project, registry, run_id: int, say) -> Any:
     )
     gates_passed = all(r["passed"] for r in requirements)
     bundle = MaintenanceBundle(
-        _bundle_config(spec, policy), normalizer, model, detector, ref=spec.name
+        _bundle_config(spec, policy), normalizer, model, detector, ref=spec.name, context=context
     )
     with tempfile.TemporaryDirectory() as folder:
         path = bundle.save(f"{folder}/model")
@@ -388,7 +403,11 @@ def _document(spec, run_id, version, fleet, normalizer, split, rows, best) -> di
             "seed": evaluation.seed,
             "description": description,
         },
-        "data": {**fleet.summary(), **normalizer.describe()},
+        "data": {
+            **fleet.summary(),
+            **normalizer.describe(),
+            "life_context": spec.tasks.life_context,
+        },
         "tasks": spec.tasks.model_dump(),
         "leaderboard": rows,
         "best": best,
