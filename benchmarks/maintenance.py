@@ -5,8 +5,11 @@ engines (run to failure) with the solution's defaults (window 30, RUL cap 125, c
 sensors dropped, per-condition z-scores, each model's inner early-stopping split of 15% of
 the training engines, grouped by engine). The C-MAPSS test protocol: one prediction per test
 engine at its last observed cycle against RUL_FD001.txt; RMSE and the PHM08 score; mean and
-std over seeds. The ensembles average the four pretrained families with equal weights, and with
-non-negative least-squares weights fitted on the inner validation engines.
+std over seeds. The solution's default life context (each sensor's drift from the engine's
+first 30 cycles, and the engine's age) is on; ``--no-life-context`` runs the ablation, whose
+rows are named "... (no life context)". The ensembles average the four pretrained families
+with equal weights, and with non-negative least-squares weights fitted on the inner
+validation engines.
 Nothing is tuned on the test engines: the maintenance policy's parameters are chosen on the
 inner validation engines (carved from the training engines, truncated at random cycles like
 the test set), then the policy is simulated on the test fleet against run-to-failure and the
@@ -37,7 +40,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tailorkit.data.sensors import SensorNormalizer, check_readings, sliding_windows  # noqa: E402
+from tailorkit.data.sensors import (  # noqa: E402
+    LifeContext,
+    SensorNormalizer,
+    check_readings,
+    sliding_windows,
+)
 from tailorkit.evaluate.maintenance_policy import (  # noqa: E402
     Costs,
     LifeForecast,
@@ -72,6 +80,7 @@ CONFIGS = (  # (row name, family, params)
     ("lstm (no pretraining)", "lstm", {"pretrain": False}),
 )
 ENSEMBLE_MEMBERS = ("lightgbm", "cnn", "lstm", "transformer")
+NO_CONTEXT = " (no life context)"
 SENSORS = [f"s{i}" for i in range(1, 22)]
 SETTINGS = ["setting_1", "setting_2", "setting_3"]
 
@@ -96,10 +105,17 @@ def load_cmapss():
 QUICK = {"lightgbm": {"n_estimators": 20}, "default": {"max_epochs": 1, "pretrain_epochs": 1}}
 
 
-def cmapss_seed(seed: int, configs: list[str] | None, quick: bool = False, part: str = "") -> None:
+def cmapss_seed(
+    seed: int, configs: list[str] | None, quick: bool = False, part: str = "", context: bool = True
+) -> None:
     train, test, truth = load_cmapss()
     normalizer = SensorNormalizer(sensors=SENSORS, settings=SETTINGS, random_state=seed).fit(train)
     train_values, test_values = normalizer.transform(train), normalizer.transform(test)
+    label = "" if context else NO_CONTEXT
+    if context:  # fitted on the training engines only, applied causally per engine
+        life = LifeContext(baseline=WINDOW).fit(train["cycle"], train["engine"])
+        train_values = life.transform(train_values, train["cycle"], train["engine"])
+        test_values = life.transform(test_values, test["cycle"], test["engine"])
     rul = (train.groupby("engine")["cycle"].transform("max") - train["cycle"]).to_numpy(float)
     windows = sliding_windows(train_values, train["engine"].to_numpy(), WINDOW)
     target = np.minimum(rul[windows.end], CAP).astype(np.float32)
@@ -113,7 +129,11 @@ def cmapss_seed(seed: int, configs: list[str] | None, quick: bool = False, part:
     _, valid_rows = inner_split(windows.asset, 0.15, seed)
     valid_engines = np.unique(windows.asset[valid_rows])
 
-    suffix = ("_quick" if quick else "") + (f"_{part}" if part else "")
+    suffix = (
+        ("_quick" if quick else "")
+        + (f"_{part}" if part else "")
+        + ("" if context else "_nocontext")
+    )
     out_path = RESULTS / f"maintenance_cmapss_seed{seed}{suffix}.json"
     document = json.loads(out_path.read_text()) if out_path.exists() else {}
     document.update(
@@ -123,6 +143,7 @@ def cmapss_seed(seed: int, configs: list[str] | None, quick: bool = False, part:
             "constant_sensors_dropped": normalizer.dropped_,
             "validation_engines": [int(e) for e in valid_engines],
             "train_windows": int(len(target)),
+            "life_context": context,
         }
     )
     document.setdefault("models", {})
@@ -137,6 +158,7 @@ def cmapss_seed(seed: int, configs: list[str] | None, quick: bool = False, part:
         model.fit(windows.values, target, failure=failure, groups=windows.asset)
         seconds = time.perf_counter() - started
         fitted[name] = model
+        name += label
         row = _score_model(model, last.values, true_last, recent)
         row["fit_seconds"] = round(seconds, 1)
         row["pretrain_seconds"] = round(getattr(model, "pretrain_seconds_", 0.0), 1)
@@ -144,36 +166,70 @@ def cmapss_seed(seed: int, configs: list[str] | None, quick: bool = False, part:
         row["validation_rmse"] = getattr(model, "validation_rmse_", None)
         document["models"][name] = row
         print(f"seed {seed} {name}: {row}", flush=True)
-        if name == ENSEMBLE_MEMBERS[-1]:
+        if name == ENSEMBLE_MEMBERS[-1] + label:
+            held_out = _fit_without(windows, target, failure, valid_rows, seed, quick)
             _ensembles(
-                fitted, document, windows, target, valid_rows, last, true_last, recent,
-                lambda model: _policy(
-                    model, windows, rul, train, valid_engines, test, test_all, truth_by_engine, seed
+                fitted, held_out, document, windows, target, valid_rows, last, true_last, recent,
+                label, lambda model, tuning: _policy(
+                    model, tuning, windows, rul, train, valid_engines, test, test_all,
+                    truth_by_engine, seed,
                 ),
             )  # fmt: skip
         out_path.write_text(json.dumps(document, indent=1))
     out_path.write_text(json.dumps(document, indent=1))
 
 
-def _ensembles(fitted, document, windows, target, valid_rows, last, true_last, recent, policy):
-    """Equal- and validation-weighted ensembles of the four families, then the policy."""
+def _fit_without(windows, target, failure, valid_rows, seed, quick) -> list:
+    """The four members again, fitted without the inner validation engines: their forecasts
+    on those engines are out of sample. (The members in the table use every training engine;
+    LightGBM's final boosters are refit on all of them, so its forecasts there are in-sample
+    and would win any weighting or policy choice made on them.)"""
+    keep = np.setdiff1d(np.arange(len(target)), valid_rows)
+    members = []
+    for family in ENSEMBLE_MEMBERS:
+        params = QUICK.get(family, QUICK["default"]) if quick else {}
+        model = make_window_model(family, random_state=seed, **params)
+        model.fit(windows.values[keep], target[keep], failure=failure[keep],
+                  groups=windows.asset[keep])  # fmt: skip
+        members.append(model)
+    return members
+
+
+def _ensembles(
+    fitted, held_out, document, windows, target, valid_rows, last, true_last, recent, label, policy
+):
+    """Equal- and validation-weighted ensembles of the four families, then the policy.
+
+    Weights (non-negative least squares) and the choice between the two ensembles for the
+    policy are made on the inner validation engines with ``held_out`` members (fitted without
+    those engines); the test rows use the same weights on the members fitted on every engine.
+    """
     members = [fitted[n] for n in ENSEMBLE_MEMBERS if n in fitted]
     if len(members) == len(ENSEMBLE_MEMBERS):
-        ensemble = WindowEnsemble.of(members, [1.0] * len(members))
-        document["models"]["ensemble (equal weights)"] = _score_model(
-            ensemble, last.values, true_last, recent
+        X, y = windows.values[valid_rows], target[valid_rows]
+        weights = _validation_weights(held_out, X, y)
+        candidates = {"ensemble (equal weights)": [1.0] * len(members),
+                      "ensemble (validation weights)": weights}  # fmt: skip
+        validation_rmse = {}
+        for name, member_weights in candidates.items():
+            tuning = WindowEnsemble.of(held_out, member_weights)
+            validation_rmse[name] = float(np.sqrt(np.mean((tuning.predict(X) - y) ** 2)))
+            row = _score_model(WindowEnsemble.of(members, member_weights), last.values,
+                               true_last, recent)  # fmt: skip
+            row["validation_rmse_held_out"] = validation_rmse[name]
+            row["weights"] = dict(zip(ENSEMBLE_MEMBERS, member_weights, strict=True))
+            document["models"][name + label] = row
+        chosen = min(validation_rmse, key=validation_rmse.get)
+        document["policy" + label] = policy(
+            WindowEnsemble.of(members, candidates[chosen]),
+            WindowEnsemble.of(held_out, candidates[chosen]),
         )
-        weights = _validation_weights(members, windows.values[valid_rows], target[valid_rows])
-        weighted = WindowEnsemble.of(members, weights)
-        row = _score_model(weighted, last.values, true_last, recent)
-        row["weights"] = dict(zip(ENSEMBLE_MEMBERS, weights, strict=True))
-        document["models"]["ensemble (validation weights)"] = row
-        document["policy"] = policy(weighted)
-        document["policy"]["model"] = "ensemble (validation weights)"
+        document["policy" + label]["model"] = chosen + label
+        row = document["models"]["ensemble (validation weights)" + label]
         seed = document["seed"]
-        print(f"seed {seed} ensemble: {document['models']['ensemble (equal weights)']}")
+        print(f"seed {seed} ensemble: {document['models']['ensemble (equal weights)' + label]}")
         print(f"seed {seed} weighted ensemble: {row}")
-        print(f"seed {seed} policy: {json.dumps(document['policy'], indent=1)}", flush=True)
+        print(f"seed {seed} policy: {json.dumps(document['policy' + label], indent=1)}", flush=True)
 
 
 def _validation_weights(members, X, y) -> list[float]:
@@ -211,10 +267,12 @@ def _score_model(model, last_windows, true_last, recent) -> dict:
     return row
 
 
-def _policy(model, windows, rul, train, valid_engines, test, test_all, truth, seed) -> dict:
+def _policy(model, tuning, windows, rul, train, valid_engines, test, test_all, truth, seed) -> dict:
+    """Alpha and offset chosen with ``tuning`` (fitted without the validation engines) on
+    those engines cut at random cycles; then ``model`` runs the policy on the test fleet."""
     costs = Costs()
     valid = np.isin(windows.asset, valid_engines)
-    forecast = model.predict_distribution(windows.values[valid])
+    forecast = tuning.predict_distribution(windows.values[valid])
     cycles = train["cycle"].to_numpy(float)[windows.end[valid]]
     failure_at = cycles + rul[windows.end[valid]]
     assets = windows.asset[valid]
@@ -340,7 +398,8 @@ def _merged_seeds() -> list[dict]:
 
 def report() -> None:
     seeds = _merged_seeds()
-    names = [c[0] for c in CONFIGS] + ["ensemble (equal weights)", "ensemble (validation weights)"]
+    base = [c[0] for c in CONFIGS] + ["ensemble (equal weights)", "ensemble (validation weights)"]
+    names = [name + label for label in ("", NO_CONTEXT) for name in base]
     rows = []
     for name in names:
         runs = [s["models"][name] for s in seeds if name in s.get("models", {})]
@@ -350,8 +409,9 @@ def report() -> None:
         score = [r["phm08_score"] for r in runs]
         for run in runs:
             if "weights" in run or name.startswith("ensemble"):
-                members = [s["models"][m].get("fit_seconds") or 0 for s in seeds
-                           for m in ENSEMBLE_MEMBERS if m in s["models"]]  # fmt: skip
+                label = NO_CONTEXT if name.endswith(NO_CONTEXT) else ""
+                members = [s["models"][m + label].get("fit_seconds") or 0 for s in seeds
+                           for m in ENSEMBLE_MEMBERS if m + label in s["models"]]  # fmt: skip
                 run.setdefault("fit_seconds", sum(members) / max(len(runs), 1))
         rows.append(
             {
@@ -369,7 +429,12 @@ def report() -> None:
                 "fit_seconds_mean": float(np.mean([r.get("fit_seconds", 0) or 0 for r in runs])),
             }
         )
-    policies = [{**s["policy"], "seed": s["seed"]} for s in seeds if "policy" in s]
+    policies = [
+        {**s[key], "seed": s["seed"], "life_context": key == "policy"}
+        for key in ("policy", "policy" + NO_CONTEXT)
+        for s in seeds
+        if key in s
+    ]
     ai4i_path = RESULTS / "maintenance_ai4i.json"
     document = {
         "machine": platform.platform(),
@@ -431,6 +496,7 @@ def policy_markdown(policies: list[dict]) -> str:
         ours, fixed, rtf = (
             rows["predictive policy"], rows["best fixed interval"], rows["run to failure"]
         )  # fmt: skip
+        seed = f"{seed}" if policy["life_context"] else f"{seed}{NO_CONTEXT}"
         lines.append(
             f"| {seed} | {policy['alpha']}, {policy['offset']:g} | {ours['cost_rate']:.4f} "
             f"({ours['failures']}) | {fixed['cost_rate']:.4f} ({fixed['interval']:g}) | "
@@ -447,10 +513,13 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", help="only these rows of the C-MAPSS table")
     parser.add_argument("--quick", action="store_true", help="1-epoch smoke run (not results)")
     parser.add_argument("--part", default="", help="write to a separate file (parallel runs)")
+    parser.add_argument(
+        "--no-life-context", action="store_true", help="the ablation without drift/age channels"
+    )
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.section == "cmapss":
-        cmapss_seed(args.seed, args.models, args.quick, args.part)
+        cmapss_seed(args.seed, args.models, args.quick, args.part, not args.no_life_context)
     elif args.section == "ai4i":
         ai4i()
     else:
