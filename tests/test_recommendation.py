@@ -239,6 +239,10 @@ def test_sasrec_scores_cold_items_from_their_text(shop_data):
     history = [split.test.histories[0]]
     # cold items' scores come from their text: changing only that text changes them
     assert not np.allclose(model.score(history)[0, cold], other.score(history)[0, cold])
+    # never seen in training, they are not the softmax's negatives either: their text does
+    # not move a single weight (as negatives they would learn to rank every new item last)
+    trained, twin = model.network_.state_dict(), other.network_.state_dict()
+    assert all(torch.equal(trained[k], twin[k]) for k in trained if k != "text")
 
 
 def test_sasrec_item_table_is_cached_per_set_of_weights(shop_data):

@@ -13,6 +13,8 @@
   MiniLM), ``item = id_embedding + W · text``. Items never seen in training have their id
   embedding switched off, and during training ``id_dropout`` of the items lose theirs at
   random, so the model learns to score an item from its text alone: cold-start items.
+  Items never seen in training are left out of the training softmax (their logits are
+  masked): as ever-present negatives they would teach the model to rank every new item last.
 - **Speed on CPU**: the items × positions logits product runs in bfloat16 where the CPU
   has native bfloat16 (``bf16_logits``, default: detected;
   the softmax and loss stay float32); attention has no dropout so the fused kernel runs;
@@ -96,9 +98,12 @@ class SASRec(Recommender):
             np.concatenate(data.sequences) if data.sequences else np.zeros(0, int), minlength=n
         )
         self.network_ = _network(n, self, 0 if text is None else text.shape[1])
+        self._unseen = None
         if text is not None:
             self.network_.text[1 : n + 1] = torch.from_numpy(np.asarray(text, np.float32))
             self.network_.id_off[1 : n + 1] = torch.from_numpy(counts == 0)
+            if (counts == 0).any():  # scored from text only; never trained as negatives
+                self._unseen = torch.from_numpy(counts == 0)
         windows = torch.from_numpy(_windows(data.sequences, self.max_len))
         self.log_: list[dict[str, Any]] = []
         optimizer = torch.optim.Adam(
@@ -181,7 +186,10 @@ class SASRec(Recommender):
                 continue
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = hidden @ table[1 : self.n_items_ + 1].T
-            loss = F.cross_entropy(logits.float(), targets - 1)
+            logits = logits.float()
+            if self._unseen is not None:
+                logits = logits.masked_fill(self._unseen, float("-inf"))
+            loss = F.cross_entropy(logits, targets - 1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
