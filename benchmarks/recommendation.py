@@ -253,6 +253,7 @@ def recbole_rows(fingerprint: str) -> list[dict]:
             row["fit_s"] = entry.get("train_s")
             row["epochs_run"] = entry.get("n_epochs_run")
             row["sec_per_epoch"] = entry.get("sec_per_epoch")
+            row["beside_ours"] = entry.get("beside_ours")
             row["best_epoch"] = entry.get("best_epoch")
             row["converged"] = entry.get("converged")
             row["stopped_by"] = entry.get("stopped_by")
@@ -351,6 +352,9 @@ def _fmt(value) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+PATIENCE = 5  # SASRec's default early-stopping patience
+
+
 def targets(key: str, record: dict) -> dict:
     by = {r["model"]: r for r in record["rows"]}
     out = {}
@@ -368,17 +372,36 @@ def targets(key: str, record: dict) -> dict:
             ratio = ours["ndcg@10"] / rec["ndcg@10"]
             converged = bool(rec.get("converged"))
             out["ndcg@10 >= 1.15x converged RecBole SASRec"] = (
-                f"{ratio:.2f}x RecBole SASRec's best checkpoint, but RecBole ran only "
+                f"{ratio:.2f}x RecBole SASRec's best checkpoint after "
                 f"{rec.get('epochs_run')} epoch(s): "
-                + ("met" if converged and ratio >= 1.15 else "NOT DEMONSTRATED (not converged)")
+                + (
+                    "met"
+                    if converged and ratio >= 1.15
+                    else "NOT DEMONSTRATED (RecBole not converged)"
+                    if ratio >= 1.15
+                    else "MISSED: RecBole's unconverged checkpoint already scores within 1.15x"
+                )
             )
             ours_epochs = [e for e in ours.get("epochs", []) if e.get("stage") == "finetune"]
-            per_epoch = (ours["fit_s"] - ours.get("pretrain_s", 0)) / max(len(ours_epochs), 1)
-            if rec.get("sec_per_epoch"):
+            stopped = len(ours_epochs) - int(ours.get("best_epoch") or 0) >= PATIENCE
+            out["our SASRec converged"] = (
+                f"{'yes' if stopped else 'NO'}: early stopping (patience {PATIENCE}) after "
+                f"{len(ours_epochs)} epochs, best {ours.get('best_epoch')}, {ours['fit_s']} s "
+                "with its masked-item pretraining, one thread"
+            )
+            timing = rec.get("beside_ours")  # epochs of both timed side by side, one thread each
+            if timing and rec.get("epochs_run"):
+                spent = rec["epochs_run"] * timing["recbole_sec_per_epoch"]
+                ours_s = timing["ours_pretrain_s"] + len(ours_epochs) * timing["ours_sec_per_epoch"]
+                bound = "" if converged else ">= "
                 out["training >= 5x faster than RecBole SASRec"] = (
-                    f"per epoch {rec['sec_per_epoch'] / per_epoch:.1f}x faster (RecBole "
-                    f"{rec['sec_per_epoch']} s/epoch, ours {per_epoch:.0f} s/epoch, same load); "
-                    "time to convergence NOT MEASURED (neither converged within its budget)"
+                    f"{bound}{spent / ours_s:.1f}x: RecBole {rec['epochs_run']} epochs x "
+                    f"{timing['recbole_sec_per_epoch']} s = {spent:.0f} s"
+                    f"{' so far (not converged)' if not converged else ''}; ours "
+                    f"{timing['ours_pretrain_s']} s pretraining + {len(ours_epochs)} epochs x "
+                    f"{timing['ours_sec_per_epoch']} s = {ours_s:.0f} s to convergence (per-epoch "
+                    f"times measured side by side, one thread each, {timing['when']}): "
+                    + ("met" if spent / ours_s >= 5 else "not shown")
                 )
     else:
         others = [r for n, r in by.items() if not n.startswith("sasrec")]
