@@ -29,15 +29,7 @@ stopped by its time budget still says how far it got) with per-user test ranks, 
 Converging SASRec takes hours on 2 cores, more than one sitting: ``--state-dir DIR`` keeps the
 best and the last checkpoint (model, optimizer, early-stopping counter, random states, epoch
 log) there after every epoch, and a later run with the same ``--state-dir`` resumes from the
-next epoch exactly where the stopped one left off. A sitting's state lives outside the repo
-and is lost with its machine, so ``--export-state DIR`` writes it pickle-free (safetensors +
-JSON, committed under ``benchmarks/results/recbole_state/``) and ``--import-state DIR``
-rebuilds a state dir from that on the next machine::
-
-    python benchmarks/recbole_side_by_side.py --models SASRec --state-dir /work/recbole-state \
-        --export-state benchmarks/results/recbole_state          # end of a sitting
-    python benchmarks/recbole_side_by_side.py --models SASRec --state-dir /work/recbole-state \
-        --import-state benchmarks/results/recbole_state          # start of the next
+next epoch exactly where the stopped one left off.
 """
 
 from __future__ import annotations
@@ -294,93 +286,6 @@ def resume(trainer, train_data, state: Path) -> dict:
     return progress
 
 
-def export_state(state: Path, out: Path) -> None:
-    """A state dir as safetensors + JSON (no pickle): last checkpoint with its optimizer,
-    best weights, random states and the progress record."""
-    from safetensors.torch import save_file
-
-    progress = json.loads((state / "progress.json").read_text())
-    last = torch.load(state / "recbole_ckpt" / "last.pth", map_location="cpu")
-    best = torch.load(progress["best_file"], map_location="cpu")
-    rng = torch.load(state / "rng.pth", weights_only=False)  # our own file
-    tensors = {f"last.model.{k}": v for k, v in last["state_dict"].items()}
-    best_is_last = all(torch.equal(v, last["state_dict"][k]) for k, v in best["state_dict"].items())
-    if not best_is_last:  # the usual case while validation still improves: store it once
-        tensors |= {f"best.model.{k}": v for k, v in best["state_dict"].items()}
-    slots = {}
-    for index, slot in last["optimizer"]["state"].items():
-        for name, value in slot.items():
-            tensors[f"last.optim.{index}.{name}"] = value.reshape(-1) if name == "step" else value
-            slots.setdefault(str(index), []).append(name)
-    tensors["rng.torch"], tensors["rng.loader"] = rng["torch"], rng["loader"]
-    tensors["rng.numpy"] = torch.from_numpy(rng["numpy"][1].astype(np.int64))
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(out / "state.safetensors"))
-    numpy_rest = [rng["numpy"][0], *(float(x) for x in rng["numpy"][2:])]
-    document = {
-        "progress": progress["entry"],
-        "best_is_last": best_is_last,
-        "epoch": last["epoch"],
-        "cur_step": last["cur_step"],
-        "best_valid_score": float(last["best_valid_score"]),
-        "param_groups": last["optimizer"]["param_groups"],
-        "optimizer_slots": slots,
-        "numpy_rng": numpy_rest,
-        "python_rng": [rng["python"][0], list(rng["python"][1]), rng["python"][2]],
-    }
-    (out / "state.json").write_text(json.dumps(document))
-    print(f"exported epoch {last['epoch']} of {state} to {out}", flush=True)
-
-
-def import_state(source: Path, state: Path, model_name: str) -> None:
-    """Rebuild a state dir (RecBole's checkpoint files) from ``export_state``'s output."""
-    from safetensors.torch import load_file
-
-    tensors = load_file(str(source / "state.safetensors"))
-    document = json.loads((source / "state.json").read_text())
-    ckpt = state / "recbole_ckpt"
-    ckpt.mkdir(parents=True, exist_ok=True)
-    optimizer = {"state": {}, "param_groups": document["param_groups"]}
-    for index, names in document["optimizer_slots"].items():
-        slot = {n: tensors[f"last.optim.{index}.{n}"] for n in names}
-        if "step" in slot:
-            slot["step"] = slot["step"].reshape(())
-        optimizer["state"][int(index)] = slot
-    for group in optimizer["param_groups"]:
-        if "betas" in group:
-            group["betas"] = tuple(group["betas"])
-
-    def model(prefix):
-        return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-    torch.save(
-        {
-            "config": {"model": model_name},
-            "epoch": document["epoch"],
-            "cur_step": document["cur_step"],
-            "best_valid_score": document["best_valid_score"],
-            "state_dict": model("last.model."),
-            "other_parameter": {},
-            "optimizer": optimizer,
-        },
-        ckpt / "last.pth",
-    )
-    best_file = ckpt / f"{model_name}-best.pth"
-    best = model("last.model." if document["best_is_last"] else "best.model.")
-    torch.save({"state_dict": best, "other_parameter": {}}, best_file)
-    name, *rest = document["numpy_rng"]
-    numpy_state = (name, tensors["rng.numpy"].numpy().astype(np.uint32), int(rest[0]),
-                   int(rest[1]), float(rest[2]))  # fmt: skip
-    python_state = (document["python_rng"][0], tuple(document["python_rng"][1]),
-                    document["python_rng"][2])  # fmt: skip
-    rng = {"torch": tensors["rng.torch"], "numpy": numpy_state, "python": python_state,
-           "loader": tensors["rng.loader"]}  # fmt: skip
-    torch.save(rng, state / "rng.pth")
-    progress = {"entry": document["progress"], "best_file": str(best_file)}
-    (state / "progress.json").write_text(json.dumps(progress))
-    print(f"imported epoch {document['epoch']} from {source} into {state}", flush=True)
-
-
 def run_model(
     model_name: str,
     df: pd.DataFrame,
@@ -513,17 +418,7 @@ def main() -> None:
     parser.add_argument("--eval-checkpoint", type=Path, help="only evaluate this checkpoint")
     parser.add_argument("--notes", default="{}", help="JSON facts about the stopped run")
     parser.add_argument("--state-dir", type=Path, help="keep checkpoints here; resume from them")
-    parser.add_argument("--export-state", type=Path, help="write --state-dir pickle-free here")
-    parser.add_argument("--import-state", type=Path, help="rebuild --state-dir from this export")
     args = parser.parse_args()
-    if args.export_state or args.import_state:
-        for name in args.models.split(","):
-            state = args.state_dir.resolve() / name
-            if args.export_state:
-                export_state(state, args.export_state.resolve() / name)
-            else:
-                import_state(args.import_state.resolve() / name, state, name)
-        return
     _OUT["path"] = args.out.resolve()
     torch.set_num_threads(args.threads)
     deadline = time.time() + args.budget_min * 60
