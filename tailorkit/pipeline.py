@@ -315,7 +315,9 @@ class Project:
             if pending:  # this process would only wait: fit its candidates on all rows now
                 for name in [n for n in results if not _is_ablation(n)]:
                     say(f"refitting {name} on all rows while the workers train")
-                    results[name].refit = clone(candidates[name]).fit(*rows[:2], **known)
+                    refit = clone(candidates[name]).fit(*rows[:2], **known)
+                    refit.importances_ = refit.importances_  # lazy ones (TreeSHAP): now, not later
+                    results[name].refit = refit
             for name, jobs in pending.items():
                 say(f"waiting for {name}")
                 results[name] = jobs.result(say)

@@ -145,3 +145,73 @@ def test_attention_dropout_is_unbiased_and_off_in_eval():
     assert weights.shape == (4, 5, 5)
     assert not torch.allclose(draws[0], draws[1])  # dropout acts while training
     torch.testing.assert_close(draws.mean(0), reference, rtol=0, atol=0.03)
+
+
+def test_keep_mask_rate_and_scale():
+    import torch
+
+    from tailorkit.models.ft_transformer import ByteDropout, keep_mask
+
+    torch.manual_seed(0)
+    mask = keep_mask(torch.Size((400, 500)), 0.2)
+    assert mask.dtype == torch.float32 and mask.shape == (400, 500)
+    kept = mask > 0
+    assert abs(kept.float().mean().item() - (1 - 51 / 256)) < 0.005  # rate rounded to 1/256
+    assert torch.allclose(mask[kept], torch.tensor(256 / 205))  # inverted-dropout scale
+    assert abs(mask.mean().item() - 1.0) < 0.01  # unbiased
+    dropout = ByteDropout(0.2)
+    x = torch.randn(3, 7)
+    assert torch.equal(dropout.eval()(x), x)
+
+
+def test_cls_only_last_block_equals_the_full_network():
+    """The head reads [CLS] alone, so the last block may skip the other rows' outputs."""
+    import torch
+    from torch.nn import functional as F
+
+    from tailorkit.models.ft_transformer import FTNetwork
+
+    torch.manual_seed(0)
+    network = FTNetwork(
+        n_numeric=5,
+        cardinalities=[3, 4],
+        d_token=16,
+        n_blocks=3,
+        n_heads=4,
+        ffn_hidden=21,
+        attention_dropout=0.2,
+        ffn_dropout=0.1,
+        residual_dropout=0.0,
+    ).eval()
+    numeric, categorical = torch.randn(40, 5), torch.randint(0, 3, (40, 2))
+    with torch.no_grad():
+        tokens = network.tokenize(numeric, categorical)
+        hidden, weights = network.encode(tokens, need_weights=True)
+        full = network.head(F.relu(network.head_norm(hidden[:, 0]))).squeeze(-1)
+        cls_hidden, cls_weights = network.encode(tokens, need_weights=True, cls_only=True)
+        assert hidden.shape == (40, 8, 16) and cls_hidden.shape == (40, 1, 16)
+        torch.testing.assert_close(network(numeric, categorical), full)
+        torch.testing.assert_close(cls_weights[:, 0], weights[:, 0])
+        torch.testing.assert_close(cls_hidden[:, 0], hidden[:, 0])
+
+
+def test_small_tables_bag_three_networks_and_save_them(data, tmp_path):
+    import torch
+
+    from tailorkit.models import load_model
+    from tailorkit.models.ft_transformer import FTBag, FTNetwork
+
+    X, y, X_test, _ = data
+    bagged = FTTransformer(**TINY, random_state=3).fit(X, y)  # 400 rows: auto bags
+    assert isinstance(bagged.network_, FTBag) and len(bagged.network_.members) == 3
+    first, second = (m.head.weight for m in bagged.network_.members[:2])
+    assert not torch.equal(first, second)  # own initialisation and inner split
+    numeric, categorical = bagged._encode(X_test)
+    with torch.no_grad():
+        members = [m(numeric, categorical) for m in bagged.network_.members]
+    expected = torch.sigmoid(torch.stack(members).mean(0)).double().numpy()
+    np.testing.assert_allclose(bagged.predict_proba(X_test)[:, 1], expected, rtol=1e-6)
+    reloaded = load_model(bagged.save(tmp_path / "bag"))
+    np.testing.assert_array_equal(reloaded.predict_proba(X_test), bagged.predict_proba(X_test))
+    single = FTTransformer(**TINY, n_bags=1, random_state=3).fit(X, y)
+    assert isinstance(single.network_, FTNetwork)

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
+from tailorkit.evaluate.metrics import roc_auc
 from tailorkit.models.base import MODEL_FILE, TabularModel
 
 
@@ -27,7 +27,7 @@ def select_weights(
     counts = dict.fromkeys(names, 0)
     blend = np.zeros(len(y))
     for step in range(1, rounds + 1):
-        scores = {n: roc_auc_score(y, (blend * (step - 1) + oof[n]) / step) for n in names}
+        scores = {n: roc_auc(y, (blend * (step - 1) + oof[n]) / step) or 0.0 for n in names}
         best = max(names, key=lambda n: (scores[n], -names.index(n)))
         counts[best] += 1
         blend = (blend * (step - 1) + oof[best]) / step

@@ -21,11 +21,17 @@ Deviations from the paper:
 - Early stopping on an inner stratified validation split (validation log loss for
   fine-tuning, reconstruction loss for pretraining) with the best weights restored; the
   model is not refitted on all rows afterwards.
+- Speed on CPU: as in the paper's code the last block computes the [CLS] row alone (the
+  head reads nothing else); dropout masks come from random bytes (``keep_mask``) instead of
+  torch's per-element samplers. Together about 1.5-2x faster training steps.
 - Feature importance: mean attention from [CLS] to each feature token in the last block
   over (up to 5,000) training rows, missing-indicator tokens summed into their column.
-- ``time_limit`` (default 60 s per fit) caps wall-clock training; when it cuts training
-  short, results depend on machine speed (otherwise the same ``random_state`` gives
-  identical predictions).
+- Bagging on small tables (``n_bags``; auto: 3 networks up to 5,000 rows, else 1): each
+  network has its own inner split and initialisation, their logits are averaged. On small
+  tables one network's score depends on which rows validate it and where it stops.
+- ``time_limit`` (default 25 s per fit, all bags together) caps wall-clock training; when
+  it cuts training short, results depend on machine speed (otherwise the same
+  ``random_state`` gives identical predictions).
 """
 
 from __future__ import annotations
@@ -54,6 +60,10 @@ from tailorkit.models.base import TabularModel
 WEIGHTS_FILE = "weights.safetensors"
 PREDICT_BATCH = 4096
 IMPORTANCE_ROWS = 5000
+# Bagging on small tables, where a network's variance (its inner split, its stopping epoch)
+# dominates and three fits are cheap: logit average of networks on different inner splits.
+SMALL_TABLE_ROWS = 5000
+SMALL_TABLE_BAGS = 3
 N_QUANTILES = 64
 
 
@@ -65,7 +75,8 @@ class FTTransformer(TabularModel):
     benchmarks (see BENCHMARKS.md), so it is kept for the case it is meant for.
     ``batch_size=None`` picks a power of two near ``n/10`` between 32 and 256.
     ``time_limit`` (seconds, ``None`` for no cap) bounds both stages together; pretraining
-    gets at most 40% of it. ``n_threads=None`` uses half the cores, at most 4 (and at most
+    gets at most 40% of it. ``n_bags=None`` bags 3 networks on tables up to 5,000 rows and
+    fits one above. ``n_threads=None`` uses half the cores, at most 4 (and at most
     the process's torch setting, which fold workers set to their share).
     """
 
@@ -93,7 +104,8 @@ class FTTransformer(TabularModel):
         mask_rate: float = 0.3,
         validation_fraction: float = 0.15,
         numeric_transform: str = "quantile",
-        time_limit: float | None = 60.0,
+        time_limit: float | None = 25.0,
+        n_bags: int | None = None,
         n_threads: int | None = None,
         random_state: int | None = 0,
     ):
@@ -116,6 +128,7 @@ class FTTransformer(TabularModel):
         self.validation_fraction = validation_fraction
         self.numeric_transform = numeric_transform
         self.time_limit = time_limit
+        self.n_bags = n_bags
         self.n_threads = n_threads
         self.random_state = random_state
 
@@ -131,39 +144,64 @@ class FTTransformer(TabularModel):
                 fit_quantiles(scaled) if self.numeric_transform == "quantile" else None
             )
             numeric, categorical = self._encode(X)
-            self.network_ = self._build_network()
-            train, valid = inner_split(y, self.validation_fraction, seed)
-            batch_size = self.batch_size or auto_batch_size(len(train))
-            generator = torch.Generator().manual_seed(seed)
-            self.pretrain_epochs_ = 0
-            has_unlabeled = X_unlabeled is not None and len(X_unlabeled) > 0
-            if has_unlabeled if self.pretrain is None else self.pretrain:
-                pretrain_numeric, pretrain_categorical = numeric[train], categorical[train]
-                if has_unlabeled:
-                    extra_numeric, extra_categorical = self._encode(X_unlabeled)
-                    pretrain_numeric = torch.cat([pretrain_numeric, extra_numeric])
-                    pretrain_categorical = torch.cat([pretrain_categorical, extra_categorical])
-                deadline = self._deadline(started, share=0.4)
-                self.pretrain_epochs_ = self._pretrain(
-                    (pretrain_numeric, pretrain_categorical),
-                    (numeric[valid], categorical[valid]),
-                    batch_size,
-                    generator,
-                    deadline,
+            unlabeled = None
+            if X_unlabeled is not None and len(X_unlabeled) > 0:
+                unlabeled = self._encode(X_unlabeled)
+            n_bags = self.n_bags or (SMALL_TABLE_BAGS if len(y) <= SMALL_TABLE_ROWS else 1)
+            members, self.epochs_, self.pretrain_epochs_ = [], 0, 0
+            for k in range(n_bags):
+                share = (k + 1) / n_bags  # of the time limit, spent by the end of member k
+                torch.manual_seed(seed + k)
+                members.append(
+                    self._fit_member(numeric, categorical, y, unlabeled, seed + k, started, share)
                 )
-            target = torch.as_tensor(y, dtype=torch.float32)
-            self.epochs_ = self._finetune(
-                (numeric[train], categorical[train], target[train]),
-                (numeric[valid], categorical[valid], target[valid]),
-                batch_size,
-                generator,
-                self._deadline(started, share=1.0),
-            )
+            self.network_ = members[0] if n_bags == 1 else FTBag(members)
             self.network_.eval()
-            sample = train[torch.randperm(len(train), generator=generator)[:IMPORTANCE_ROWS]]
+            generator = torch.Generator().manual_seed(seed)
+            sample = torch.randperm(len(y), generator=generator)[:IMPORTANCE_ROWS]
             self.importances_ = self._attention_importances(
                 numeric[sample], categorical[sample], token_names
             )
+
+    def _fit_member(
+        self,
+        numeric: torch.Tensor,
+        categorical: torch.Tensor,
+        y: np.ndarray,
+        unlabeled: tuple[torch.Tensor, torch.Tensor] | None,
+        seed: int,
+        started: float,
+        share: float,
+    ) -> FTNetwork:
+        """One network: its own inner split and initialisation, optional pretraining, then
+        fine-tuning; adds its epochs to ``epochs_`` / ``pretrain_epochs_``."""
+        self.network_ = self._build_network()
+        train, valid = inner_split(y, self.validation_fraction, seed)
+        batch_size = self.batch_size or auto_batch_size(len(train))
+        generator = torch.Generator().manual_seed(seed)
+        member_started = time.monotonic()
+        end = self._deadline(started, share)
+        if (unlabeled is not None) if self.pretrain is None else self.pretrain:
+            pretrain_numeric, pretrain_categorical = numeric[train], categorical[train]
+            if unlabeled is not None:
+                pretrain_numeric = torch.cat([pretrain_numeric, unlabeled[0]])
+                pretrain_categorical = torch.cat([pretrain_categorical, unlabeled[1]])
+            self.pretrain_epochs_ += self._pretrain(
+                (pretrain_numeric, pretrain_categorical),
+                (numeric[valid], categorical[valid]),
+                batch_size,
+                generator,
+                member_started + 0.4 * (end - member_started),
+            )
+        target = torch.as_tensor(y, dtype=torch.float32)
+        self.epochs_ += self._finetune(
+            (numeric[train], categorical[train], target[train]),
+            (numeric[valid], categorical[valid], target[valid]),
+            batch_size,
+            generator,
+            end,
+        )
+        return self.network_
 
     def _check_params(self) -> None:
         if self.numeric_transform not in ("quantile", "standard"):
@@ -334,6 +372,7 @@ class FTTransformer(TabularModel):
         state = {k: v.detach().contiguous() for k, v in self.network_.state_dict().items()}
         save_file(state, str(path / WEIGHTS_FILE))
         return {
+            "n_bags": len(self.network_.members) if isinstance(self.network_, FTBag) else 1,
             "n_numeric": self.network_.n_numeric,
             "cardinalities": self.network_.cardinalities,
             "quantiles": self.quantiles_,
@@ -345,7 +384,9 @@ class FTTransformer(TabularModel):
         self.quantiles_ = state["quantiles"]
         self.epochs_ = state["epochs"]
         self.pretrain_epochs_ = state["pretrain_epochs"]
-        self.network_ = self._build_network()
+        n_bags = state.get("n_bags", 1)
+        members = [self._build_network() for _ in range(n_bags)]
+        self.network_ = members[0] if n_bags == 1 else FTBag(members)
         if self.network_.n_numeric != state["n_numeric"]:
             raise RegistryError(
                 f"{path}: the weights do not match the saved preprocessor; save the model again"
@@ -411,23 +452,45 @@ class FTNetwork(nn.Module):
             parts.append(self.category_embedding(categorical + self.category_offsets[None]))
         return torch.cat(parts, dim=1) + self.feature_bias[None]
 
-    def encode(self, tokens: torch.Tensor, need_weights: bool = False):
-        """Run the blocks over [CLS] + tokens; returns hidden states and last attention."""
+    def encode(self, tokens: torch.Tensor, need_weights: bool = False, cls_only: bool = False):
+        """Run the blocks over [CLS] + tokens; returns hidden states and last attention.
+
+        ``cls_only``: the last block computes the [CLS] row alone (its only output the head
+        reads, as in the paper's code): the same result at about half the network's cost.
+        """
         x = torch.cat([self.cls.expand(len(tokens), -1, -1), tokens], dim=1)
         weights = None
         for i, block in enumerate(self.blocks):
-            x, weights = block(x, need_weights=need_weights and i == len(self.blocks) - 1)
+            last = i == len(self.blocks) - 1
+            x, weights = block(x, need_weights=need_weights and last, cls_only=cls_only and last)
         return x, weights
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        hidden, _ = self.encode(self.tokenize(numeric, categorical))
+        hidden, _ = self.encode(self.tokenize(numeric, categorical), cls_only=True)
         return self.head(F.relu(self.head_norm(hidden[:, 0]))).squeeze(-1)
 
     def cls_attention(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
         """(rows, features): last-block attention of [CLS] to each feature token."""
-        _, weights = self.encode(self.tokenize(numeric, categorical), need_weights=True)
+        tokens = self.tokenize(numeric, categorical)
+        _, weights = self.encode(tokens, need_weights=True, cls_only=True)
         to_features = weights[:, 0, 1:]
         return to_features / to_features.sum(1, keepdim=True).clamp_min(1e-12)
+
+
+class FTBag(nn.Module):
+    """Networks fitted on different inner splits; their logits are averaged."""
+
+    def __init__(self, members: list[FTNetwork]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.n_numeric = members[0].n_numeric
+        self.cardinalities = members[0].cardinalities
+
+    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(numeric, categorical) for m in self.members]).mean(0)
+
+    def cls_attention(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m.cls_attention(numeric, categorical) for m in self.members]).mean(0)
 
 
 class TransformerBlock(nn.Module):
@@ -454,10 +517,11 @@ class TransformerBlock(nn.Module):
         self.ffn_dropout = _dropout(ffn_dropout)
         self.residual_dropout = _dropout(residual_dropout)
 
-    def forward(self, x: torch.Tensor, need_weights: bool = False):
+    def forward(self, x: torch.Tensor, need_weights: bool = False, cls_only: bool = False):
+        """``cls_only``: only the first token attends and goes through the feed-forward."""
         h = self.attention_norm(x)
-        h, weights = self.attention(h, need_weights=need_weights)
-        x = x + self.residual_dropout(h)
+        h, weights = self.attention(h, need_weights=need_weights, n_queries=1 if cls_only else None)
+        x = (x[:, :1] if cls_only else x) + self.residual_dropout(h)
         value, gate = self.ffn_in(self.ffn_norm(x)).chunk(2, dim=-1)
         h = self.ffn_out(self.ffn_dropout(value * F.relu(gate)))
         return x + self.residual_dropout(h), weights
@@ -465,7 +529,35 @@ class TransformerBlock(nn.Module):
 
 def _dropout(rate: float) -> nn.Module:
     """Dropout, or nothing at rate 0 (a zero-rate dropout still costs a kernel per call)."""
-    return nn.Dropout(rate) if rate else nn.Identity()
+    return ByteDropout(rate) if rate else nn.Identity()
+
+
+class ByteDropout(nn.Module):
+    """Inverted dropout whose mask comes from :func:`keep_mask` (training only)."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        return x * keep_mask(x.shape, self.rate)
+
+
+def keep_mask(shape: torch.Size, rate: float) -> torch.Tensor:
+    """Inverted-dropout multipliers: 0 with probability ``rate`` (rounded to 1/256), else
+    ``1 / (1 - rate)``, as float32.
+
+    Built from random bytes (eight per 64-bit draw of torch's generator): on CPU about 3x
+    faster than ``torch.rand`` and 7x faster than ``bernoulli_``, whose sampling was a
+    quarter of an FT-Transformer training step.
+    """
+    n = math.prod(shape)
+    words = torch.randint(-(2**63), 2**63 - 1, ((n + 7) // 8,), dtype=torch.int64)
+    threshold = round(rate * 256)
+    keep = words.view(torch.uint8)[:n].view(shape) >= threshold
+    return keep.to(torch.float32).mul_(256.0 / (256 - threshold))
 
 
 class SelfAttention(nn.Module):
@@ -487,10 +579,13 @@ class SelfAttention(nn.Module):
         nn.init.xavier_uniform_(self.in_proj_weight)
         nn.init.zeros_(self.out_proj.bias)
 
-    def forward(self, x: torch.Tensor, need_weights: bool = False):
+    def forward(self, x: torch.Tensor, need_weights: bool = False, n_queries: int | None = None):
+        """Every token attends, or only the first ``n_queries`` (keys and values: all)."""
         rows, tokens, width = x.shape
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
         q, k, v = qkv.view(rows, tokens, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
+        if n_queries is not None:
+            q = q[:, :, :n_queries]
         weights = None
         dropout = self.dropout if self.training else 0.0
         if need_weights or dropout:
@@ -500,12 +595,11 @@ class SelfAttention(nn.Module):
             if need_weights:
                 weights = attention.mean(1)
             if dropout:
-                keep = torch.rand_like(attention) >= dropout
-                attention = attention * keep / (1.0 - dropout)
+                attention = attention * keep_mask(attention.shape, dropout)
             h = attention @ v
         else:
             h = F.scaled_dot_product_attention(q, k, v)
-        return self.out_proj(h.transpose(1, 2).reshape(rows, tokens, width)), weights
+        return self.out_proj(h.transpose(1, 2).reshape(rows, q.shape[2], width)), weights
 
 
 class ReconstructionHead(nn.Module):

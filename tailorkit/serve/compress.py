@@ -79,12 +79,16 @@ class GraphFT(nn.Module):
         self.network = network
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        net = self.network
-        tokens = net.tokenize(numeric, categorical)
-        x = torch.cat([net.cls.expand(tokens.shape[0], -1, -1), tokens], dim=1)
-        for block in net.blocks:
-            x, _ = block(x)
-        return net.head(F.relu(net.head_norm(x[:, 0]))).squeeze(-1)
+        members = getattr(self.network, "members", [self.network])  # a bag averages logits
+        return torch.stack([_graph_logits(net, numeric, categorical) for net in members]).mean(0)
+
+
+def _graph_logits(net: nn.Module, numeric: torch.Tensor, categorical: torch.Tensor):
+    tokens = net.tokenize(numeric, categorical)
+    x = torch.cat([net.cls.expand(tokens.shape[0], -1, -1), tokens], dim=1)
+    for block in net.blocks:
+        x, _ = block(x)
+    return net.head(F.relu(net.head_norm(x[:, 0]))).squeeze(-1)
 
 
 class StudentMLP(nn.Module):
