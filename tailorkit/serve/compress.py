@@ -86,8 +86,8 @@ class GraphFT(nn.Module):
 def _graph_logits(net: nn.Module, numeric: torch.Tensor, categorical: torch.Tensor):
     tokens = net.tokenize(numeric, categorical)
     x = torch.cat([net.cls.expand(tokens.shape[0], -1, -1), tokens], dim=1)
-    for block in net.blocks:
-        x, _ = block(x)
+    for i, block in enumerate(net.blocks):
+        x, _ = block(x, cls_only=i == len(net.blocks) - 1)  # the head reads [CLS] only
     return net.head(F.relu(net.head_norm(x[:, 0]))).squeeze(-1)
 
 
