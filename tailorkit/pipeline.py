@@ -30,7 +30,7 @@ from tailorkit.evaluate.fairness import group_fairness
 from tailorkit.evaluate.metrics import binary_metrics, bootstrap_ci, curves
 from tailorkit.evaluate.threshold import CostMatrix, bayes_threshold, best_threshold
 from tailorkit.gates import evaluate_requirements
-from tailorkit.models import TabularModel, make_model
+from tailorkit.models import TabularModel, make_model, sized_params
 from tailorkit.models.ensemble import select_weights
 from tailorkit.predict import DECISION_FILE  # noqa: E402
 from tailorkit.registry import Registry
@@ -138,7 +138,7 @@ class Project:
             holdout_fraction=evaluation.holdout_fraction,
             seed=evaluation.seed,
         )
-        candidates = self._candidates()
+        candidates = self._candidates(len(data.y))
         results = self._cross_validate_all(candidates, data, splits, say)
         eligible = [n for n in results if not _is_ablation(n)]
         if spec.ensemble and len(eligible) > 1:
@@ -228,11 +228,12 @@ class Project:
         )
 
     # --------------------------------------------------------------- parts
-    def _candidates(self) -> dict[str, TabularModel]:
+    def _candidates(self, n_rows: int) -> dict[str, TabularModel]:
+        """The spec's models, their size-dependent defaults settled for ``n_rows`` rows."""
         seed = self.spec.evaluation.seed
         candidates: dict[str, TabularModel] = {}
         for entry in self.spec.model_entries():
-            params = {"random_state": seed, **entry.params}
+            params = sized_params(entry.family, {"random_state": seed, **entry.params}, n_rows)
             candidates[entry.name] = make_model(entry.family, **params)
             if entry.family == "ft_transformer" and self.spec.evaluation.pretraining_ablation:
                 # the twin flips pretraining (auto: on only when unlabeled rows are given)

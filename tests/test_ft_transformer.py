@@ -215,3 +215,18 @@ def test_small_tables_bag_three_networks_and_save_them(data, tmp_path):
     np.testing.assert_array_equal(reloaded.predict_proba(X_test), bagged.predict_proba(X_test))
     single = FTTransformer(**TINY, n_bags=1, random_state=3).fit(X, y)
     assert isinstance(single.network_, FTNetwork)
+
+
+def test_bagging_is_settled_by_the_whole_data_set_not_by_each_fold(project_dir):
+    """A fold just under the size line and a refit just over it fit the same model."""
+    from tailorkit import Project
+    from tailorkit.models.ft_transformer import SMALL_TABLE_ROWS
+
+    assert FTTransformer().sized_for(SMALL_TABLE_ROWS + 1).n_bags == 1
+    assert FTTransformer().sized_for(SMALL_TABLE_ROWS).n_bags == 3
+    assert FTTransformer(n_bags=2).sized_for(10).n_bags == 2  # an explicit choice stays
+    project = Project.from_yaml(project_dir / "tailorkit.yaml")
+    project.spec.models = ["ft_transformer"]
+    big = project._candidates(SMALL_TABLE_ROWS + 1)["ft_transformer"]
+    small = project._candidates(100)["ft_transformer"]
+    assert big.n_bags == 1 and small.n_bags == 3

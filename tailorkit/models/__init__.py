@@ -8,7 +8,7 @@ from pathlib import Path
 from tailorkit.errors import RegistryError
 from tailorkit.models.base import MODEL_FILE, TabularModel
 
-__all__ = ["MODEL_FAMILIES", "TabularModel", "load_model", "make_model"]
+__all__ = ["MODEL_FAMILIES", "TabularModel", "load_model", "make_model", "sized_params"]
 
 
 def _families() -> dict[str, type]:
@@ -47,6 +47,11 @@ def make_model(family: str, **params) -> TabularModel:
     if family not in families:
         raise RegistryError(f"unknown model {family!r}; choose from {', '.join(families)}")
     return families[family](**params)
+
+
+def sized_params(family: str, params: dict, n_rows: int) -> dict:
+    """``params`` with the family's size-dependent defaults settled for ``n_rows`` rows."""
+    return make_model(family, **params).sized_for(n_rows).get_params(deep=False)
 
 
 def load_model(path: str | Path) -> TabularModel:

@@ -67,6 +67,11 @@ class TabularModel(ClassifierMixin, BaseEstimator):
     def feature_names_in_(self) -> list[str]:
         return self.preprocessor_.columns_
 
+    def sized_for(self, n_rows: int) -> TabularModel:
+        """Settle defaults that depend on the data size (``n_rows`` in the whole data set), so
+        that cross-validation folds and the final refit fit the same configuration."""
+        return self
+
     @property
     def feature_importances_(self) -> pd.Series:
         """Mean absolute contribution per raw feature, on the rows seen in ``fit``."""

@@ -132,6 +132,12 @@ class FTTransformer(TabularModel):
         self.n_threads = n_threads
         self.random_state = random_state
 
+    def sized_for(self, n_rows: int) -> FTTransformer:
+        """Bagged or not by the whole data set's size (a fold alone may fall below the line)."""
+        if self.n_bags is None:
+            self.n_bags = _auto_bags(n_rows)
+        return self
+
     # ------------------------------------------------------------ fitting
     def _fit(self, X: pd.DataFrame, y: np.ndarray, X_unlabeled: pd.DataFrame | None) -> None:
         self._check_params()
@@ -147,7 +153,7 @@ class FTTransformer(TabularModel):
             unlabeled = None
             if X_unlabeled is not None and len(X_unlabeled) > 0:
                 unlabeled = self._encode(X_unlabeled)
-            n_bags = self.n_bags or (SMALL_TABLE_BAGS if len(y) <= SMALL_TABLE_ROWS else 1)
+            n_bags = self.n_bags or _auto_bags(len(y))
             members, self.epochs_, self.pretrain_epochs_ = [], 0, 0
             for k in range(n_bags):
                 share = (k + 1) / n_bags  # of the time limit, spent by the end of member k
@@ -700,6 +706,10 @@ def inner_split(y: np.ndarray, fraction: float, seed: int) -> tuple[torch.Tensor
         rows, test_size=n_valid, stratify=stratify, random_state=seed % (2**32)
     )
     return torch.as_tensor(np.sort(train)), torch.as_tensor(np.sort(valid))
+
+
+def _auto_bags(n_rows: int) -> int:
+    return SMALL_TABLE_BAGS if n_rows <= SMALL_TABLE_ROWS else 1
 
 
 def auto_batch_size(n_rows: int) -> int:

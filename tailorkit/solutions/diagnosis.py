@@ -486,6 +486,10 @@ def candidates_for(spec: DiagnosisSpec, data: PatientData) -> list[Candidate]:
             if "tabular" not in modalities:
                 raise SpecError(f"model '{entry.name}' needs table columns; the data has none")
             params = {"random_state": seed, **entry.params}
+            if entry.family != "ensemble":  # one configuration for every fold and the refit
+                from tailorkit.models import sized_params
+
+                params = sized_params(entry.family, params, len(data.y))
             out.append(Candidate(entry.name, entry.family, "tabular", params))
         elif entry.family in MODALITY_OF_FAMILY:
             modality = MODALITY_OF_FAMILY[entry.family]
