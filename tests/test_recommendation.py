@@ -220,6 +220,10 @@ def test_recommender_contract_and_save_load(family, shop_data, tmp_path):
     loaded = load_recommender(model.save(tmp_path / family))
     np.testing.assert_allclose(loaded.score(histories), scores, rtol=1e-5, atol=1e-5)
     assert not list((tmp_path / family).glob("*.pkl"))
+    assert loaded.compile() is loaded  # the service's path (SASRec: one onnxruntime call)
+    np.testing.assert_allclose(loaded.score(histories), scores, rtol=1e-4, atol=1e-5)
+    _, compiled_values = loaded.recommend(histories, 5, blocked=blocked)
+    np.testing.assert_allclose(compiled_values, values, rtol=1e-4, atol=1e-5)
 
 
 def test_sasrec_scores_cold_items_from_their_text(shop_data):
@@ -270,6 +274,12 @@ def test_sasrec_item_table_is_cached_per_set_of_weights(shop_data):
     np.testing.assert_allclose(model.score(history), uncached(), rtol=1e-5, atol=1e-5)
     assert not np.allclose(model.score(history), first)
     model.fit(train, valid)  # and a finished fit starts from a fresh table
+    np.testing.assert_allclose(model.score(history), uncached(), rtol=1e-5, atol=1e-5)
+    model.compile()  # serving: the same scores from the ONNX graph
+    np.testing.assert_allclose(model.score(history), uncached(), rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        model.network_.item.weight.mul_(2.0)
+    model.fit(train, valid)  # refitting drops the compiled graph: scores follow the weights
     np.testing.assert_allclose(model.score(history), uncached(), rtol=1e-5, atol=1e-5)
 
 

@@ -60,6 +60,11 @@ class Recommender:
     def score(self, histories: list[np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
+    def compile(self) -> Recommender:
+        """Prepare to serve: a family whose scoring is many small Python-level operator calls
+        moves it into one native call (SASRec: onnxruntime). A no-op for the rest."""
+        return self
+
     def recommend(
         self,
         histories: list[np.ndarray],

@@ -10,6 +10,7 @@ The service never knows a solution's internals. For a project it asks
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import threading
 from typing import Any, ClassVar
@@ -19,6 +20,8 @@ import pandas as pd
 
 from tailorkit.errors import DataError, TailorkitError
 from tailorkit.registry import ModelVersion
+
+log = logging.getLogger("tailorkit.serve")
 
 BUILTIN_ADAPTERS = {
     "credit_risk": "tailorkit.serve.adapters:ScoringAdapter",
@@ -273,6 +276,11 @@ class RecommendationAdapter(Adapter):
 
         super().__init__(version, solution)
         self.recommender = Recommendations(version)
+        try:  # one native call per batch, off the GIL (see SASRec.compile)
+            self.recommender.model.compile()
+        except Exception as error:  # noqa: BLE001 - eager scoring still answers
+            name = f"{version.project}:{version.version}"
+            log.warning("%s: scoring stays eager (compile failed: %s)", name, error)
 
     def recommend(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.answer_batch([request], 0)[0]

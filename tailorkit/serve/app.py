@@ -8,7 +8,6 @@ JSON object ``{"error": "...", "request_id": ..., "model_version": ...}``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -21,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -303,8 +303,8 @@ class Service:
                 "arm": alias if experiment else None,
                 "unit_hash": unit_hash(str(unit_id)) if unit_id is not None else None,
                 "n_rows": len(outputs),
-                "outputs_json": json.dumps(outputs, default=str),
-                "shadow_json": json.dumps(shadow, default=str) if shadow else None,
+                "outputs_json": _dumps(outputs).decode(),
+                "shadow_json": _dumps(shadow).decode() if shadow else None,
                 "latency_ms": (time.perf_counter() - request.state.started) * 1000,
                 "at": datetime.now(timezone.utc),
             }
@@ -649,10 +649,21 @@ def _api_key(request: Request) -> str | None:
     return None
 
 
+class FastJSONResponse(JSONResponse):
+    """JSON rendered by orjson (several times faster than ``json``; NaN/inf become null)."""
+
+    def render(self, content: Any) -> bytes:
+        return _dumps(content)
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
 def _json(request: Request, body: dict[str, Any], status: int = 200) -> JSONResponse:
     body.setdefault("request_id", request.state.request_id)
     body.setdefault("model_version", getattr(request.state, "model_version", None))
-    return JSONResponse(body, status_code=status)
+    return FastJSONResponse(body, status_code=status)
 
 
 def _error(request: Request, status: int, message: str) -> JSONResponse:
@@ -817,7 +828,7 @@ def _content_length(scope) -> int | None:
 
 
 async def _send_json(send, status: int, body: dict[str, Any]) -> None:
-    payload = json.dumps(body).encode()
+    payload = _dumps(body)
     await send(
         {
             "type": "http.response.start",

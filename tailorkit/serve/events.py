@@ -34,6 +34,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    insert,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -434,7 +435,7 @@ class EventStore:
             if r.get("experiment_id") is not None and r.get("unit_hash")
         }
         with self._write() as session:
-            session.add_all(ServedRequestRow(**r) for r in records)
+            session.execute(insert(ServedRequestRow), records)  # one executemany, no ORM objects
             if assignments:
                 rows = [
                     {
