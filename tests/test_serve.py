@@ -300,6 +300,33 @@ def test_cheap_calls_leave_the_event_loop_only_under_load():
     assert alone == threading.main_thread().name and busy.startswith("score")
 
 
+def test_responses_render_numpy_nan_dates_and_int_keys_as_json():
+    """The orjson renderer writes what the stdlib encoder wrote, and null where JSON has no
+    number (NaN/inf) instead of failing the request."""
+    from datetime import datetime, timezone
+
+    from tailorkit.serve.app import _dumps
+
+    value = {
+        "p": np.float32(0.25),
+        "n": np.int64(3),
+        "rows": np.array([1.5, 2.0]),
+        "missing": float("nan"),
+        "at": datetime(2026, 1, 2, tzinfo=timezone.utc),
+        "by_class": {0: 0.75, 1: 0.25},
+        "other": Path("x"),
+    }
+    assert json.loads(_dumps(value)) == {
+        "p": 0.25,
+        "n": 3,
+        "rows": [1.5, 2.0],
+        "missing": None,
+        "at": "2026-01-02T00:00:00+00:00",
+        "by_class": {"0": 0.75, "1": 0.25},
+        "other": "x",
+    }
+
+
 # ----------------------------------------------------------------------------- experiments
 def test_assignment_is_stable_and_follows_the_weights():
     experiment = Experiment(

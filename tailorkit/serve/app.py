@@ -657,7 +657,8 @@ class FastJSONResponse(JSONResponse):
 
 
 def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+    options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS  # int keys as json does
+    return orjson.dumps(value, default=str, option=options)
 
 
 def _json(request: Request, body: dict[str, Any], status: int = 200) -> JSONResponse:
