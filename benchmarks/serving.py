@@ -246,7 +246,7 @@ def load_wrk(url: str, bodies: list[dict], concurrency: int, seconds: float, hea
     if "TAILORKIT" not in done.stdout:
         raise RuntimeError(f"wrk gave no summary: {done.stderr.strip()[:500]}")
     lines = done.stdout[done.stdout.index("TAILORKIT") :].splitlines()
-    requests, duration_us, status_errors, socket_errors = map(int, lines[0].split()[1:])
+    _requests, duration_us, status_errors, socket_errors = map(int, lines[0].split()[1:])
     pairs = np.array([line.split() for line in lines[1:] if line.strip()], dtype=np.int64)
     latencies = np.repeat(pairs[:, 0], pairs[:, 1]) / 1000 if len(pairs) else np.zeros(0)
     return {

@@ -87,12 +87,16 @@ class CompressedModel(TabularModel):
         self._start_session()
 
     def _start_session(self) -> None:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self.n_threads
-        options.inter_op_num_threads = 1
-        self.session_ = onnxruntime.InferenceSession(
-            self.graph_, options, providers=["CPUExecutionProvider"]
-        )
+        self.session_ = onnx_session(self.graph_, self.n_threads)
         self.input_names_ = [i.name for i in self.session_.get_inputs()]
+
+
+def onnx_session(graph: bytes, n_threads: int):
+    """An onnxruntime CPU session for a serialized graph: ``n_threads`` intra-op threads, one
+    inter-op thread (the graph is parsed, never executed as code)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = n_threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])

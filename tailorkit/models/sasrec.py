@@ -337,9 +337,9 @@ def _onnx_scorer(model: SASRec):
     import io
     import warnings
 
-    import onnxruntime
     import torch
 
+    from tailorkit.models.compressed import onnx_session
     from tailorkit.models.ft_transformer import default_threads
 
     class Scorer(torch.nn.Module):
@@ -366,12 +366,7 @@ def _onnx_scorer(model: SASRec):
             opset_version=17,
             dynamo=False,
         )
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = model.threads or default_threads()
-    options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(
-        buffer.getvalue(), options, providers=["CPUExecutionProvider"]
-    )
+    return onnx_session(buffer.getvalue(), model.threads or default_threads())
 
 
 def _network(n_items: int, params: SASRec, text_dim: int):
