@@ -256,6 +256,7 @@ def recbole_rows(fingerprint: str) -> list[dict]:
             row["beside_ours"] = entry.get("beside_ours")
             row["best_epoch"] = entry.get("best_epoch")
             row["converged"] = entry.get("converged")
+            row["threads"] = entry.get("threads", doc.get("threads"))
             row["stopped_by"] = entry.get("stopped_by")
             rows.append(row)
     return rows
@@ -373,13 +374,12 @@ def targets(key: str, record: dict) -> dict:
             converged = bool(rec.get("converged"))
             out["ndcg@10 >= 1.15x converged RecBole SASRec"] = (
                 f"{ratio:.2f}x RecBole SASRec's best checkpoint after "
-                f"{rec.get('epochs_run')} epoch(s): "
+                f"{rec.get('epochs_run')} epoch(s) "
+                f"({'converged' if converged else 'not converged'}): "
                 + (
-                    "met"
-                    if converged and ratio >= 1.15
-                    else "NOT DEMONSTRATED (RecBole not converged)"
+                    ("met" if converged else "NOT DEMONSTRATED (RecBole not converged)")
                     if ratio >= 1.15
-                    else "MISSED: RecBole's unconverged checkpoint already scores within 1.15x"
+                    else "MISSED"
                 )
             )
             ours_epochs = [e for e in ours.get("epochs", []) if e.get("stage") == "finetune"]
@@ -389,19 +389,14 @@ def targets(key: str, record: dict) -> dict:
                 f"{len(ours_epochs)} epochs, best {ours.get('best_epoch')}, {ours['fit_s']} s "
                 "with its masked-item pretraining, one thread"
             )
-            timing = rec.get("beside_ours")  # epochs of both timed side by side, one thread each
-            if timing and rec.get("epochs_run"):
-                spent = rec["epochs_run"] * timing["recbole_sec_per_epoch"]
-                ours_s = timing["ours_pretrain_s"] + len(ours_epochs) * timing["ours_sec_per_epoch"]
-                bound = "" if converged else ">= "
+            if converged and rec.get("fit_s") and ours.get("fit_s"):
+                speed = rec["fit_s"] / ours["fit_s"]
                 out["training >= 5x faster than RecBole SASRec"] = (
-                    f"{bound}{spent / ours_s:.1f}x: RecBole {rec['epochs_run']} epochs x "
-                    f"{timing['recbole_sec_per_epoch']} s = {spent:.0f} s"
-                    f"{' so far (not converged)' if not converged else ''}; ours "
-                    f"{timing['ours_pretrain_s']} s pretraining + {len(ours_epochs)} epochs x "
-                    f"{timing['ours_sec_per_epoch']} s = {ours_s:.0f} s to convergence (per-epoch "
-                    f"times measured side by side, one thread each, {timing['when']}): "
-                    + ("met" if spent / ours_s >= 5 else "not shown")
+                    f"{speed:.1f}x: RecBole {rec['fit_s']:.0f} s to convergence "
+                    f"({rec.get('epochs_run')} epochs, {rec.get('threads')} thread(s)), ours "
+                    f"{ours['fit_s']:.0f} s (pretraining included, one thread); both wall clock "
+                    "on this 2-core machine beside other jobs: "
+                    + ("met" if speed >= 5 else "MISSED")
                 )
     else:
         others = [r for n, r in by.items() if not n.startswith("sasrec")]

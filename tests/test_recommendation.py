@@ -283,6 +283,29 @@ def test_sasrec_item_table_is_cached_per_set_of_weights(shop_data):
     np.testing.assert_allclose(model.score(history), uncached(), rtol=1e-5, atol=1e-5)
 
 
+def test_sasrec_scores_do_not_depend_on_padding_or_batch(shop_data):
+    """Positions count from a history's first item and padding is masked out, so a user's
+    scores are the same alone, beside a longer history, or through the compiled graph; in
+    training mode dropout (attention weights included) makes two passes differ."""
+    seqs, times = shop_data.sequences()
+    split = leave_one_out(seqs, times)
+    model = make_recommender("sasrec", **{**TINY["sasrec"], "use_text": False}).fit(
+        TrainingSequences(split.train, shop_data.n_items, split.train_times)
+    )
+    short = np.asarray(split.test.histories[0][-3:])
+    longer = max(split.test.histories, key=len)
+    alone = model.score([short])[0]
+    np.testing.assert_allclose(model.score([longer, short])[1], alone, rtol=1e-5, atol=1e-5)
+    model.compile()
+    np.testing.assert_allclose(model.score([longer, short])[1], alone, rtol=1e-4, atol=1e-5)
+    net = model.network_.train()
+    seq = torch.from_numpy(_left_pad([longer], model.max_len))
+    table = net.item_table(None)
+    with torch.no_grad():
+        assert not torch.allclose(net.encode(seq, table, True), net.encode(seq, table, True))
+    net.eval()
+
+
 # ----------------------------------------------------------------------- CLI
 def tk(folder: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
     done = subprocess.run(

@@ -1,7 +1,9 @@
 """SASRec with a full-softmax cross-entropy loss, masked-item pretraining and item text.
 
 - **Encoder**: causal self-attention over each user's last ``max_len`` items (Kang &
-  McAuley 2018), pre-norm blocks, learned positions, item embeddings tied to the output.
+  McAuley 2018) laid out as in the reference implementations: normalised input embeddings,
+  post-norm blocks, dropout on attention weights, N(0, 0.02) init, learned positions, item
+  embeddings tied to the output.
 - **Loss**: cross-entropy over *all* items at every position (the "SASRec+" finding:
   full-softmax CE beats BCE with one sampled negative by a wide margin). Sequences are cut
   into windows of ``max_len`` transitions, so one forward pass trains every position;
@@ -16,10 +18,9 @@
   Items never seen in training are left out of the training softmax (their logits are
   masked): as ever-present negatives they would teach the model to rank every new item last.
 - **Speed on CPU**: the items × positions logits product runs in bfloat16 where the CPU
-  has native bfloat16 (``bf16_logits``, default: detected;
-  the softmax and loss stay float32); attention has no dropout so the fused kernel runs;
-  batches are drawn from pools of similar-length windows and their common left padding
-  is cut off.
+  has native bfloat16 (``bf16_logits``, default: detected; the softmax and loss stay
+  float32); batches are drawn from pools of similar-length windows and their common left
+  padding is cut off.
 - **Early stopping** on validation NDCG@10 (full ranking, seen items excluded), keeping
   the best epoch's weights.
 """
@@ -45,7 +46,7 @@ class SASRec(Recommender):
         layers: int = 2,
         heads: int = 2,
         max_len: int = 200,
-        dropout: float = 0.2,
+        dropout: float = 0.5,
         lr: float = 2e-3,
         weight_decay: float = 0.0,
         batch_size: int = 16,
@@ -370,6 +371,12 @@ def _onnx_scorer(model: SASRec):
 
 
 def _network(n_items: int, params: SASRec, text_dim: int):
+    """The encoder as in SASRec's reference implementations (RecBole's layout): the item +
+    position embedding layer-normalised and dropped out, post-norm blocks with dropout on the
+    attention weights too, every weight drawn from N(0, 0.02) with zero biases. Positions
+    count from the first item of the (left-padded) window. Measured on ml-latest-small's
+    validation users this layout reached NDCG@10 0.066 where a pre-norm one with PyTorch's
+    default init levelled off at 0.043, same loop and settings (BENCHMARKS.md)."""
     import torch
     from torch import nn
     from torch.nn import functional as F
@@ -378,20 +385,19 @@ def _network(n_items: int, params: SASRec, text_dim: int):
         def __init__(self, d: int, heads: int, dropout: float):
             super().__init__()
             self.heads, self.p = heads, dropout
-            self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.norm1, self.norm2 = nn.LayerNorm(d, eps=1e-12), nn.LayerNorm(d, eps=1e-12)
             self.qkv, self.out = nn.Linear(d, 3 * d), nn.Linear(d, d)
-            self.ff = nn.Sequential(
-                nn.Linear(d, 4 * d), nn.GELU(), nn.Dropout(dropout), nn.Linear(4 * d, d)
-            )
+            self.ff = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
             self.drop = nn.Dropout(dropout)
 
         def forward(self, x, mask):
             B, L, d = x.shape
-            qkv = self.qkv(self.norm1(x)).view(B, L, 3, self.heads, d // self.heads)
+            qkv = self.qkv(x).view(B, L, 3, self.heads, d // self.heads)
             q, k, v = qkv.permute(2, 0, 3, 1, 4)
-            attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-            x = x + self.drop(self.out(attended.transpose(1, 2).reshape(B, L, d)))
-            return x + self.drop(self.ff(self.norm2(x)))
+            p = self.p if self.training else 0.0
+            attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            x = self.norm1(x + self.drop(self.out(attended.transpose(1, 2).reshape(B, L, d))))
+            return self.norm2(x + self.drop(self.ff(x)))
 
     class Network(nn.Module):
         def __init__(self):
@@ -399,19 +405,22 @@ def _network(n_items: int, params: SASRec, text_dim: int):
             d = params.hidden
             self.mask_token = n_items + 1
             self.item = nn.Embedding(n_items + 2, d, padding_idx=0)
-            nn.init.normal_(self.item.weight, std=0.02)
-            with torch.no_grad():
-                self.item.weight[0].zero_()
             self.text_proj = nn.Linear(text_dim, d, bias=False) if text_dim else None
             self.register_buffer("text", torch.zeros(n_items + 2, text_dim))
             self.register_buffer("id_off", torch.zeros(n_items + 2, dtype=torch.bool))
             self.pos = nn.Embedding(params.max_len, d)
-            nn.init.normal_(self.pos.weight, std=0.02)
             self.blocks = nn.ModuleList(
                 Block(d, params.heads, params.dropout) for _ in range(params.layers)
             )
-            self.norm = nn.LayerNorm(d)
+            self.norm = nn.LayerNorm(d, eps=1e-12)
             self.drop = nn.Dropout(params.dropout)
+            for module in self.modules():
+                if isinstance(module, (nn.Linear, nn.Embedding)):
+                    nn.init.normal_(module.weight, std=0.02)
+                if isinstance(module, nn.Linear) and module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            with torch.no_grad():
+                self.item.weight[0].zero_()
 
         def item_table(self, drop):
             """Every item's vector: its id embedding (unless switched off) + projected text."""
@@ -424,15 +433,16 @@ def _network(n_items: int, params: SASRec, text_dim: int):
         def encode(self, seq, table, causal: bool):
             L = seq.shape[1]
             present = seq > 0
-            x = table[seq] + self.pos.weight[-L:].unsqueeze(0)
+            position = torch.arange(L)
+            from_start = (position[None, :] - (~present).sum(1, keepdim=True)).clamp(min=0)
+            x = self.norm(table[seq] + self.pos(from_start))
             x = self.drop(x) * present.unsqueeze(-1)
             mask = present[:, None, None, :]
-            position = torch.arange(L)
             if causal:
                 mask = mask & (position[None, :] <= position[:, None])
             mask = mask | (position[None, :] == position[:, None])  # no row without a key
             for block in self.blocks:
                 x = block(x, mask)
-            return self.norm(x)
+            return x
 
     return Network()
