@@ -24,7 +24,7 @@ from tailorkit.data.interactions import (
     withhold_items,
 )
 from tailorkit.data.simulators.shoppers import simulate_shop
-from tailorkit.errors import DataError, SpecError
+from tailorkit.errors import DataError, RegistryError, SpecError
 from tailorkit.evaluate.ranking import (
     bootstrap_interval,
     coverage,
@@ -283,10 +283,11 @@ def test_sasrec_item_table_is_cached_per_set_of_weights(shop_data):
     np.testing.assert_allclose(model.score(history), uncached(), rtol=1e-5, atol=1e-5)
 
 
-def test_sasrec_scores_do_not_depend_on_padding_or_batch(shop_data):
+def test_sasrec_scores_do_not_depend_on_padding_or_batch(shop_data, tmp_path):
     """Positions count from a history's first item and padding is masked out, so a user's
     scores are the same alone, beside a longer history, or through the compiled graph; in
-    training mode dropout (attention weights included) makes two passes differ."""
+    training mode dropout (attention weights included) makes two passes differ. A model saved
+    with the earlier (pre-norm) layout has the same weight names: it is refused, not misread."""
     seqs, times = shop_data.sequences()
     split = leave_one_out(seqs, times)
     model = make_recommender("sasrec", **{**TINY["sasrec"], "use_text": False}).fit(
@@ -304,6 +305,12 @@ def test_sasrec_scores_do_not_depend_on_padding_or_batch(shop_data):
     with torch.no_grad():
         assert not torch.allclose(net.encode(seq, table, True), net.encode(seq, table, True))
     net.eval()
+    folder = model.save(tmp_path / "old")
+    document = json.loads((folder / "model.json").read_text())
+    del document["state"]["layout"]  # what the earlier version wrote
+    (folder / "model.json").write_text(json.dumps(document))
+    with pytest.raises(RegistryError, match=r"model\.json: .*earlier tailorkit.*Retrain"):
+        load_recommender(folder)
 
 
 # ----------------------------------------------------------------------- CLI

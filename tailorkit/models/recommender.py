@@ -152,7 +152,10 @@ def load_recommender(folder: str | Path) -> Recommender:
     arrays.pop("_empty", None)
     state = document.get("state", {})
     model.n_items_ = int(state.get("n_items", 0))
-    model._restore(arrays, state)
+    try:
+        model._restore(arrays, state)
+    except RegistryError as error:
+        raise RegistryError(f"{config}: {error}") from None
     return model
 
 

@@ -33,7 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from tailorkit.errors import RegistryError
 from tailorkit.models.recommender import Recommender, TrainingSequences, Validation
+
+LAYOUT = "post-norm"  # saved with the weights: an artifact of another layout is refused
 
 
 class SASRec(Recommender):
@@ -262,6 +265,7 @@ class SASRec(Recommender):
 
     def _state(self) -> dict[str, Any]:
         return {
+            "layout": LAYOUT,
             "text_dim": int(self.network_.text.shape[1]),
             "best_epoch": int(self.best_epoch_),
             "log": self.log_,
@@ -270,6 +274,12 @@ class SASRec(Recommender):
     def _restore(self, arrays, state) -> None:
         import torch
 
+        if state.get("layout") != LAYOUT:  # same weight names, different computation
+            raise RegistryError(
+                "this SASRec was saved by an earlier tailorkit whose network was laid out "
+                "differently (pre-norm blocks); its weights would load but score wrongly. "
+                "Retrain it with `tailorkit run`."
+            )
         self.network_ = _network(self.n_items_, self, int(state.get("text_dim", 0)))
         self.network_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in arrays.items()})
         self.network_.eval()
