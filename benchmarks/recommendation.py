@@ -255,7 +255,6 @@ def recbole_rows(fingerprint: str) -> list[dict]:
             row["fit_s"] = entry.get("train_s")
             row["epochs_run"] = entry.get("n_epochs_run")
             row["sec_per_epoch"] = entry.get("sec_per_epoch")
-            row["beside_ours"] = entry.get("beside_ours")
             row["best_epoch"] = entry.get("best_epoch")
             row["converged"] = entry.get("converged")
             row["threads"] = entry.get("threads", doc.get("threads"))
