@@ -20,6 +20,9 @@ from tailorkit.data.preprocess import TabularPreprocessor
 from tailorkit.errors import DataError
 
 MODEL_FILE = "model.json"
+# Small tables, where one fit's score depends on which rows its inner split holds out to
+# stop training: models that bag (FT-Transformer, LightGBM) average several fits up to here.
+SMALL_TABLE_ROWS = 5000
 
 
 class TabularModel(ClassifierMixin, BaseEstimator):

@@ -55,14 +55,14 @@ from torch.nn import functional as F
 
 from tailorkit.data.preprocess import TabularPreprocessor, _source_of
 from tailorkit.errors import RegistryError, SpecError
-from tailorkit.models.base import TabularModel
+from tailorkit.models.base import SMALL_TABLE_ROWS, TabularModel
 
 WEIGHTS_FILE = "weights.safetensors"
 PREDICT_BATCH = 4096
 IMPORTANCE_ROWS = 5000
-# Bagging on small tables, where a network's variance (its inner split, its stopping epoch)
-# dominates and three fits are cheap: logit average of networks on different inner splits.
-SMALL_TABLE_ROWS = 5000
+# Bagging on small tables (``SMALL_TABLE_ROWS``), where a network's variance (its inner
+# split, its stopping epoch) dominates and three fits are cheap: logit average of networks
+# on different inner splits.
 SMALL_TABLE_BAGS = 3
 N_QUANTILES = 64
 

@@ -5,9 +5,13 @@ Inputs: the preprocessor's unscaled numeric block (median-imputed, with missing 
 plus categorical codes as LightGBM categorical features (missing or unseen -> NaN). The number
 of trees is chosen by early stopping on an inner stratified split of the training rows
 (``validation_fraction``); with ``refit=True`` the model is then retrained on all rows with
-that count scaled by ``1 / (1 - validation_fraction)``. Reason codes are TreeSHAP values
-(Lundberg et al. 2020) from ``pred_contrib``, summed per raw column, bias dropped.
-The artifact is LightGBM's own text format (``model.txt``); nothing is pickled.
+that count scaled by ``1 / (1 - validation_fraction)``. On small tables (auto ``n_bags``: 5
+up to ``SMALL_TABLE_ROWS`` rows, else 1) several such fits, each with its own inner split
+and seed, are averaged on the log-odds scale: there the held-out rows that pick the tree
+count are few, and which ones they are moves the score. Reason codes are TreeSHAP values
+(Lundberg et al. 2020) from ``pred_contrib``, averaged over the bag, summed per raw column,
+bias dropped. The artifact is LightGBM's own text format (``model.txt``, then
+``model_1.txt`` ... for a bag); nothing is pickled.
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.model_selection import train_test_split
 
 from tailorkit.data.preprocess import TabularPreprocessor, _source_of
-from tailorkit.models.base import TabularModel, group_by_source
+from tailorkit.errors import SpecError
+from tailorkit.models.base import SMALL_TABLE_ROWS, TabularModel, group_by_source
 
 BOOSTER_FILE = "model.txt"
+SMALL_TABLE_BAGS = 5
 IMPORTANCE_ROWS = 5000
 # Below this many cells, OpenMP synchronisation costs more than it saves (and on a busy
 # machine it costs a lot more: 20x slower measured on 600 rows), so auto uses one thread.
@@ -36,7 +43,8 @@ class LightGBMModel(TabularModel):
 
     ``num_threads=None`` uses one thread for small tables and every available core above
     ``SINGLE_THREAD_CELLS`` cells. Feature importances are mean |TreeSHAP| over up to
-    ``IMPORTANCE_ROWS`` training rows (a seeded sample when there are more).
+    ``IMPORTANCE_ROWS`` training rows (a seeded sample when there are more). ``n_bags=None``
+    bags 5 fits on tables up to ``SMALL_TABLE_ROWS`` rows and fits one above.
     """
 
     family = "lightgbm"
@@ -56,6 +64,7 @@ class LightGBMModel(TabularModel):
         validation_fraction: float = 0.15,
         early_stopping_rounds: int = 100,
         refit: bool = True,
+        n_bags: int | None = None,
         num_threads: int | None = None,
         random_state: int = 0,
     ):
@@ -71,19 +80,23 @@ class LightGBMModel(TabularModel):
         self.validation_fraction = validation_fraction
         self.early_stopping_rounds = early_stopping_rounds
         self.refit = refit
+        self.n_bags = n_bags
         self.num_threads = num_threads
         self.random_state = random_state
+
+    def sized_for(self, n_rows: int) -> LightGBMModel:
+        """Bagged or not by the whole data set's size (a fold alone may fall below the line)."""
+        if self.n_bags is None:
+            self.n_bags = SMALL_TABLE_BAGS if n_rows <= SMALL_TABLE_ROWS else 1
+        return self
 
     # ------------------------------------------------------------------ fit
     def _fit(self, X: pd.DataFrame, y: np.ndarray, X_unlabeled: pd.DataFrame | None) -> None:
         matrix = self._prepare(X, y)
-        self.best_iteration_ = self._early_stopped_rounds(matrix, y)
-        rounds = self.best_iteration_
-        if self.refit and self.validation_fraction > 0:
-            rounds = max(1, round(self.best_iteration_ / (1.0 - self.validation_fraction)))
-        if self.refit or self.best_iteration_ == self.n_estimators:
-            self.booster_ = lgb.train(self._params(), self._dataset(matrix, y), rounds)
-        self.n_rounds_ = self.booster_.best_iteration or self.booster_.current_iteration()
+        if self.n_bags is not None and self.n_bags < 1:
+            raise SpecError(f"lightgbm n_bags must be at least 1, not {self.n_bags}")
+        n_bags = self.n_bags or (SMALL_TABLE_BAGS if len(y) <= SMALL_TABLE_ROWS else 1)
+        self.boosters_ = [self._fit_member(matrix, y, self.random_state + k) for k in range(n_bags)]
         sample = np.random.default_rng(self.random_state).permutation(len(y))[:IMPORTANCE_ROWS]
         self._importances, self._importance_rows = None, matrix[np.sort(sample)]
 
@@ -117,27 +130,34 @@ class LightGBMModel(TabularModel):
             return len(os.sched_getaffinity(0))
         return os.cpu_count() or 1
 
-    def _early_stopped_rounds(self, matrix: np.ndarray, y: np.ndarray) -> int:
-        """Best number of trees on an inner stratified validation split (keeps that booster)."""
+    def _fit_member(self, matrix: np.ndarray, y: np.ndarray, seed: int) -> lgb.Booster:
+        """Trees counted by early stopping on an inner split drawn with ``seed``, then (with
+        ``refit``) grown again on all rows, that count scaled to the larger set."""
         n_valid = round(len(y) * self.validation_fraction)
         if n_valid < 2 or np.bincount(y).min() < 2:
-            return self.n_estimators
+            return lgb.train(self._params(seed), self._dataset(matrix, y), self.n_estimators)
         inner, valid = train_test_split(
-            np.arange(len(y)),
-            test_size=self.validation_fraction,
-            stratify=y,
-            random_state=self.random_state,
+            np.arange(len(y)), test_size=self.validation_fraction, stratify=y, random_state=seed
         )
-        self.booster_ = lgb.train(
-            self._params(),
+        booster = lgb.train(
+            self._params(seed),
             self._dataset(matrix[inner], y[inner]),
             self.n_estimators,
             valid_sets=[self._dataset(matrix[valid], y[valid])],
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
-        return max(1, self.booster_.best_iteration or self.n_estimators)
+        if not self.refit:
+            return booster
+        best = max(1, booster.best_iteration or self.n_estimators)
+        rounds = max(1, round(best / (1.0 - self.validation_fraction)))
+        return lgb.train(self._params(seed), self._dataset(matrix, y), rounds)
 
-    def _params(self) -> dict[str, Any]:
+    @property
+    def n_rounds_(self) -> list[int]:
+        """Trees used by each booster of the bag."""
+        return [b.best_iteration or b.current_iteration() for b in self.boosters_]
+
+    def _params(self, seed: int | None = None) -> dict[str, Any]:
         return {
             "objective": "binary",
             "learning_rate": self.learning_rate,
@@ -152,7 +172,7 @@ class LightGBMModel(TabularModel):
             "min_data_per_group": self.min_data_per_group,
             "max_cat_to_onehot": 4,
             "metric": "binary_logloss",
-            "seed": self.random_state,
+            "seed": self.random_state if seed is None else seed,
             "deterministic": True,
             "force_col_wise": True,
             "num_threads": self.threads_,
@@ -182,32 +202,42 @@ class LightGBMModel(TabularModel):
         return prep.numeric_names_ + missing + list(prep.categorical_columns_)
 
     def _predict_score(self, X: pd.DataFrame) -> np.ndarray:
-        matrix = self._matrix(X)
-        return self.booster_.predict(matrix, num_threads=self._thread_count(matrix.size))
+        return self._scores_of(self._matrix(X))
+
+    def _scores_of(self, matrix: np.ndarray) -> np.ndarray:
+        """Probability of the positive class: one booster's, or the sigmoid of the bag's mean
+        log-odds."""
+        threads = self._thread_count(matrix.size)
+        if len(self.boosters_) == 1:
+            return self.boosters_[0].predict(matrix, num_threads=threads)
+        raw = [b.predict(matrix, raw_score=True, num_threads=threads) for b in self.boosters_]
+        return expit(np.mean(raw, axis=0))
 
     def _contributions(self, X: pd.DataFrame) -> np.ndarray:
         return self._contributions_of(self._matrix(X))
 
     def _contributions_of(self, matrix: np.ndarray) -> np.ndarray:
         threads = self._thread_count(matrix.size)
-        shap = self.booster_.predict(matrix, pred_contrib=True, num_threads=threads)
-        shap = shap[:, :-1]  # the last column is the bias (expected value)
+        shap = np.mean(
+            [b.predict(matrix, pred_contrib=True, num_threads=threads) for b in self.boosters_],
+            axis=0,
+        )[:, :-1]  # the last column is the bias (expected value)
         columns = self.preprocessor_.columns_
         sources = [_source_of(name, columns) for name in self.feature_names_]
         return group_by_source(shap, sources, columns)
 
     # ---------------------------------------------------------- persistence
     def _save_weights(self, path: Path) -> dict[str, Any]:
-        self.booster_.save_model(str(path / BOOSTER_FILE))
-        return {
-            "booster_file": BOOSTER_FILE,
-            "feature_names": self.feature_names_,
-            "best_iteration": self.best_iteration_,
-            "n_rounds": self.n_rounds_,
-        }
+        files = [_booster_file(k) for k in range(len(self.boosters_))]
+        for booster, name in zip(self.boosters_, files, strict=True):
+            booster.save_model(str(path / name))
+        return {"booster_files": files, "feature_names": self.feature_names_}
 
     def _load_weights(self, path: Path, state: dict[str, Any]) -> None:
-        self.booster_ = lgb.Booster(model_file=str(path / state["booster_file"]))
+        files = state.get("booster_files") or [state["booster_file"]]  # one-booster artifacts
+        self.boosters_ = [lgb.Booster(model_file=str(path / name)) for name in files]
         self.feature_names_ = state["feature_names"]
-        self.best_iteration_ = state["best_iteration"]
-        self.n_rounds_ = state["n_rounds"]
+
+
+def _booster_file(k: int) -> str:
+    return BOOSTER_FILE if k == 0 else BOOSTER_FILE.replace(".txt", f"_{k}.txt")

@@ -57,9 +57,9 @@ class RandomForestModel(LightGBMModel):
 
         matrix = self._prepare(X, y)
         self.n_features_ = matrix.shape[1]
-        self.booster_ = lgb.train(self._params(), self._dataset(matrix, y), self.n_estimators)
-        self.best_iteration_ = self.n_rounds_ = self.n_estimators
-        gain = self.booster_.feature_importance(importance_type="gain")
+        booster = lgb.train(self._params(), self._dataset(matrix, y), self.n_estimators)
+        self.boosters_ = [booster]
+        gain = booster.feature_importance(importance_type="gain")
         columns = self.preprocessor_.columns_
         sources = [_source_of(name, columns) for name in self.feature_names_]
         total = group_by_source(gain[None, :], sources, columns)[0]
@@ -68,9 +68,9 @@ class RandomForestModel(LightGBMModel):
     def _contributions_of(self, matrix: np.ndarray) -> np.ndarray:
         """TreeSHAP on the log-odds scale: LightGBM sums the trees' raw scores where the
         forest's prediction averages them, so the sums are divided by the tree count."""
-        return super()._contributions_of(matrix) / self.booster_.num_trees()
+        return super()._contributions_of(matrix) / self.boosters_[0].num_trees()
 
-    def _params(self) -> dict[str, Any]:
+    def _params(self, seed: int | None = None) -> dict[str, Any]:
         per_split = self.max_features or max(1, round(math.sqrt(self.n_features_)))
         return {
             "objective": "binary",
@@ -87,7 +87,7 @@ class RandomForestModel(LightGBMModel):
             "cat_l2": 0.0,
             "min_data_per_group": self.min_data_per_group,
             "max_cat_to_onehot": 4,
-            "seed": self.random_state,
+            "seed": self.random_state if seed is None else seed,
             "deterministic": True,
             "force_col_wise": True,
             "num_threads": self.threads_,

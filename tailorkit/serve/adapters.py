@@ -231,8 +231,7 @@ class FastPath:
             matrix = np.hstack(
                 [numeric.astype(float), np.where(codes > 0, codes, np.nan).astype(float)]
             )
-            threads = model._thread_count(matrix.size)
-            score = model.booster_.predict(matrix, num_threads=threads)
+            score = model._scores_of(matrix)
             if reasons:
                 reason_values = _top_reasons(model._contributions_of(matrix), self.columns, reasons)
         elif model.family == "compressed":
