@@ -19,8 +19,8 @@ Deviations from the paper:
 - Missing values: numeric columns are median-imputed with a 0/1 missing-indicator token;
   categorical code 0 is "missing or unseen".
 - Early stopping on an inner stratified validation split (validation log loss for
-  fine-tuning, reconstruction loss for pretraining) with the best weights restored; the
-  model is not refitted on all rows afterwards.
+  fine-tuning, reconstruction loss for pretraining; patience 5 epochs) with the best
+  weights restored; the model is not refitted on all rows afterwards.
 - Speed on CPU: as in the paper's code the last block computes the [CLS] row alone (the
   head reads nothing else); dropout masks come from random bytes (``keep_mask``) instead of
   torch's per-element samplers. Together about 1.5-2x faster training steps.
@@ -97,7 +97,7 @@ class FTTransformer(TabularModel):
         weight_decay: float = 1e-5,
         batch_size: int | None = None,
         max_epochs: int = 200,
-        patience: int = 10,
+        patience: int = 5,
         pretrain: bool | None = None,
         pretrain_epochs: int = 50,
         pretrain_patience: int = 5,
