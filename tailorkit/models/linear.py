@@ -140,7 +140,7 @@ class LogisticScorecard(TabularModel):
         """Model matrix (WoE columns, then the linear matrix unless ``woe``), names, sources."""
         prep = self.preprocessor_
         check_columns(X, prep.columns_)
-        blocks = [self._woe_matrix(X, y)]
+        blocks = [self._woe_matrix(X, y)] if self.woe_ or self.binning_used_ == "woe" else []
         names = [f"{table['name']}__woe" for table in self.woe_]
         sources = [table["source"] for table in self.woe_]
         if self.binning_used_ != "woe":
