@@ -7,6 +7,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +31,7 @@ from tailorkit.evaluate.fairness import group_fairness
 from tailorkit.evaluate.metrics import binary_metrics, bootstrap_ci, curves
 from tailorkit.evaluate.threshold import CostMatrix, bayes_threshold, best_threshold
 from tailorkit.gates import evaluate_requirements
-from tailorkit.models import TabularModel, make_model, sized_params
+from tailorkit.models import TabularModel, make_model, model_families, sized_params
 from tailorkit.models.ensemble import select_weights
 from tailorkit.predict import DECISION_FILE  # noqa: E402
 from tailorkit.registry import Registry
@@ -128,18 +129,20 @@ class Project:
     def run_tabular(self, registry: Registry, run_id: int, say: Progress) -> RunResult:
         """The tabular binary-classification run (credit risk)."""
         spec = self.spec
-        say("reading data")
-        data = load_training_data(spec, self.base_dir)
         evaluation = spec.evaluation
-        splits = make_splits(
-            data.y,
-            protocol=evaluation.protocol,
-            folds=evaluation.folds,
-            holdout_fraction=evaluation.holdout_fraction,
-            seed=evaluation.seed,
-        )
-        candidates = self._candidates(len(data.y))
-        results = self._cross_validate_all(candidates, data, splits, say)
+        with contextlib.ExitStack() as stack:
+            executor = self._fold_pool(stack)  # workers import torch while the data is read
+            say("reading data")
+            data = load_training_data(spec, self.base_dir)
+            splits = make_splits(
+                data.y,
+                protocol=evaluation.protocol,
+                folds=evaluation.folds,
+                holdout_fraction=evaluation.holdout_fraction,
+                seed=evaluation.seed,
+            )
+            candidates = self._candidates(len(data.y))
+            results = self._cross_validate_all(candidates, data, splits, say, executor)
         eligible = [n for n in results if not _is_ablation(n)]
         if spec.ensemble and len(eligible) > 1:
             oof = {n: results[n].oof for n in eligible}
@@ -276,27 +279,45 @@ class Project:
             for column in data.protected.columns
         ]
 
+    def _fold_pool(self, stack: contextlib.ExitStack) -> Executor | None:
+        """Worker processes for the candidates with ``parallel_folds`` (one per core, at
+        most one per fold), started now so that they import their modules meanwhile; ``None``
+        when no candidate needs them or there is one core or one split."""
+        evaluation = self.spec.evaluation
+        n_splits = evaluation.folds if evaluation.protocol == "kfold" else 1
+        workers = fold_workers(evaluation.n_jobs, n_splits)
+        families = model_families()
+        modules = tuple(
+            sorted(
+                {
+                    families[entry.family].__module__
+                    for entry in self.spec.model_entries()
+                    if entry.family in families and families[entry.family].parallel_folds
+                }
+            )
+        )
+        if not modules or workers < 2:
+            return None
+        return stack.enter_context(fold_executor(workers, modules))
+
     def _cross_validate_all(
         self,
         candidates: dict[str, TabularModel],
         data: TrainingData,
         splits: list[tuple[np.ndarray, np.ndarray]],
         say: Progress,
+        executor: Executor | None,
     ) -> dict[str, CandidateResult]:
         """Every candidate's out-of-fold predictions. Candidates with ``parallel_folds`` run
-        in worker processes, started first; the others train here meanwhile and are then
-        fitted on all rows while the workers finish."""
+        in the ``executor``'s worker processes, submitted first; the others train here
+        meanwhile and are then fitted on all rows while the workers finish."""
         results: dict[str, CandidateResult] = {}
         workers = fold_workers(self.spec.evaluation.n_jobs, len(splits))
-        parallel_modules = tuple(
-            {type(m).__module__ for m in candidates.values() if m.parallel_folds}
-        )
         rows = (data.X, data.y, splits)
         known = {"schema": data.schema, "X_unlabeled": data.X_unlabeled}
         with contextlib.ExitStack() as stack:
             pending: dict[str, FoldJobs] = {}
-            if parallel_modules and workers > 1:  # workers load torch while others train
-                executor = stack.enter_context(fold_executor(workers, parallel_modules))
+            if executor is not None:  # workers load torch while others train
                 refits = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                 for number, (name, model) in enumerate(candidates.items()):
                     if model.parallel_folds:  # start now, run while the others train

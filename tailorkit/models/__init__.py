@@ -8,10 +8,18 @@ from pathlib import Path
 from tailorkit.errors import RegistryError
 from tailorkit.models.base import MODEL_FILE, TabularModel
 
-__all__ = ["MODEL_FAMILIES", "TabularModel", "load_model", "make_model", "sized_params"]
+__all__ = [
+    "MODEL_FAMILIES",
+    "TabularModel",
+    "load_model",
+    "make_model",
+    "model_families",
+    "sized_params",
+]
 
 
-def _families() -> dict[str, type]:
+def model_families() -> dict[str, type]:
+    """Family name -> model class, for every family that can be saved and loaded."""
     from tailorkit.models.compressed import CompressedModel  # made by compress, loaded here
     from tailorkit.models.ensemble import WeightedEnsemble
     from tailorkit.models.ft_transformer import FTTransformer
@@ -43,7 +51,7 @@ MODEL_FAMILIES: tuple[str, ...] = (
 
 def make_model(family: str, **params) -> TabularModel:
     """A fresh, unfitted model of the named family."""
-    families = _families()
+    families = model_families()
     if family not in families:
         raise RegistryError(f"unknown model {family!r}; choose from {', '.join(families)}")
     return families[family](**params)
@@ -61,7 +69,7 @@ def load_model(path: str | Path) -> TabularModel:
     if not config.exists():
         raise RegistryError(f"{path} is not a saved tailorkit model (no {MODEL_FILE})")
     document = json.loads(config.read_text())
-    families = _families()
+    families = model_families()
     if document.get("family") not in families:
         raise RegistryError(f"{config}: unknown model family {document.get('family')!r}")
     return families[document["family"]]._from_document(document, path)
