@@ -31,7 +31,13 @@ from tailorkit.evaluate.fairness import group_fairness
 from tailorkit.evaluate.metrics import binary_metrics, bootstrap_ci, curves
 from tailorkit.evaluate.threshold import CostMatrix, bayes_threshold, best_threshold
 from tailorkit.gates import evaluate_requirements
-from tailorkit.models import TabularModel, make_model, model_families, sized_params
+from tailorkit.models import (
+    FAMILY_CLASSES,
+    PARALLEL_FOLD_FAMILIES,
+    TabularModel,
+    make_model,
+    sized_params,
+)
 from tailorkit.models.ensemble import select_weights
 from tailorkit.predict import DECISION_FILE  # noqa: E402
 from tailorkit.registry import Registry
@@ -286,13 +292,12 @@ class Project:
         evaluation = self.spec.evaluation
         n_splits = evaluation.folds if evaluation.protocol == "kfold" else 1
         workers = fold_workers(evaluation.n_jobs, n_splits)
-        families = model_families()
         modules = tuple(
             sorted(
                 {
-                    families[entry.family].__module__
+                    FAMILY_CLASSES[entry.family][0]
                     for entry in self.spec.model_entries()
-                    if entry.family in families and families[entry.family].parallel_folds
+                    if entry.family in PARALLEL_FOLD_FAMILIES
                 }
             )
         )

@@ -25,7 +25,8 @@ def test_a_bag_is_the_log_odds_average_of_fits_with_consecutive_seeds(data):
     bag = LightGBMModel(**TINY_LIGHTGBM, n_bags=3, random_state=7).fit(X, y)
     assert len(bag.boosters_) == 3
     singles = [
-        LightGBMModel(**TINY_LIGHTGBM, n_bags=1, random_state=7 + k).fit(X, y) for k in range(3)
+        LightGBMModel(**TINY_LIGHTGBM, n_bags=1, refit=False, random_state=7 + k).fit(X, y)
+        for k in range(3)
     ]
     single_logits = [logit(np.clip(m.predict_proba(X)[:, 1], 1e-12, 1 - 1e-12)) for m in singles]
     assert not np.allclose(single_logits[0], single_logits[1])  # own inner split and seed
@@ -36,6 +37,15 @@ def test_a_bag_is_the_log_odds_average_of_fits_with_consecutive_seeds(data):
     contributions = bag.explain(X).to_numpy().sum(axis=1)
     offset = logit(bag.predict_proba(X)[:, 1]) - contributions
     np.testing.assert_allclose(offset, offset[0], atol=1e-6)
+
+
+def test_one_fit_is_refitted_on_all_rows_and_bag_members_are_not(data):
+    X, y = data
+    params = {**TINY_LIGHTGBM, "n_estimators": 400, "early_stopping_rounds": 20, "random_state": 2}
+    stopped = LightGBMModel(**params, n_bags=1, refit=False).fit(X, y).n_rounds_[0]
+    assert stopped < 400
+    assert LightGBMModel(**params, n_bags=1).fit(X, y).n_rounds_ == [round(stopped / 0.85)]
+    assert LightGBMModel(**params, n_bags=2).fit(X, y).n_rounds_[0] == stopped
 
 
 def test_bag_size_is_settled_by_the_whole_data_set(data):

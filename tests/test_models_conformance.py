@@ -10,7 +10,14 @@ import pytest
 from sklearn.base import clone
 
 from tailorkit.errors import DataError
-from tailorkit.models import MODEL_FAMILIES, TabularModel, load_model, make_model
+from tailorkit.models import (
+    MODEL_FAMILIES,
+    PARALLEL_FOLD_FAMILIES,
+    TabularModel,
+    load_model,
+    make_model,
+    model_families,
+)
 
 TINY_LIGHTGBM = {"n_estimators": 40, "early_stopping_rounds": 10, "num_threads": 1}
 TINY_PARAMS: dict[str, dict] = {
@@ -91,6 +98,13 @@ def fitted(data) -> dict[str, TabularModel]:
 
 def test_every_family_has_a_tiny_configuration():
     assert set(TINY_PARAMS) == set(MODEL_FAMILIES)
+
+
+def test_fold_worker_families_are_the_classes_with_parallel_folds():
+    """The pipeline starts fold workers from this list, before any model module is imported."""
+    parallel = {family for family, cls in model_families().items() if cls.parallel_folds}
+    assert parallel == set(PARALLEL_FOLD_FAMILIES)
+    assert all(cls.family == family for family, cls in model_families().items())
 
 
 @pytest.mark.parametrize("family", MODEL_FAMILIES)

@@ -18,25 +18,27 @@ __all__ = [
 ]
 
 
+# family -> (module, class), imported on first use: torch loads only with the FT-Transformer
+FAMILY_CLASSES: dict[str, tuple[str, str]] = {
+    "logistic": ("tailorkit.models.linear", "LogisticScorecard"),
+    "lightgbm": ("tailorkit.models.gbm", "LightGBMModel"),
+    "random_forest": ("tailorkit.models.random_forest", "RandomForestModel"),
+    "ft_transformer": ("tailorkit.models.ft_transformer", "FTTransformer"),
+    "ensemble": ("tailorkit.models.ensemble", "WeightedEnsemble"),
+    "compressed": ("tailorkit.models.compressed", "CompressedModel"),  # made by compress
+}
+# The families whose classes set ``parallel_folds`` (tested), known before their modules are
+# imported, so that fold workers can start importing them at once.
+PARALLEL_FOLD_FAMILIES: tuple[str, ...] = ("ft_transformer",)
+
+
 def model_families() -> dict[str, type]:
     """Family name -> model class, for every family that can be saved and loaded."""
-    from tailorkit.models.compressed import CompressedModel  # made by compress, loaded here
-    from tailorkit.models.ensemble import WeightedEnsemble
-    from tailorkit.models.ft_transformer import FTTransformer
-    from tailorkit.models.gbm import LightGBMModel
-    from tailorkit.models.linear import LogisticScorecard
-    from tailorkit.models.random_forest import RandomForestModel
+    import importlib
 
     return {
-        cls.family: cls
-        for cls in (
-            LogisticScorecard,
-            LightGBMModel,
-            RandomForestModel,
-            FTTransformer,
-            WeightedEnsemble,
-            CompressedModel,
-        )
+        family: getattr(importlib.import_module(module), name)
+        for family, (module, name) in FAMILY_CLASSES.items()
     }
 
 
