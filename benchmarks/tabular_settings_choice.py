@@ -26,21 +26,33 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from credit import load_german, load_taiwan  # noqa: E402
+from credit import SHARED, load_german, load_taiwan  # noqa: E402
 from diagnosis import load_cleveland, load_wdbc  # noqa: E402
 
 from tailorkit.evaluate.crossval import cross_fitted_blend  # noqa: E402
 from tailorkit.models import make_model, sized_params  # noqa: E402
+
+
+def load_ai4i() -> tuple[pd.DataFrame, str]:
+    """AI4I 2020 (10,000 rows): machine failure from the process readings; the failure-mode
+    flags (which make up the target) and the ids are dropped."""
+    frame = pd.read_csv(SHARED / "ai4i2020" / "ai4i2020.csv", encoding="utf-8-sig")
+    return frame.drop(columns=["UDI", "Product ID", "TWF", "HDF", "PWF", "OSF", "RNF"]), (
+        "Machine failure"
+    )
+
 
 LOADERS = {
     "german": load_german,
     "taiwan": load_taiwan,
     "cleveland": load_cleveland,
     "wdbc": load_wdbc,
+    "ai4i": load_ai4i,
 }
 FAMILIES = ("logistic", "lightgbm", "ft_transformer")
 
