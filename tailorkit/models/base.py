@@ -76,6 +76,23 @@ class TabularModel(ClassifierMixin, BaseEstimator):
         return self
 
     @property
+    def importances_(self) -> np.ndarray:
+        """Global importance per raw feature. A family may leave ``_pending_importances`` (a
+        callable without arguments) in ``_fit`` instead of the values: they are computed on
+        first use, which the models fitted for cross-validation folds never make."""
+        pending = self.__dict__.pop("_pending_importances", None)
+        if pending is not None:
+            self.__dict__["_importances"] = np.asarray(pending(), dtype=float)
+        if "_importances" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__} is not fitted: no importances_")
+        return self.__dict__["_importances"]
+
+    @importances_.setter
+    def importances_(self, values: np.ndarray) -> None:
+        self.__dict__.pop("_pending_importances", None)
+        self.__dict__["_importances"] = np.asarray(values, dtype=float)
+
+    @property
     def feature_importances_(self) -> pd.Series:
         """Mean absolute contribution per raw feature, on the rows seen in ``fit``."""
         return pd.Series(self.importances_, index=self.feature_names_in_)

@@ -41,6 +41,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -165,8 +166,8 @@ class FTTransformer(TabularModel):
             self.network_.eval()
             generator = torch.Generator().manual_seed(seed)
             sample = torch.randperm(len(y), generator=generator)[:IMPORTANCE_ROWS]
-            self.importances_ = self._attention_importances(
-                numeric[sample], categorical[sample], token_names
+            self._pending_importances = partial(  # on first use: folds never ask
+                self._attention_importances, numeric[sample], categorical[sample], token_names
             )
 
     def _fit_member(
@@ -351,7 +352,8 @@ class FTTransformer(TabularModel):
         columns = self.preprocessor_.columns_
         if len(numeric) == 0:
             return np.full(len(columns), 1.0 / max(1, len(columns)))
-        with torch.no_grad():
+        self.network_.eval()
+        with _threads(self.n_threads), torch.no_grad():
             attention = sum(
                 self.network_.cls_attention(numeric[i], categorical[i]).sum(0)
                 for i in _batches(len(numeric), PREDICT_BATCH)

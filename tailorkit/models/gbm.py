@@ -19,6 +19,7 @@ bias dropped. The artifact is LightGBM's own text format (``model.txt``, then
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -104,20 +105,12 @@ class LightGBMModel(TabularModel):
             self._fit_member(matrix, y, self.random_state + k, refit) for k in range(n_bags)
         ]
         sample = np.random.default_rng(self.random_state).permutation(len(y))[:IMPORTANCE_ROWS]
-        self._importances, self._importance_rows = None, matrix[np.sort(sample)]
+        self._pending_importances = partial(self._mean_abs_contributions, matrix[np.sort(sample)])
 
-    @property
-    def importances_(self) -> np.ndarray:
-        """Mean |TreeSHAP| over the kept training sample, computed on first use: most of the
-        TreeSHAP cost of a fit, which cross-validation folds never ask for."""
-        if self._importances is None:
-            contributions = self._contributions_of(self._importance_rows)
-            self._importances, self._importance_rows = np.abs(contributions).mean(axis=0), None
-        return self._importances
-
-    @importances_.setter
-    def importances_(self, values: np.ndarray) -> None:
-        self._importances, self._importance_rows = np.asarray(values, dtype=float), None
+    def _mean_abs_contributions(self, matrix: np.ndarray) -> np.ndarray:
+        """Mean |TreeSHAP| per raw column: most of the TreeSHAP cost of a fit, paid only when
+        the importances are asked for (cross-validation folds never do)."""
+        return np.abs(self._contributions_of(matrix)).mean(axis=0)
 
     def _prepare(self, X: pd.DataFrame, y: np.ndarray) -> np.ndarray:
         """Fit the preprocessor; the training matrix, thread count and encoded names."""
