@@ -40,7 +40,7 @@ from tailorkit.models.recommender import (
     load_recommender,
     make_recommender,
 )
-from tailorkit.models.sasrec import _left_pad, _windows
+from tailorkit.models.sasrec import _left_pad
 from tailorkit.solutions.recommendation import METRICS
 
 TINY = {
@@ -311,27 +311,6 @@ def test_sasrec_scores_do_not_depend_on_padding_or_batch(shop_data, tmp_path):
     (folder / "model.json").write_text(json.dumps(document))
     with pytest.raises(RegistryError, match=r"model\.json: .*earlier tailorkit.*Retrain"):
         load_recommender(folder)
-
-
-def test_sasrec_windows_train_every_transition_once_and_late_ones_with_context(shop_data):
-    """Long sequences are cut into overlapping windows; each transition is trained in exactly
-    one of them, and a window's skipped head is trained by the older window with context."""
-    sequences = [np.arange(n) + 1000 * i for i, n in enumerate((1, 2, 7, 30, 61, 95))]
-    for overlap in (0, 3):
-        rows, first = _windows(sequences, 10, overlap)
-        trained = []
-        for row, start in zip(rows, first, strict=True):
-            for j in range(start, 10):
-                assert row[j] > 0
-                trained.append((row[j], row[j + 1]))
-                if row[0] > 0 and (row[0] - 1) % 1000:  # cut inside a sequence: context kept
-                    assert j >= overlap
-        expected = [(a + 1, a + 2) for seq in sequences for a in seq[:-1]]
-        assert sorted(trained) == sorted(expected)  # each transition exactly once
-    model = make_recommender("sasrec", **{**TINY["sasrec"], "window_overlap": 1.0})
-    seqs, times = shop_data.sequences()
-    with pytest.raises(SpecError, match="sasrec window_overlap must lie in"):
-        model.fit(TrainingSequences(seqs, shop_data.n_items, times))
 
 
 # ----------------------------------------------------------------------- CLI

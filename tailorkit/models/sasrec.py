@@ -7,11 +7,7 @@
 - **Loss**: cross-entropy over *all* items at every position (the "SASRec+" finding:
   full-softmax CE beats BCE with one sampled negative by a wide margin). Sequences are cut
   into windows of ``max_len`` transitions, so one forward pass trains every position;
-  batches are padded tensors and there is no Python loop over users in the hot path. A
-  sequence longer than a window is cut from its end; each older window reaches
-  ``window_overlap`` (a share of ``max_len``) into the next one and trains those
-  transitions, which the next window sees with little context and skips: every transition
-  is trained once, the earliest ones of a window with context as well.
+  batches are padded tensors and there is no Python loop over users in the hot path.
 - **Pretraining**: ``pretrain_epochs`` of masked-item prediction (BERT4Rec-style,
   bidirectional attention, ``mask_prob`` of the items replaced by a mask token) over the
   same sequences, then next-item fine-tuning of the same weights.
@@ -37,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from tailorkit.errors import RegistryError, SpecError
+from tailorkit.errors import RegistryError
 from tailorkit.models.recommender import Recommender, TrainingSequences, Validation
 
 LAYOUT = "post-norm"  # saved with the weights: an artifact of another layout is refused
@@ -53,7 +49,6 @@ class SASRec(Recommender):
         layers: int = 2,
         heads: int = 2,
         max_len: int = 200,
-        window_overlap: float = 0.25,
         dropout: float = 0.5,
         lr: float = 2e-3,
         weight_decay: float = 0.0,
@@ -74,7 +69,6 @@ class SASRec(Recommender):
         self.layers = layers
         self.heads = heads
         self.max_len = max_len
-        self.window_overlap = window_overlap
         self.dropout = dropout
         self.lr = lr
         self.weight_decay = weight_decay
@@ -115,8 +109,7 @@ class SASRec(Recommender):
             self.network_.id_off[1 : n + 1] = torch.from_numpy(counts == 0)
             if (counts == 0).any():  # scored from text only; never trained as negatives
                 self._unseen = torch.from_numpy(counts == 0)
-        windows, first = _windows(data.sequences, self.max_len, self._overlap_items())
-        windows, first = torch.from_numpy(windows), torch.from_numpy(first)
+        windows = torch.from_numpy(_windows(data.sequences, self.max_len))
         self.log_: list[dict[str, Any]] = []
         optimizer = torch.optim.Adam(
             self.network_.parameters(), lr=self.lr, weight_decay=self.weight_decay
@@ -125,9 +118,7 @@ class SASRec(Recommender):
         for epoch in range(self.pretrain_epochs):
             if time.perf_counter() > deadline or not len(windows):
                 break
-            loss = self._epoch(
-                windows, first, optimizer, rng, masked=True, has_text=text is not None
-            )
+            loss = self._epoch(windows, optimizer, rng, masked=True, has_text=text is not None)
             self.log_.append({"stage": "pretrain", "epoch": epoch + 1, "loss": loss})
             self._say(self.log_[-1], started)
         self.pretrain_seconds_ = time.perf_counter() - started
@@ -139,9 +130,7 @@ class SASRec(Recommender):
         for epoch in range(self.max_epochs):
             if time.perf_counter() > deadline or not len(windows):
                 break
-            loss = self._epoch(
-                windows, first, optimizer, rng, masked=False, has_text=text is not None
-            )
+            loss = self._epoch(windows, optimizer, rng, masked=False, has_text=text is not None)
             entry: dict[str, Any] = {"stage": "finetune", "epoch": epoch + 1, "loss": loss}
             if valid is not None and len(valid.targets):
                 entry["valid_ndcg@10"] = score = self._validate(valid)
@@ -170,16 +159,7 @@ class SASRec(Recommender):
             took = time.perf_counter() - started
             print(f"sasrec {entry} ({took:.0f} s)", file=sys.stderr, flush=True)
 
-    def _overlap_items(self) -> int:
-        overlap = round(self.window_overlap * self.max_len)
-        if not 0 <= overlap < self.max_len - 1:
-            raise SpecError(
-                f"sasrec window_overlap must lie in [0, 1) and leave windows room to advance "
-                f"(max_len {self.max_len}), not {self.window_overlap}"
-            )
-        return overlap
-
-    def _epoch(self, windows, first, optimizer, rng, *, masked: bool, has_text: bool) -> float:
+    def _epoch(self, windows, optimizer, rng, *, masked: bool, has_text: bool) -> float:
         import torch
         import torch.nn.functional as F
 
@@ -189,8 +169,7 @@ class SASRec(Recommender):
         total, count = 0.0, 0
         for index in _length_buckets(windows, self.batch_size, rng):
             batch = windows[index]
-            trim = int((batch > 0).to(torch.int8).argmax(1).min())
-            batch = batch[:, trim:]  # common left padding cut off
+            batch = batch[:, int((batch > 0).to(torch.int8).argmax(1).min()) :]  # trim padding
             if batch.shape[1] < 2:
                 continue
             drop = None
@@ -206,8 +185,7 @@ class SASRec(Recommender):
             else:
                 inputs, following = batch[:, :-1], batch[:, 1:]
                 hidden = net.encode(inputs, table, causal=True)
-                positions = torch.arange(inputs.shape[1])[None]
-                used = (inputs > 0) & (positions >= (first[index] - trim)[:, None])
+                used = inputs > 0
                 hidden, targets = hidden[used], following[used]
             if not len(targets):
                 continue
@@ -311,17 +289,10 @@ class SASRec(Recommender):
 
 
 # ---------------------------------------------------------------- batches
-def _windows(
-    sequences: list[np.ndarray], max_len: int, overlap: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def _windows(sequences: list[np.ndarray], max_len: int) -> np.ndarray:
     """Every sequence cut from its end into windows of ``max_len + 1`` items (codes + 1,
-    left-padded with 0), and per window the first input position whose next item is trained.
-
-    Consecutive windows share ``overlap + 1`` items: the older one trains the transitions
-    into the shared items, with the context before them; the newer one skips them. So each
-    transition is trained exactly once.
-    """
-    rows, firsts = [], []
+    left-padded with 0) overlapping by one item, so each transition is trained once."""
+    out = []
     width = max_len + 1
     for seq in sequences:
         shifted = np.asarray(seq, dtype=np.int64) + 1
@@ -330,15 +301,9 @@ def _windows(
             start = max(0, end - width)
             row = np.zeros(width, dtype=np.int64)
             row[width - (end - start) :] = shifted[start:end]
-            rows.append(row)
-            firsts.append(width - (end - start))
-            if start == 0:
-                break
-            firsts[-1] += overlap  # the older window trains these transitions
-            end = start + 1 + overlap
-    if not rows:
-        return np.zeros((0, width), dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.stack(rows), np.asarray(firsts, dtype=np.int64)
+            out.append(row)
+            end = start + 1
+    return np.stack(out) if out else np.zeros((0, width), dtype=np.int64)
 
 
 def _fast_bf16() -> bool:
