@@ -50,7 +50,7 @@ def test_one_fit_is_refitted_on_all_rows_and_bag_members_are_not(data):
 
 def test_bag_size_is_settled_by_the_whole_data_set(data):
     assert LightGBMModel().sized_for(SMALL_TABLE_ROWS).n_bags == 5
-    assert LightGBMModel().sized_for(SMALL_TABLE_ROWS + 1).n_bags == 2
+    assert LightGBMModel().sized_for(SMALL_TABLE_ROWS + 1).n_bags == 1
     assert LightGBMModel(n_bags=2).sized_for(10).n_bags == 2  # an explicit choice stays
     X, y = data
     assert len(LightGBMModel(**TINY_LIGHTGBM).fit(X, y).boosters_) == 5  # unsettled: by the rows
