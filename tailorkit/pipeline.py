@@ -292,14 +292,10 @@ class Project:
         evaluation = self.spec.evaluation
         n_splits = evaluation.folds if evaluation.protocol == "kfold" else 1
         workers = fold_workers(evaluation.n_jobs, n_splits)
+        families = {e.family for e in self.spec.model_entries()} & set(PARALLEL_FOLD_FAMILIES)
         modules = tuple(
-            sorted(
-                {
-                    FAMILY_CLASSES[entry.family][0]
-                    for entry in self.spec.model_entries()
-                    if entry.family in PARALLEL_FOLD_FAMILIES
-                }
-            )
+            sorted({FAMILY_CLASSES[f][0] for f in families})
+            + sorted({m for f in families for m in PARALLEL_FOLD_FAMILIES[f]})
         )
         if not modules or workers < 2:
             return None
