@@ -275,6 +275,32 @@ def test_parallel_folds_give_the_same_predictions_as_sequential_folds():
     assert parallel.fold_auc == pytest.approx(sequential.fold_auc)
 
 
+def test_a_fold_workers_error_reaches_the_caller_as_it_was_raised():
+    from tailorkit.data.schema import infer_schema
+    from tailorkit.data.simulators.applicants import simulate_applicants
+    from tailorkit.errors import SpecError
+    from tailorkit.evaluate.crossval import FoldJobs, fold_executor, make_splits
+    from tailorkit.models import make_model
+
+    frame = simulate_applicants(120, random_state=4)
+    y = frame.pop("default").to_numpy()
+    splits = make_splits(y, protocol="kfold", folds=3, holdout_fraction=0.2, seed=0)
+    model = make_model("ft_transformer", d_token=30, n_heads=4)  # checked when fitting
+    with fold_executor(2, ("tailorkit.models.ft_transformer",)) as executor:
+        jobs = FoldJobs(
+            "ft",
+            model,
+            frame,
+            y,
+            splits,
+            schema=infer_schema(frame),
+            X_unlabeled=None,
+            executor=executor,
+        )
+        with pytest.raises(SpecError, match="multiple of n_heads"):
+            jobs.result()
+
+
 def _thread_counts() -> tuple[set[int], int]:
     from threadpoolctl import threadpool_info
 
