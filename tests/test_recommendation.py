@@ -313,6 +313,32 @@ def test_sasrec_scores_do_not_depend_on_padding_or_batch(shop_data, tmp_path):
         load_recommender(folder)
 
 
+def test_sasrec_seed_bag_averages_its_members_and_saves_compiles_and_loads(shop_data, tmp_path):
+    """Each member is the single model of its seed (trained in a worker process); the bag's
+    scores are the mean of the members' log-softmax scores, equal after save/load and through
+    the compiled graphs."""
+    from scipy.special import log_softmax
+
+    seqs, times = shop_data.sequences()
+    split = leave_one_out(seqs, times)
+    vectors = np.random.default_rng(0).normal(size=(shop_data.n_items, 12)).astype(np.float32)
+    train = TrainingSequences(split.train, shop_data.n_items, None, None, vectors)
+    valid = Validation(split.valid.histories, split.valid.targets)
+    bag = make_recommender("sasrec", **{**TINY["sasrec"], "n_seeds": 2}).fit(train, valid)
+    history = split.test.histories[:5]
+    members = [m.score(history) for m in bag.members_]
+    assert len(members) == 2 and not np.allclose(members[0], members[1])
+    expected = np.mean([log_softmax(s, axis=1) for s in members], axis=0)
+    np.testing.assert_allclose(bag.score(history), expected, rtol=1e-5, atol=1e-6)
+    single = make_recommender("sasrec", **{**TINY["sasrec"], "random_state": 1}).fit(train, valid)
+    np.testing.assert_allclose(members[1], single.score(history), rtol=1e-4, atol=1e-5)
+    assert {e["member"] for e in bag.log_} == {0, 1} and bag.best_epoch_ >= 1
+    loaded = load_recommender(bag.save(tmp_path / "bag"))
+    np.testing.assert_allclose(loaded.score(history), expected, rtol=1e-5, atol=1e-6)
+    loaded.compile()
+    np.testing.assert_allclose(loaded.score(history), expected, rtol=1e-4, atol=1e-4)
+
+
 # ----------------------------------------------------------------------- CLI
 def tk(folder: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
     done = subprocess.run(

@@ -23,6 +23,9 @@
   padding is cut off.
 - **Early stopping** on validation NDCG@10 (full ranking, seen items excluded), keeping
   the best epoch's weights.
+- **Seed bag** (``n_seeds`` > 1): that many networks with seeds ``random_state + k``, each
+  trained and early-stopped on its own, side by side in worker processes (one thread each);
+  a user's scores are the mean of the members' log-softmax scores.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class SASRec(Recommender):
         batch_size: int = 16,
         max_epochs: int = 200,
         patience: int = 5,
+        n_seeds: int = 1,
         pretrain_epochs: int = 3,
         mask_prob: float = 0.2,
         use_text: bool = True,
@@ -75,6 +79,7 @@ class SASRec(Recommender):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.patience = patience
+        self.n_seeds = n_seeds
         self.pretrain_epochs = pretrain_epochs
         self.mask_prob = mask_prob
         self.use_text = use_text
@@ -87,6 +92,9 @@ class SASRec(Recommender):
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: TrainingSequences, valid: Validation | None = None) -> SASRec:
+        self.members_ = None
+        if self.n_seeds > 1:
+            return self._fit_bag(data, valid)
         import torch
 
         if self.threads:
@@ -152,6 +160,42 @@ class SASRec(Recommender):
         self._table = None
         return self
 
+    def _fit_bag(self, data: TrainingSequences, valid: Validation | None) -> SASRec:
+        """One network per seed, trained side by side (one worker process per core)."""
+        from tailorkit.evaluate.crossval import fold_executor, fold_workers
+
+        started = time.perf_counter()
+        self._session = None
+        self.n_items_ = data.n_items
+        params = {**self.get_params(), "n_seeds": 1, "threads": 1}
+        seeds = [self.random_state + k for k in range(self.n_seeds)]
+        jobs = [([params] * len(seeds)), seeds, [data] * len(seeds), [valid] * len(seeds)]
+        workers = fold_workers(None, len(seeds))
+        if workers > 1:
+            with fold_executor(workers, ("tailorkit.models.sasrec", "torch._dynamo")) as pool:
+                fitted = list(pool.map(_fit_member, *jobs))
+        else:
+            fitted = [_fit_member(*job) for job in zip(*jobs, strict=True)]
+        self._restore_members(fitted)
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _restore_members(self, fitted: list[tuple[dict, dict]]) -> None:
+        """The bag from each member's (arrays, state); summaries over the members."""
+        params = {**self.get_params(), "n_seeds": 1}
+        self.members_ = []
+        for k, (arrays, state) in enumerate(fitted):
+            member = SASRec(**{**params, "random_state": self.random_state + k})
+            member.n_items_ = self.n_items_
+            member._restore(arrays, state)
+            member.pretrain_seconds_ = state.get("pretrain_seconds", 0.0)
+            self.members_.append(member)
+        # the refit on all interactions trains each member for this many epochs
+        self.best_epoch_ = round(float(np.mean([m.best_epoch_ for m in self.members_])))
+        self.log_ = [{**e, "member": k} for k, m in enumerate(self.members_) for e in m.log_]
+        self.pretrain_seconds_ = max(m.pretrain_seconds_ for m in self.members_)
+        self.network_ = self.members_[0].network_
+
     def _say(self, entry: dict, started: float) -> None:
         if self.verbose:
             import sys
@@ -214,6 +258,10 @@ class SASRec(Recommender):
     def score(self, histories: list[np.ndarray]) -> np.ndarray:
         import torch
 
+        if getattr(self, "members_", None):  # a seed bag: mean log-softmax
+            from scipy.special import log_softmax
+
+            return np.mean([log_softmax(m.score(histories), axis=1) for m in self.members_], 0)
         out = np.zeros((len(histories), self.n_items_), dtype=np.float32)
         if getattr(self, "_session", None) is not None:  # compiled for serving
             for start in range(0, len(histories), 256):
@@ -240,12 +288,20 @@ class SASRec(Recommender):
         one of them waits for the event loop (a 16-user call measured 3-4x slower there than
         alone); the ONNX graph runs in one call that releases the GIL once. Same weights,
         scores equal to float rounding (tested). Refitting drops the compiled scorer."""
+        if getattr(self, "members_", None):
+            for member in self.members_:
+                member.compile()
+            return self
         self._session = _onnx_scorer(self)
         return self
 
     def item_embeddings(self) -> np.ndarray:
-        """The items' output vectors (id + projected text), for similar-item lookups."""
+        """The items' output vectors (id + projected text), for similar-item lookups (a seed
+        bag's first member: members' vectors live in different spaces)."""
         import torch
+
+        if getattr(self, "members_", None):
+            return self.members_[0].item_embeddings()
 
         with torch.inference_mode():
             return self._item_table()[1 : self.n_items_ + 1].numpy()
@@ -260,10 +316,18 @@ class SASRec(Recommender):
 
     # ---------------------------------------------------------- persistence
     def _arrays(self) -> dict[str, np.ndarray]:
+        if getattr(self, "members_", None):
+            return {
+                f"member{k}/{name}": value
+                for k, member in enumerate(self.members_)
+                for name, value in member._arrays().items()
+            }
         state = self.network_.state_dict()
         return {k: v.detach().cpu().numpy() for k, v in state.items()}
 
     def _state(self) -> dict[str, Any]:
+        if getattr(self, "members_", None):
+            return {"layout": LAYOUT, "members": [m._state() for m in self.members_]}
         return {
             "layout": LAYOUT,
             "text_dim": int(self.network_.text.shape[1]),
@@ -274,6 +338,21 @@ class SASRec(Recommender):
     def _restore(self, arrays, state) -> None:
         import torch
 
+        self.members_ = None
+        if "members" in state:
+            parts = [
+                (
+                    {
+                        k.split("/", 1)[1]: v
+                        for k, v in arrays.items()
+                        if k.startswith(f"member{i}/")
+                    },
+                    s,
+                )
+                for i, s in enumerate(state["members"])
+            ]
+            self._restore_members(parts)
+            return
         if state.get("layout") != LAYOUT:  # same weight names, different computation
             raise RegistryError(
                 "this SASRec was saved by an earlier tailorkit whose network was laid out "
@@ -286,6 +365,12 @@ class SASRec(Recommender):
         self._table = self._session = None
         self.best_epoch_ = state.get("best_epoch", 0)
         self.log_ = state.get("log", [])
+
+
+def _fit_member(params: dict, seed: int, data: TrainingSequences, valid: Validation | None):
+    """One member of a seed bag (in a worker process): its arrays and JSON state."""
+    member = SASRec(**{**params, "random_state": seed}).fit(data, valid)
+    return member._arrays(), {**member._state(), "pretrain_seconds": member.pretrain_seconds_}
 
 
 # ---------------------------------------------------------------- batches
