@@ -65,6 +65,7 @@ def candidates(threads: int, budget_s: float) -> dict[str, tuple[str, dict]]:
         "als": ("als", {}),
         "sasrec": ("sasrec", sasrec),
         "sasrec (no pretraining)": ("sasrec", {**sasrec, "pretrain_epochs": 0}),
+        "sasrec (3 seeds)": ("sasrec", {**sasrec, "n_seeds": 3}),
     }
 
 
@@ -277,7 +278,7 @@ def paired_ratios(rows: list[dict]) -> dict:
     theirs = per_case(np.array(list(rec["_user_ranks"].values())), "ndcg@10")
     draws = np.random.default_rng(0).integers(0, len(theirs), size=(1000, len(theirs)))
     out = {}
-    for name in ("sasrec", "sasrec (no pretraining)"):
+    for name in ("sasrec", "sasrec (no pretraining)", "sasrec (3 seeds)"):
         if name in by and len(by[name].get("_ranks", [])) == len(theirs):
             ours = per_case(np.array(by[name]["_ranks"]), "ndcg@10")
             ratios = ours[draws].mean(1) / theirs[draws].mean(1)
