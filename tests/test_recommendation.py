@@ -337,6 +337,8 @@ def test_sasrec_seed_bag_averages_its_members_and_saves_compiles_and_loads(shop_
     np.testing.assert_allclose(loaded.score(history), expected, rtol=1e-5, atol=1e-6)
     loaded.compile()
     np.testing.assert_allclose(loaded.score(history), expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(SpecError, match="n_seeds must be a whole number >= 1, not 0"):
+        make_recommender("sasrec", **{**TINY["sasrec"], "n_seeds": 0}).fit(train, valid)
 
 
 # ----------------------------------------------------------------------- CLI

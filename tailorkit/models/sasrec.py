@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from tailorkit.errors import RegistryError
+from tailorkit.errors import RegistryError, SpecError
 from tailorkit.models.recommender import Recommender, TrainingSequences, Validation
 
 LAYOUT = "post-norm"  # saved with the weights: an artifact of another layout is refused
@@ -93,6 +93,8 @@ class SASRec(Recommender):
     # ------------------------------------------------------------------ fit
     def fit(self, data: TrainingSequences, valid: Validation | None = None) -> SASRec:
         self.members_ = None
+        if not isinstance(self.n_seeds, int) or self.n_seeds < 1:
+            raise SpecError(f"sasrec n_seeds must be a whole number >= 1, not {self.n_seeds!r}")
         if self.n_seeds > 1:
             return self._fit_bag(data, valid)
         import torch
