@@ -171,7 +171,7 @@ class SASRec(Recommender):
         self.n_items_ = data.n_items
         params = {**self.get_params(), "n_seeds": 1, "threads": 1}
         seeds = [self.random_state + k for k in range(self.n_seeds)]
-        jobs = [([params] * len(seeds)), seeds, [data] * len(seeds), [valid] * len(seeds)]
+        jobs = [[params] * len(seeds), seeds, [data] * len(seeds), [valid] * len(seeds)]
         workers = fold_workers(None, len(seeds))
         if workers > 1:
             with fold_executor(workers, ("tailorkit.models.sasrec", "torch._dynamo")) as pool:
