@@ -67,7 +67,7 @@ def fit_and_score(params: dict, seed: int, cases: int, text: bool, budget_s: flo
     """One seed: fit on the inner training sequences; log-softmax scores of every case."""
     inner = inner_protocol(cases, text)
     model = bench.make_recommender(
-        "sasrec", threads=1, time_budget_s=budget_s, random_state=seed, **params
+        "sasrec", threads=1, time_budget_s=budget_s, random_state=seed, **{"n_seeds": 1, **params}
     )
     started = time.perf_counter()
     model.fit(inner["train"], inner["valid"])

@@ -54,6 +54,7 @@ TINY = {
         "pretrain_epochs": 1,
         "batch_size": 32,
         "threads": 1,
+        "n_seeds": 1,
     },
 }
 

@@ -23,9 +23,10 @@
   padding is cut off.
 - **Early stopping** on validation NDCG@10 (full ranking, seen items excluded), keeping
   the best epoch's weights.
-- **Seed bag** (``n_seeds`` > 1): that many networks with seeds ``random_state + k``, each
-  trained and early-stopped on its own, side by side in worker processes (one thread each);
-  a user's scores are the mean of the members' log-softmax scores.
+- **Seed bag** (``n_seeds``, default 3): that many networks with seeds ``random_state + k``,
+  each trained and early-stopped on its own, side by side in worker processes (one thread
+  each); a user's scores are the mean of the members' log-softmax scores. ``n_seeds=1`` is
+  one network, a third of the compute.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class SASRec(Recommender):
         batch_size: int = 16,
         max_epochs: int = 200,
         patience: int = 5,
-        n_seeds: int = 1,
+        n_seeds: int = 3,
         pretrain_epochs: int = 3,
         mask_prob: float = 0.2,
         use_text: bool = True,
