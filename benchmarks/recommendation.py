@@ -474,7 +474,9 @@ def main() -> None:
     parser.add_argument("--skip-cold", action="store_true")
     parser.add_argument("--only-cold", action="store_true", help="just the cold-item split")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--budget-min", type=float, default=30.0, help="per transformer fit")
+    parser.add_argument(
+        "--budget-min", type=float, default=30.0, help="per transformer fit (a seed bag shares it)"
+    )
     parser.add_argument("--table", action="store_true", help="merge results and print")
     parser.add_argument("--tag", default="", help="results file suffix (parallel runs)")
     args = parser.parse_args()

@@ -40,7 +40,7 @@ from tailorkit.models.recommender import (
     load_recommender,
     make_recommender,
 )
-from tailorkit.models.sasrec import _left_pad
+from tailorkit.models.sasrec import _left_pad, member_budget
 from tailorkit.solutions.recommendation import METRICS
 
 TINY = {
@@ -340,6 +340,13 @@ def test_sasrec_seed_bag_averages_its_members_and_saves_compiles_and_loads(shop_
     np.testing.assert_allclose(loaded.score(history), expected, rtol=1e-4, atol=1e-4)
     with pytest.raises(SpecError, match="n_seeds must be a whole number >= 1, not 0"):
         make_recommender("sasrec", **{**TINY["sasrec"], "n_seeds": 0}).fit(train, valid)
+
+
+def test_a_seed_bags_time_budget_bounds_the_whole_bag():
+    """Three members on two workers run in two rounds: each gets half the budget."""
+    assert member_budget(60.0, 3, 2) == 30.0
+    assert member_budget(60.0, 3, 1) == 20.0 and member_budget(60.0, 2, 4) == 60.0
+    assert member_budget(None, 3, 2) is None
 
 
 # ----------------------------------------------------------------------- CLI

@@ -26,7 +26,8 @@
 - **Seed bag** (``n_seeds``, default 3): that many networks with seeds ``random_state + k``,
   each trained and early-stopped on its own, side by side in worker processes (one thread
   each); a user's scores are the mean of the members' log-softmax scores. ``n_seeds=1`` is
-  one network, a third of the compute.
+  one network, a third of the compute. ``time_budget_s`` bounds the whole fit: each member
+  gets the budget's share of the rounds the members run in.
 """
 
 from __future__ import annotations
@@ -170,10 +171,11 @@ class SASRec(Recommender):
         started = time.perf_counter()
         self._session = None
         self.n_items_ = data.n_items
-        params = {**self.get_params(), "n_seeds": 1, "threads": 1}
         seeds = [self.random_state + k for k in range(self.n_seeds)]
-        jobs = [[params] * len(seeds), seeds, [data] * len(seeds), [valid] * len(seeds)]
         workers = fold_workers(None, len(seeds))
+        budget = member_budget(self.time_budget_s, len(seeds), workers)
+        params = {**self.get_params(), "n_seeds": 1, "threads": 1, "time_budget_s": budget}
+        jobs = [[params] * len(seeds), seeds, [data] * len(seeds), [valid] * len(seeds)]
         if workers > 1:
             with fold_executor(workers, ("tailorkit.models.sasrec", "torch._dynamo")) as pool:
                 fitted = list(pool.map(_fit_member, *jobs))
@@ -368,6 +370,11 @@ class SASRec(Recommender):
         self._table = self._session = None
         self.best_epoch_ = state.get("best_epoch", 0)
         self.log_ = state.get("log", [])
+
+
+def member_budget(budget_s: float | None, members: int, workers: int) -> float | None:
+    """Each member's time budget: the bag's budget shared by the rounds of ``workers``."""
+    return budget_s / math.ceil(members / workers) if budget_s else budget_s
 
 
 def _fit_member(params: dict, seed: int, data: TrainingSequences, valid: Validation | None):
