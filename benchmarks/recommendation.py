@@ -49,6 +49,7 @@ from tailorkit.models.recommender import (  # noqa: E402
     Validation,
     make_recommender,
 )
+from tailorkit.report.recommendation_report import validation_curves  # noqa: E402
 
 DATASETS = ROOT.parent.parent / "shared" / "datasets"
 RESULTS = ROOT / "results"
@@ -392,11 +393,10 @@ def _fmt(value) -> str:
 
 def fine_tuning(row: dict) -> list[tuple[int, int]]:
     """(epochs run, best epoch) of each network of a SASRec row (a seed bag has several)."""
-    runs: dict[int, list[float]] = {}
-    for entry in row.get("epochs", []):
-        if entry.get("stage") == "finetune":
-            runs.setdefault(entry.get("member", 0), []).append(entry.get("valid_ndcg@10", 0.0))
-    return [(len(scores), int(np.argmax(scores)) + 1) for _, scores in sorted(runs.items())]
+    return [
+        (len(points), int(np.argmax([e["valid_ndcg@10"] for e in points])) + 1)
+        for points in validation_curves(row.get("epochs", []))
+    ]
 
 
 PATIENCE = 5  # SASRec's default early-stopping patience

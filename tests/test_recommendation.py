@@ -41,6 +41,7 @@ from tailorkit.models.recommender import (
     make_recommender,
 )
 from tailorkit.models.sasrec import _left_pad, member_budget
+from tailorkit.report.recommendation_report import validation_curves
 from tailorkit.solutions.recommendation import METRICS
 
 TINY = {
@@ -340,6 +341,20 @@ def test_sasrec_seed_bag_averages_its_members_and_saves_compiles_and_loads(shop_
     np.testing.assert_allclose(loaded.score(history), expected, rtol=1e-4, atol=1e-4)
     with pytest.raises(SpecError, match="n_seeds must be a whole number >= 1, not 0"):
         make_recommender("sasrec", **{**TINY["sasrec"], "n_seeds": 0}).fit(train, valid)
+
+
+def test_the_report_draws_one_validation_curve_per_network_of_a_bag():
+    runs = {0: 3, 1: 2}  # member -> fine-tuning epochs, logged one member after the other
+    log = [{"stage": "pretrain", "epoch": 1, "loss": 8.0, "member": 0}] + [
+        {"stage": "finetune", "epoch": e, "valid_ndcg@10": 0.1 * e, "member": m}
+        for m, n in runs.items()
+        for e in range(1, n + 1)
+    ]
+    curves = validation_curves(log)
+    assert [[e["epoch"] for e in c] for c in curves] == [[1, 2, 3], [1, 2]]
+    assert validation_curves([{"epoch": 1, "valid_ndcg@10": 0.2}]) == [
+        [{"epoch": 1, "valid_ndcg@10": 0.2}]
+    ]
 
 
 def test_a_seed_bags_time_budget_bounds_the_whole_bag():

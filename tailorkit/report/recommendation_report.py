@@ -92,19 +92,31 @@ def _ablation(ablation: dict | None) -> str:
     )
 
 
+def validation_curves(epochs: list[dict]) -> list[list[dict]]:
+    """The validated epochs of each network (a seed bag logs its members' epochs, tagged)."""
+    networks: dict[int, list[dict]] = {}
+    for entry in epochs:
+        if entry.get("valid_ndcg@10") is not None:
+            networks.setdefault(entry.get("member", 0), []).append(entry)
+    return [networks[k] for k in sorted(networks)]
+
+
 def _curves(rows: list[dict]) -> str:
     curves = [r for r in rows if r.get("epochs")]
     if not curves:
         return ""
     fig, ax = plt.subplots(figsize=(5.4, 3.6))
-    for row in curves:
-        points = [e for e in row["epochs"] if e.get("valid_ndcg@10") is not None]
-        ax.plot(
-            [e["epoch"] for e in points],
-            [e["valid_ndcg@10"] for e in points],
-            marker="o",
-            label=row["model"],
-        )
+    for colour, row in enumerate(curves):
+        networks = validation_curves(row["epochs"])
+        for k, points in enumerate(networks):
+            label = row["model"] + (f" ({len(networks)} networks)" if len(networks) > 1 else "")
+            ax.plot(
+                [e["epoch"] for e in points],
+                [e["valid_ndcg@10"] for e in points],
+                marker="o",
+                color=f"C{colour}",
+                label=label if k == 0 else None,
+            )
     ax.set_xlabel("fine-tuning epoch")
     ax.set_ylabel("validation NDCG@10")
     ax.legend(fontsize=8)
