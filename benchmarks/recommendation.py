@@ -172,6 +172,7 @@ def evaluate(name, model, data, split, vectors, popularity) -> dict:
         row["epochs"] = [e for e in model.log_]
         row["best_epoch"] = model.best_epoch_
         row["pretrain_s"] = round(model.pretrain_seconds_, 1)
+        row["valid_ndcg@10"] = model.best_valid_ndcg_  # a bag's: its members' averaged scores
     row["_ranks"] = ranks.tolist()
     return row
 

@@ -28,6 +28,7 @@ from tailorkit.errors import DataError, RegistryError, SpecError
 from tailorkit.evaluate.ranking import (
     bootstrap_interval,
     coverage,
+    evaluate_scorer,
     ranking_metrics,
     seen_mask,
     target_ranks,
@@ -335,6 +336,8 @@ def test_sasrec_seed_bag_averages_its_members_and_saves_compiles_and_loads(shop_
     single = make_recommender("sasrec", **{**TINY["sasrec"], "random_state": 1}).fit(train, valid)
     np.testing.assert_allclose(members[1], single.score(history), rtol=1e-4, atol=1e-5)
     assert {e["member"] for e in bag.log_} == {0, 1} and bag.best_epoch_ >= 1
+    ranks, _ = evaluate_scorer(bag.score, valid.histories, valid.targets, shop_data.n_items)
+    assert bag.best_valid_ndcg_ == pytest.approx(ranking_metrics(ranks, (10,))["ndcg@10"])
     loaded = load_recommender(bag.save(tmp_path / "bag"))
     np.testing.assert_allclose(loaded.score(history), expected, rtol=1e-5, atol=1e-6)
     loaded.compile()

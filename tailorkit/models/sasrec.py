@@ -182,6 +182,8 @@ class SASRec(Recommender):
         else:
             fitted = [_fit_member(*job) for job in zip(*jobs, strict=True)]
         self._restore_members(fitted)
+        has_valid = valid is not None and len(valid.targets)
+        self.best_valid_ndcg_ = self._validate(valid) if has_valid else None  # the bag's own
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
