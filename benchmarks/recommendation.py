@@ -433,7 +433,7 @@ def targets(key: str, record: dict) -> dict:
             stopped = all(run - best >= PATIENCE for run, best in members)
             runs = " / ".join(f"{run} epochs (best {best})" for run, best in members)
             how = (
-                f"{len(members)} networks, two at a time, one thread each"
+                f"{len(members)} networks side by side, one thread each"
                 if len(members) > 1
                 else "one thread"
             )
