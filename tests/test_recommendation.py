@@ -43,7 +43,8 @@ from tailorkit.models.recommender import (
 )
 from tailorkit.models.sasrec import _left_pad, member_budget
 from tailorkit.report.recommendation_report import validation_curves
-from tailorkit.solutions.recommendation import METRICS
+from tailorkit.solutions.recommendation import METRICS, rank_by_validation
+from tailorkit.spec import load_spec
 
 TINY = {
     "popularity": {},
@@ -120,6 +121,23 @@ def test_requirements_accept_metric_names_with_at():
 
 
 # --------------------------------------------------------------------- data
+def test_the_champion_is_chosen_on_validation_never_on_test(tmp_path):
+    rows = [
+        {"model": "popularity", "ndcg@10": 0.30, "valid_ndcg@10": 0.10},
+        {"model": "sasrec", "ndcg@10": 0.20, "valid_ndcg@10": 0.25},
+        {"model": "sasrec (no pretraining)", "ndcg@10": 0.40, "valid_ndcg@10": 0.20},
+        {"model": "no validation cases", "ndcg@10": 0.90, "valid_ndcg@10": None},
+    ]
+    ranked = [r["model"] for r in rank_by_validation(rows, "ndcg@10")]
+    assert ranked == ["sasrec", "sasrec (no pretraining)", "popularity", "no validation cases"]
+
+    spec = {"name": "shop", "solution": "recommendation", "data": {"interactions": "e.csv"}}
+    spec["evaluation"] = {"metric": "coverage@10"}
+    (tmp_path / "tailorkit.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError, match=r"evaluation.metric.*hr@K, ndcg@K, recall@K or mrr"):
+        load_spec(tmp_path / "tailorkit.yaml")
+
+
 def test_timestamps_in_mixed_formats_and_a_bad_one():
     values = pd.Series([1700000000, "1700000060000", "2023-11-14T22:15:00Z", "2023/11/14 22:16"])
     seconds = parse_timestamps(values, "events.csv", "ts")
@@ -418,7 +436,14 @@ def test_cli_init_validate_run_recommend(shop, tmp_path):
     assert 0 <= board["sasrec"]["ndcg@10"] <= 1 and "cold_hr@10" in board["sasrec"]
     report = json.loads(Path(summary["report_json"]).read_text())
     assert "Leave-one-out" in report["protocol"]["description"]
-    assert report["ablation"]["pretraining"]["model"] == "sasrec"
+    ablation = report["ablation"]["pretraining"]
+    assert ablation["model"] == "sasrec" and ablation["chosen_by"] == "valid_ndcg@10"
+    valid = {name: row["valid_ndcg@10"] for name, row in board.items()}
+    assert report["best"] == max(valid, key=valid.get) and "cold_hr@10" in board[report["best"]]
+    twins = valid["sasrec"], valid["sasrec (no pretraining)"]
+    assert ablation["kept"] == ("with" if twins[0] >= twins[1] else "without")
+    html = Path(summary["report"]).read_text()
+    assert "the test cases choose nothing" in html and "here pretraining is" in html
 
     known = str(events["user_id"].iloc[0])
     shown = tk(tmp_path, "recommend", "--model", "shop:1", "--user", known, "-k", "5", "--json")
@@ -463,5 +488,5 @@ def test_cli_demo_with_reduced_settings(tmp_path):
         "evaluation.bootstrap=20",
     )
     summary = json.loads(done.stdout)
-    assert summary["best"] in {"popularity", "item_knn", "sasrec"}
+    assert summary["best"] in {"popularity", "item_knn", "sasrec", "sasrec (no pretraining)"}
     assert Path(summary["report"]).exists()

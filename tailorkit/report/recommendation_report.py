@@ -32,12 +32,13 @@ COLUMNS = (
 
 def render_recommendation_report(result: dict[str, Any]) -> str:
     rows = result["leaderboard"]
-    columns = [c for c in COLUMNS if any(c in r for r in rows)]
+    chooses = sorted({c for r in rows for c in r if c.startswith("valid_")})  # the champion's
+    columns = [c for c in COLUMNS[:1] + tuple(chooses) + COLUMNS[1:] if any(c in r for r in rows)]
     parts = [
         section(
             "Result",
             paragraph(
-                f"Best model: {result['best']} (registered as version "
+                f"Best model on the validation cases: {result['best']} (registered as version "
                 f"{result['model_version']}); requirements "
                 f"{'all passed' if result['gates_passed'] else 'NOT all passed'}."
             ),
@@ -85,10 +86,20 @@ def _ablation(ablation: dict | None) -> str:
         {"variant": "with masked-item pretraining", **ablation["with"]},
         {"variant": "without pretraining", **ablation["without"]},
     ]
+    kept = "kept" if ablation.get("kept", "with") == "with" else "dropped"
+    chosen = (
+        f" Both variants compete on the validation cases' {ablation['chosen_by'][6:]}: "
+        f"here pretraining is {kept}."
+        if "chosen_by" in ablation
+        else ""
+    )
     return section(
         f"Pretraining ablation ({ablation['model']})",
         table(rows),
-        paragraph(f"NDCG@10 difference: {ablation['delta_ndcg@10']:+.4f}", note=True),
+        paragraph(
+            f"Test NDCG@10, with minus without: {ablation['delta_ndcg@10']:+.4f}.{chosen}",
+            note=True,
+        ),
     )
 
 

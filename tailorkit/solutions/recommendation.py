@@ -3,13 +3,15 @@
 Defaults: popularity, ItemKNN, implicit ALS and a SASRec transformer (full-softmax
 cross-entropy, masked-item pretraining, item text from the pretrained MiniLM); leave-one-out
 by time with full ranking and seen items excluded; NDCG@10 as the headline metric. The
-best model is refitted on every interaction, registered, and served by
-``tailorkit recommend``.
+model best on the validation cases (the SASRec twin without pretraining competes too) is
+refitted on every interaction, registered, and served by ``tailorkit recommend``.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -19,7 +21,7 @@ from typing import IO, Any, Literal
 import numpy as np
 import pandas as pd
 import typer
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tailorkit.errors import DataError, TailorkitError
 from tailorkit.solutions import require_options
@@ -40,6 +42,7 @@ METRICS: tuple[str, ...] = (
 HEADLINE = "ndcg@10"
 BOARD_COLUMNS = {
     "model": "model",
+    "valid_ndcg@10": "valid NDCG@10",
     "hr@10": "HR@10",
     "ndcg@10": "NDCG@10",
     "ndcg@10_ci": "95% CI",
@@ -75,6 +78,13 @@ class RecEvaluation(_Strict):
     bootstrap: int = Field(1000, ge=0)
     cold_items_fraction: float = Field(0.1, ge=0.0, lt=0.9)
     pretraining_ablation: bool = True
+
+    @field_validator("metric")
+    @classmethod
+    def _ranking_metric(cls, value: str) -> str:
+        if not re.fullmatch(r"(hr|ndcg|recall)@[1-9][0-9]*|mrr", value):
+            raise ValueError(f"{value!r} cannot choose a model: use hr@K, ndcg@K, recall@K or mrr")
+        return value
 
 
 class RecommendSection(_Strict):
@@ -298,13 +308,15 @@ def train(project, registry, run_id: int, say):
         row, model = _fit_and_rank(name, family, params, data, split, vectors, popularity, spec)
         rows.append(row)
         fitted[name] = model
+    rows = rank_by_validation(rows, evaluation.metric)
+    best = rows[0]
     if evaluation.cold_items_fraction > 0 and vectors is not None:
         cold = withhold_items(
             split, data.n_items, evaluation.cold_items_fraction, seed=evaluation.seed
         )
         if len(cold.test):
             for row in rows:
-                if row["model"].endswith(ABLATION_SUFFIX):
+                if row["model"].endswith(ABLATION_SUFFIX) and row is not best:
                     continue
                 say(f"cold-start items: {row['model']}")
                 family, params = candidates[row["model"]]
@@ -313,11 +325,6 @@ def train(project, registry, run_id: int, say):
                 )
                 row["cold_hr@10"] = cold_row["hr@10"]
                 row["cold_cases"] = len(cold.test)
-    metric = evaluation.metric
-    eligible = [r for r in rows if not r["model"].endswith(ABLATION_SUFFIX)]
-    eligible.sort(key=lambda r: -(r.get(metric) or -1.0))
-    rows = eligible + [r for r in rows if r["model"].endswith(ABLATION_SUFFIX)]
-    best = rows[0]
     requirements = evaluate_requirements(spec.requirements, best, [], "evaluation", known=METRICS)
     gates_passed = all(r["passed"] for r in requirements)
 
@@ -400,6 +407,7 @@ def _fit_and_rank(name, family, params, data, split, vectors, popularity, spec):
         bootstrap_interval,
         coverage,
         evaluate_scorer,
+        per_case,
         popularity_bias,
         ranking_metrics,
     )
@@ -426,6 +434,17 @@ def _fit_and_rank(name, family, params, data, split, vectors, popularity, spec):
             )
     row["coverage@10"] = coverage(tops, data.n_items, 10)
     row["popularity_bias@10"] = popularity_bias(tops, popularity, 10)
+    metric = spec.evaluation.metric
+    row[f"valid_{metric}"] = None
+    if len(split.valid):  # what chooses the champion: the test cases stay unseen by choices
+        valid_ranks, _ = evaluate_scorer(
+            model.score,
+            split.valid.histories,
+            split.valid.targets,
+            data.n_items,
+            exclude_seen=spec.recommend.exclude_seen,
+        )
+        row[f"valid_{metric}"] = float(per_case(valid_ranks, metric).mean())
     row["fit_seconds"] = round(fit_seconds, 3)
     row["test_cases"] = len(split.test)
     if hasattr(model, "log_"):
@@ -434,6 +453,14 @@ def _fit_and_rank(name, family, params, data, split, vectors, popularity, spec):
     if hasattr(model, "history_"):
         row["best_epoch"] = int(np.argmax(model.history_)) + 1 if model.history_ else None
     return row, model
+
+
+def rank_by_validation(rows: list[dict], metric: str) -> list[dict]:
+    """Best first by the validation cases' ``metric`` (the champion), rows without one last;
+    ties keep the candidates' order. The pretraining ablation competes like any candidate,
+    so a transformer keeps its pretraining only where pretraining helps on validation."""
+    key = f"valid_{metric}"
+    return sorted(rows, key=lambda r: -r[key] if r.get(key) is not None else math.inf)
 
 
 def _refit(name, candidates, fitted, data, sequences, times, weights, vectors):
@@ -501,12 +528,16 @@ def _document(
     for name, row in by.items():
         twin = by.get(name + ABLATION_SUFFIX)
         if twin:
-            keep = ("hr@10", "ndcg@10", "ndcg@10_ci", "fit_seconds", "best_epoch")
+            chooses = f"valid_{spec.evaluation.metric}"
+            keep = (chooses, "hr@10", "ndcg@10", "ndcg@10_ci", "fit_seconds", "best_epoch")
+            ranked = rank_by_validation([row, twin], spec.evaluation.metric)
             ablation = {
                 "model": name,
                 "with": {k: row.get(k) for k in keep},
                 "without": {k: twin.get(k) for k in keep},
                 "delta_ndcg@10": row["ndcg@10"] - twin["ndcg@10"],
+                "kept": "with" if ranked[0] is row else "without",
+                "chosen_by": chooses,
             }
     seen = (
         "items the user had before the target are excluded"
@@ -516,7 +547,8 @@ def _document(
     protocol = (
         f"{split.description} Every item in the catalogue is ranked (no sampled negatives); "
         f"{seen}; bootstrap 95% intervals over test users ({spec.evaluation.bootstrap} "
-        "resamples)."
+        f"resamples). The champion is the candidate with the best {spec.evaluation.metric} on "
+        "the validation cases (early stopping uses them too); the test cases choose nothing."
     )
     return {
         "project": spec.name,
