@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import log_softmax
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
@@ -50,10 +51,17 @@ from tailorkit.models.recommender import (  # noqa: E402
     make_recommender,
 )
 from tailorkit.report.recommendation_report import validation_curves  # noqa: E402
-from tailorkit.solutions.recommendation import rank_by_validation  # noqa: E402
+from tailorkit.solutions.recommendation import (  # noqa: E402
+    ABLATION_SUFFIX,
+    rank_by_validation,
+)
 
 # what `tailorkit run` trains by default; its champion is the best of these on validation
-SOLUTION = ("popularity", "item_knn", "als", "sasrec", "sasrec (no pretraining)")
+TRANSFORMERS = ("sasrec", "sasrec" + ABLATION_SUFFIX)
+SOLUTION = ("popularity", "item_knn", "als", *TRANSFORMERS)
+# not a solution candidate: both SASRec bags' networks averaged, measured as a what-if (it
+# lost to the bag without pretraining on ml-latest-small's validation cases, so not adopted)
+BLEND = "sasrec (blend of both)"
 DATASETS = ROOT.parent.parent / "shared" / "datasets"
 RESULTS = ROOT / "results"
 CACHE = Path(os.environ.get("TAILORKIT_BENCH_CACHE", "/tmp/tailorkit-bench-cache"))
@@ -68,7 +76,7 @@ def candidates(threads: int, budget_s: float) -> dict[str, tuple[str, dict]]:
         "item_knn": ("item_knn", {}),
         "als": ("als", {}),
         "sasrec": ("sasrec", sasrec),
-        "sasrec (no pretraining)": ("sasrec", {**sasrec, "pretrain_epochs": 0}),
+        "sasrec" + ABLATION_SUFFIX: ("sasrec", {**sasrec, "pretrain_epochs": 0}),
         "sasrec (1 seed)": ("sasrec", {**sasrec, "n_seeds": 1}),
     }
 
@@ -161,23 +169,66 @@ def evaluate(name, model, data, split, vectors, popularity) -> dict:
     model.fit(train, valid)
     fit_s = time.perf_counter() - started
     started = time.perf_counter()
+    row = rank(name, model.score, data, split, popularity)
+    row["fit_s"] = round(fit_s, 1)
+    row["score_s"] = round(time.perf_counter() - started, 1)
+    if hasattr(model, "log_"):
+        row["epochs"] = [e for e in model.log_]
+        row["best_epoch"] = model.best_epoch_
+        row["pretrain_s"] = round(model.pretrain_seconds_, 1)
+    return row
+
+
+def rank(name, score, data, split, popularity) -> dict:
+    """A row of test metrics (with intervals) and the validation NDCG@10 that chooses; the
+    row keeps each case set's log-softmax scores (``_scores``) for blends."""
+    kept: dict[str, list] = {"valid": [], "test": []}
+
+    def keeping(part):
+        def scored(histories):
+            out = score(histories)
+            kept[part].append(log_softmax(np.asarray(out, np.float64), axis=1).astype(np.float32))
+            return out
+
+        return scored
+
+    valid_ranks, _ = evaluate_scorer(
+        keeping("valid"), split.valid.histories, split.valid.targets, data.n_items
+    )
     ranks, tops = evaluate_scorer(
-        model.score, split.test.histories, split.test.targets, data.n_items
+        keeping("test"), split.test.histories, split.test.targets, data.n_items
     )
     row = {"model": name, **ranking_metrics(ranks)}
     for metric in CI_METRICS:
         row[f"{metric}_ci"] = list(bootstrap_interval(ranks, metric, 1000, seed=0))
     row["coverage@10"] = coverage(tops, data.n_items, 10)
     row["popularity_bias@10"] = popularity_bias(tops, popularity, 10)
-    row["fit_s"] = round(fit_s, 1)
-    row["score_s"] = round(time.perf_counter() - started, 1)
-    valid_ranks, _ = evaluate_scorer(model.score, valid.histories, valid.targets, data.n_items)
     row["valid_ndcg@10"] = ranking_metrics(valid_ranks, (10,))["ndcg@10"]  # what chooses
-    if hasattr(model, "log_"):
-        row["epochs"] = [e for e in model.log_]
-        row["best_epoch"] = model.best_epoch_
-        row["pretrain_s"] = round(model.pretrain_seconds_, 1)
     row["_ranks"] = ranks.tolist()
+    row["_scores"] = {part: np.concatenate(parts) for part, parts in kept.items() if parts}
+    return row
+
+
+def blend(rows: list[dict], data, split, popularity) -> dict:
+    """The SASRec variants' networks as one bag: the mean of their log-softmax scores (each
+    bag's score is already its members' mean; equal-sized bags weigh every network alike).
+    Its training time is the variants' together; its networks keep their logs."""
+    scores = np.concatenate(
+        [np.mean([r["_scores"][part] for r in rows], axis=0) for part in ("valid", "test")]
+    )
+    served = 0
+
+    def replay(histories):  # rank() asks for the validation cases, then the test cases
+        nonlocal served
+        served += len(histories)
+        return scores[served - len(histories) : served]
+
+    row = rank(BLEND, replay, data, split, popularity)
+    row["fit_s"] = round(sum(r["fit_s"] for r in rows), 1)
+    offset, row["epochs"] = 0, []
+    for r in rows:
+        row["epochs"] += [{**e, "member": e.get("member", 0) + offset} for e in r["epochs"]]
+        offset += len({e.get("member", 0) for e in r["epochs"]})
     return row
 
 
@@ -203,12 +254,23 @@ def run_dataset(key: str, args) -> None:
         "warnings": data.warnings,
     }
     out = RESULTS / f"recommendation.{key}{'.' + args.tag if args.tag else ''}.json"
-    for name in [] if args.only_cold else chosen:
-        family, params = models[name]
-        row = evaluate(name, make_recommender(family, **params), data, split, vectors, popularity)
-        record["rows"].append(row)
-        print(f"[{key}] {_line(row)}", flush=True)
+
+    def run(names, split, popularity, rows, label):
+        for name in names:
+            family, params = models[name]
+            model = make_recommender(family, **params)
+            rows.append(evaluate(name, model, data, split, vectors, popularity))
+            print(f"[{label}] {_line(rows[-1])}", flush=True)
+            _save(out, record)
+        both = [r for r in rows if r["model"] in TRANSFORMERS]
+        if len(both) == len(TRANSFORMERS):
+            rows.append(blend(both, data, split, popularity))
+            print(f"[{label}] {_line(rows[-1])}", flush=True)
+        for row in rows:
+            row.pop("_scores", None)
         _save(out, record)
+
+    run([] if args.only_cold else chosen, split, popularity, record["rows"], key)
     if key == "online-retail" and not args.skip_cold:
         cold = withhold_items(split, data.n_items, 0.1, seed=0)
         record["cold_split"] = {
@@ -218,12 +280,7 @@ def run_dataset(key: str, args) -> None:
         }
         record["cold_rows"] = []
         cold_pop = np.bincount(np.concatenate(cold.train), minlength=data.n_items) / data.n_users
-        for name in args.cold_models.split(","):
-            family, params = models[name]
-            row = evaluate(name, make_recommender(family, **params), data, cold, vectors, cold_pop)
-            record["cold_rows"].append(row)
-            print(f"[{key} cold items] {_line(row)}", flush=True)
-            _save(out, record)
+        run(args.cold_models.split(","), cold, cold_pop, record["cold_rows"], f"{key} cold items")
     record["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     _save(out, record)
 
@@ -238,7 +295,14 @@ def _line(row: dict) -> str:
 
 def _save(path: Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1))
+    path.write_text(json.dumps(_plain(record), indent=1))
+
+
+def _plain(value):
+    """The record without the rows' score arrays (kept in memory for blends only)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if k != "_scores"}
+    return [_plain(v) for v in value] if isinstance(value, list) else value
 
 
 # ------------------------------------------------------------------ table
@@ -305,9 +369,9 @@ def table() -> None:
             if part["split_fingerprint"] != record["split_fingerprint"]:
                 raise SystemExit(f"{extra}: a different split")
             record["rows"] += part["rows"]
-            for key_ in ("cold_split", "cold_rows"):
-                if key_ in part:
-                    record[key_] = part[key_]
+            if "cold_split" in part:
+                record["cold_split"] = part["cold_split"]
+                record["cold_rows"] = record.get("cold_rows", []) + part["cold_rows"]
         rows = record["rows"]
         if key == "ml-latest-small":
             rows = rows + recbole_rows(record["split_fingerprint"])
@@ -412,9 +476,6 @@ def fine_tuning(row: dict) -> list[tuple[int, int]]:
 
 
 PATIENCE = 5  # SASRec's default early-stopping patience
-
-
-TRANSFORMERS = ("sasrec", "sasrec (no pretraining)")  # both trained to choose between them
 
 
 def champion(by: dict[str, dict]) -> tuple[dict, float] | None:
