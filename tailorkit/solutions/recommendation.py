@@ -418,13 +418,17 @@ def _fit_and_rank(name, family, params, data, split, vectors, popularity, spec):
     started = time.perf_counter()
     model.fit(train, Validation(split.valid.histories, split.valid.targets))
     fit_seconds = time.perf_counter() - started
-    ranks, tops = evaluate_scorer(
-        model.score,
-        split.test.histories,
-        split.test.targets,
-        data.n_items,
-        exclude_seen=spec.recommend.exclude_seen,
-    )
+
+    def ranked(cases):
+        return evaluate_scorer(
+            model.score,
+            cases.histories,
+            cases.targets,
+            data.n_items,
+            exclude_seen=spec.recommend.exclude_seen,
+        )
+
+    ranks, tops = ranked(split.test)
     ks = tuple(sorted(set(spec.evaluation.ks) | {10}))
     row: dict[str, Any] = {"model": name, "family": family, **ranking_metrics(ranks, ks)}
     if spec.evaluation.bootstrap:
@@ -437,13 +441,7 @@ def _fit_and_rank(name, family, params, data, split, vectors, popularity, spec):
     metric = spec.evaluation.metric
     row[f"valid_{metric}"] = None
     if len(split.valid):  # what chooses the champion: the test cases stay unseen by choices
-        valid_ranks, _ = evaluate_scorer(
-            model.score,
-            split.valid.histories,
-            split.valid.targets,
-            data.n_items,
-            exclude_seen=spec.recommend.exclude_seen,
-        )
+        valid_ranks, _ = ranked(split.valid)
         row[f"valid_{metric}"] = float(per_case(valid_ranks, metric).mean())
     row["fit_seconds"] = round(fit_seconds, 3)
     row["test_cases"] = len(split.test)
