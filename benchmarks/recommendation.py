@@ -567,7 +567,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=("ml-latest-small", "online-retail"))
     parser.add_argument("--models", default="", help="comma-separated subset")
-    parser.add_argument("--cold-models", default="popularity,item_knn,als,sasrec")
+    parser.add_argument(
+        "--cold-models", default="popularity,item_knn,als," + ",".join(TRANSFORMERS)
+    )
     parser.add_argument("--skip-cold", action="store_true")
     parser.add_argument("--only-cold", action="store_true", help="just the cold-item split")
     parser.add_argument("--threads", type=int, default=1)
