@@ -22,8 +22,18 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Customized models from your own data: train, evaluate, gate, register.",
 )
-console = Console(stderr=True)
-out = Console()
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console that, writing to a file or pipe with no ``COLUMNS`` set, is 160 characters
+    wide rather than rich's 80, so tables in logs keep their model names whole."""
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not (hasattr(stream, "isatty") and stream.isatty()) and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=160 if piped else None)
+
+
+console = _console(stderr=True)
+out = _console()
 _state: dict[str, Any] = {"debug": False, "quiet": False}
 
 SpecOption = typer.Option("tailorkit.yaml", "--spec", "-s", help="Project spec file.")

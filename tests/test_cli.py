@@ -220,3 +220,26 @@ def test_demo_runs_offline_on_embedded_data(tmp_path):
     gates = {r["metric"]: r["passed"] for r in summary["requirements"]}
     assert gates.pop("predict_ms_per_1000") in (True, False) and all(gates.values())
     assert summary["promoted"] == all(r["passed"] for r in summary["requirements"])
+
+
+def test_piped_tables_keep_their_names(monkeypatch):
+    """Written to a pipe or file (logs, CI), a nine-column leaderboard keeps whole names."""
+    import io
+
+    from rich.table import Table
+
+    from tailorkit.cli import _console
+
+    def render() -> str:
+        monkeypatch.setattr(sys, "stdout", io.StringIO())
+        table = Table(title="Leaderboard")
+        for column in ("model", "valid NDCG@10", "HR@10", "NDCG@10", "95% CI", "cover", "pop"):
+            table.add_column(column)
+        table.add_row("sasrec (no pretraining)", *["0.4261"] * 4, "[0.4190, 0.4520]", "0.0693")
+        _console().print(table)
+        return sys.stdout.getvalue()
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert "sasrec (no pretraining)" in render()
+    monkeypatch.setenv("COLUMNS", "60")  # a user's explicit width still wins
+    assert "sasrec (no pretraining)" not in render()
