@@ -37,6 +37,7 @@ from tailorkit.data.interactions import (  # noqa: E402
     leave_one_out,
     withhold_items,
 )
+from tailorkit.data.user_segments import read_user_attributes  # noqa: E402
 from tailorkit.evaluate.ranking import (  # noqa: E402
     bootstrap_interval,
     coverage,
@@ -53,6 +54,7 @@ from tailorkit.models.recommender import (  # noqa: E402
 from tailorkit.report.recommendation_report import validation_curves  # noqa: E402
 from tailorkit.solutions.recommendation import (  # noqa: E402
     ABLATION_SUFFIX,
+    compare_new_users,
     rank_by_validation,
 )
 
@@ -102,14 +104,18 @@ def load_movielens() -> Interactions:
     )
 
 
-def load_online_retail() -> Interactions:
+def online_retail_events() -> pd.DataFrame:
     raw = pd.read_csv(DATASETS / "online-retail-uci" / "online_retail.csv.xz")
     keep = (
         ~raw["InvoiceNo"].astype(str).str.startswith("C")
         & raw["CustomerID"].notna()
         & (raw["Quantity"] > 0)
     )
-    events = raw[keep].reset_index(drop=True)
+    return raw[keep].reset_index(drop=True)
+
+
+def load_online_retail() -> Interactions:
+    events = online_retail_events()
     items = (
         events.groupby("StockCode", sort=False)["Description"]
         .agg(lambda s: s.dropna().iloc[0] if s.notna().any() else "")
@@ -126,6 +132,30 @@ def load_online_retail() -> Interactions:
         item_key="StockCode",
         text_columns=["Description"],
     )
+
+
+def customer_countries() -> pd.DataFrame:
+    """Online Retail's one user attribute: each customer's country (of their first line)."""
+    first = online_retail_events().groupby("CustomerID", sort=False)["Country"].first()
+    return first.rename_axis("CustomerID").reset_index()
+
+
+def new_users(args) -> None:
+    """Users without history on Online Retail: global against country popularity, the test
+    and validation cases ranked as if their users were new (seen items excluded)."""
+    data = load_online_retail()
+    split = leave_one_out(*data.sequences())
+    attributes, _ = read_user_attributes(customer_countries(), "countries", "CustomerID", None)
+    comparison = compare_new_users(attributes, data, split, bootstrap=1000, seed=0)
+    record = {
+        "dataset": "online-retail",
+        "split_fingerprint": split_fingerprint(data, split),
+        "new_users": comparison,
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    _save(RESULTS / "recommendation.online-retail.newusers.json", record)
+    for row in comparison["rows"]:
+        print(f"[online-retail new users] {row}")
 
 
 def text_vectors(name: str, data: Interactions) -> np.ndarray:
@@ -368,7 +398,9 @@ def table() -> None:
             part = json.loads(extra.read_text())
             if part["split_fingerprint"] != record["split_fingerprint"]:
                 raise SystemExit(f"{extra}: a different split")
-            record["rows"] += part["rows"]
+            record["rows"] += part.get("rows", [])
+            if "new_users" in part:
+                record["new_users"] = part["new_users"]
             if "cold_split" in part:
                 record["cold_split"] = part["cold_split"]
                 record["cold_rows"] = record.get("cold_rows", []) + part["cold_rows"]
@@ -452,6 +484,8 @@ def markdown(document: dict) -> str:
                     f"| {row['model']} | {row['hr@10']:.4f} | {row['ndcg@10']:.4f} | "
                     f"{record['cold_split']['test_cases']} |"
                 )
+        if record.get("new_users"):
+            lines += ["", *new_users_table(record["new_users"])]
         lines += [""] + [f"- {name}: {outcome}" for name, outcome in record["targets"].items()]
         for name, paired in record.get("paired_vs_recbole_sasrec", {}).items():
             low, high = paired["ci95"]
@@ -461,6 +495,25 @@ def markdown(document: dict) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def new_users_table(comparison: dict) -> list[str]:
+    lines = [
+        f"Users without history ({comparison['test_cases']} test cases ranked as if their users "
+        f"were new; segments: {', '.join(comparison['columns'])}, "
+        f"{len(comparison['segments'])} of at least {comparison['min_users']} users; validation "
+        f"keeps {'segments' if comparison['kept'] else 'global popularity'})",
+        "",
+        "| fallback | valid NDCG@10 | HR@10 | NDCG@10 (95% CI) |",
+        "|---|---|---|---|",
+    ]
+    for row in comparison["rows"]:
+        ci = row.get("ndcg@10_ci") or [float("nan")] * 2
+        lines.append(
+            f"| {row['model']} | {_fmt(row.get('valid_ndcg@10'), 4)} | {row['hr@10']:.4f} | "
+            f"{row['ndcg@10']:.4f} [{ci[0]:.4f}, {ci[1]:.4f}] |"
+        )
+    return lines
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -578,8 +631,13 @@ def main() -> None:
     )
     parser.add_argument("--table", action="store_true", help="merge results and print")
     parser.add_argument("--tag", default="", help="results file suffix (parallel runs)")
+    parser.add_argument(
+        "--new-users", action="store_true", help="Online Retail: country popularity for new users"
+    )
     args = parser.parse_args()
-    if args.dataset:
+    if args.new_users:
+        new_users(args)
+    elif args.dataset:
         run_dataset(args.dataset, args)
     if args.table or not args.dataset:
         table()

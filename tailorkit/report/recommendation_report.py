@@ -61,6 +61,7 @@ def render_recommendation_report(result: dict[str, Any]) -> str:
         ),
         _coverage_plot(rows),
         _ablation(result.get("ablation", {}).get("pretraining")),
+        _new_users(result.get("new_users")),
         _curves(rows),
         section("Warnings", table([{"warning": w} for w in result["warnings"]]))
         if result.get("warnings")
@@ -98,6 +99,25 @@ def _ablation(ablation: dict | None) -> str:
         table(rows),
         paragraph(
             f"Test NDCG@10, with minus without: {ablation['delta_ndcg@10']:+.4f}.{chosen}",
+            note=True,
+        ),
+    )
+
+
+def _new_users(new_users: dict | None) -> str:
+    if not new_users:
+        return ""
+    kept = "segment popularity" if new_users["kept"] else "global popularity"
+    return section(
+        "Users without history",
+        table(new_users["rows"]),
+        paragraph(
+            f"The test and validation cases ranked as if their users were new: by the items "
+            f"popular with everyone, or with the users who share their "
+            f"{', '.join(new_users['columns']) or '(no usable attribute)'} "
+            f"({len(new_users['segments'])} segments of at least "
+            f"{new_users.get('min_users', 20)} users). On the validation cases' "
+            f"{new_users['chosen_by'][6:]}, users without history get {kept}.",
             note=True,
         ),
     )

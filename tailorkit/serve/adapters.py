@@ -265,8 +265,8 @@ def _top_reasons(contributions: np.ndarray, names: list[str], top: int) -> np.nd
 
 
 class RecommendationAdapter(Adapter):
-    """Top-K items for a user: seen and rule-blocked items excluded; unknown users get the
-    popularity fallback, said in ``source`` and ``note``."""
+    """Top-K items for a user: seen and rule-blocked items excluded; users without history
+    get the (segment) popularity fallback, said in ``source`` and ``note``."""
 
     kinds = frozenset({"recommend"})
 

@@ -57,6 +57,11 @@ class RecData(_Strict):
     interactions: str = Field(description="events: user, item, time (+ event type, value)")
     items: str | None = Field(None, description="item catalogue: id, text, attributes")
     users: str | None = Field(None, description="optional user attributes")
+    user_segments: list[str] | None = Field(
+        None,
+        description="users-table columns whose values are segments for users without history "
+        "(default: every column with 2-50 distinct values)",
+    )
     user: str = "user_id"
     item: str = "item_id"
     time: str = "timestamp"
@@ -142,7 +147,8 @@ solution: recommendation
 data:
   interactions: {interactions}   # one row per event: user, item, time
   {items_line}        # catalogue: item id + text (title, description, ...) + attributes
-  {users_line}
+  {users_line}        # user attributes: segments for users without history
+  # user_segments: [region, age_band]   # default: every users column with 2-50 values
   user: {user}
   item: {item}
   time: {stamp}                  # epoch seconds/ms or dates, formats may be mixed
@@ -239,8 +245,6 @@ def load_data(spec: RecSpec, base_dir: Path):
     items = (
         read_table(data.items, base_dir=base_dir, encoding=data.encoding) if data.items else None
     )
-    if data.users:  # optional; read to check it, attributes are reported, not modelled yet
-        read_table(data.users, base_dir=base_dir, encoding=data.encoding)
     return build_interactions(
         events,
         source=Path(data.interactions).name,
@@ -258,8 +262,22 @@ def load_data(spec: RecSpec, base_dir: Path):
     )
 
 
+def load_users(spec: RecSpec, base_dir: Path) -> tuple[pd.DataFrame | None, list[str]]:
+    """The optional users table's segment columns (one row per user id) and its warnings."""
+    from tailorkit.data.io import read_table
+    from tailorkit.data.user_segments import read_user_attributes
+
+    data = spec.data
+    if not data.users:
+        return None, []
+    table = read_table(data.users, base_dir=base_dir, encoding=data.encoding)
+    return read_user_attributes(table, Path(data.users).name, data.user, data.user_segments)
+
+
 def describe_data(spec: RecSpec, base_dir: Path) -> tuple[list[str], str]:
     data = load_data(spec, base_dir)
+    _, user_warnings = load_users(spec, base_dir)
+    data.warnings.extend(user_warnings)
     c = data.counts
     summary = (
         f"data: {c['interactions']} interactions, {c['users']} users, {c['items']} items "
@@ -286,6 +304,8 @@ def train(project, registry, run_id: int, say):
     evaluation = spec.evaluation
     say("reading interactions")
     data = load_data(spec, project.base_dir)
+    attributes, user_warnings = load_users(spec, project.base_dir)
+    data.warnings.extend(user_warnings)
     blocked = blocked_items(data.item_table, spec.recommend.rules, spec.data.items or "items")
     vectors = _text_vectors(data, spec, say)
     sequences, times = data.sequences()
@@ -325,6 +345,17 @@ def train(project, registry, run_id: int, say):
                 )
                 row["cold_hr@10"] = cold_row["hr@10"]
                 row["cold_cases"] = len(cold.test)
+    new_users = None
+    if attributes is not None:
+        new_users = compare_new_users(
+            attributes,
+            data,
+            split,
+            evaluation.metric,
+            spec.recommend.exclude_seen,
+            evaluation.bootstrap,
+            evaluation.seed,
+        )
     requirements = evaluate_requirements(spec.requirements, best, [], "evaluation", known=METRICS)
     gates_passed = all(r["passed"] for r in requirements)
 
@@ -335,7 +366,12 @@ def train(project, registry, run_id: int, say):
     with tempfile.TemporaryDirectory() as folder:
         model_dir = final.save(Path(folder) / "model")
         everyone = np.bincount(data.items, minlength=data.n_items) / max(data.n_users, 1)
-        _save_serving_state(model_dir, spec, data, sequences, blocked, everyone)
+        segments = None
+        if new_users and new_users["kept"]:
+            from tailorkit.data.user_segments import fit_segments
+
+            segments = fit_segments(attributes, data.user_ids, sequences, data.n_items)
+        _save_serving_state(model_dir, spec, data, sequences, blocked, everyone, segments)
         version = registry.register_model(
             spec.name,
             model_dir,
@@ -350,6 +386,8 @@ def train(project, registry, run_id: int, say):
     document = _document(
         spec, run_id, version.version, data, split, rows, best, requirements, gates_passed, blocked
     )
+    if new_users:
+        document["new_users"] = new_users
     html_path, json_path = project.report_paths(run_id)
     plain = to_jsonable(document)
     json_path.write_text(json.dumps(plain, indent=1, allow_nan=False), encoding="utf-8")
@@ -453,6 +491,54 @@ def _fit_and_rank(name, family, params, data, split, vectors, popularity, spec):
     return row, model
 
 
+def compare_new_users(
+    attributes: pd.DataFrame,
+    data,
+    split,
+    metric: str = "ndcg@10",
+    exclude_seen: bool = True,
+    bootstrap: int = 0,
+    seed: int = 0,
+) -> dict:
+    """Global against segment popularity for users without history, measured on the test
+    and validation cases ranked as if their users were new; validation keeps one."""
+    from tailorkit.data.user_segments import MIN_USERS, fit_segments, rank_as_new_users
+    from tailorkit.evaluate.ranking import bootstrap_interval, per_case, ranking_metrics
+
+    segments = fit_segments(attributes, data.user_ids, split.train, data.n_items)
+    had = [np.unique(s) for s in split.train if len(s)]
+    everyone = np.bincount(np.concatenate(had), minlength=data.n_items) if had else 0
+    everyone = np.asarray(everyone, np.float64) / max(data.n_users, 1)
+    ranks = {
+        name: rank_as_new_users(segments, attributes, data.user_ids, cases, everyone, exclude_seen)
+        for name, cases in (("test", split.test), ("valid", split.valid))
+    }
+    rows = []
+    for i, name in enumerate(("popularity", "segment popularity")):
+        valid = per_case(ranks["valid"][i], metric)
+        rows.append(
+            {
+                "model": name,
+                f"valid_{metric}": float(valid.mean()) if len(valid) else None,
+                **ranking_metrics(ranks["test"][i], (10,)),
+            }
+        )
+        if bootstrap:
+            interval = bootstrap_interval(ranks["test"][i], "ndcg@10", bootstrap, seed)
+            rows[-1]["ndcg@10_ci"] = list(interval)
+    chooses = f"valid_{metric}"
+    kept = rows[1][chooses] is not None and rows[1][chooses] > rows[0][chooses]
+    return {
+        "columns": segments.columns,
+        "segments": segments.keys,
+        "rows": rows,
+        "kept": kept,
+        "chosen_by": chooses,
+        "min_users": MIN_USERS,
+        "test_cases": len(split.test),
+    }
+
+
 def rank_by_validation(rows: list[dict], metric: str) -> list[dict]:
     """Best first by the validation cases' ``metric`` (the champion), rows without one last;
     ties keep the candidates' order. The pretraining ablation competes like any candidate,
@@ -475,13 +561,16 @@ def _refit(name, candidates, fitted, data, sequences, times, weights, vectors):
     return model.fit(TrainingSequences(sequences, data.n_items, times, weights, vectors))
 
 
-def _save_serving_state(model_dir, spec, data, sequences, blocked, popularity) -> None:
-    """What ``recommend`` needs besides the model: ids, titles, histories, rules."""
+def _save_serving_state(model_dir, spec, data, sequences, blocked, popularity, segments) -> None:
+    """What ``recommend`` needs besides the model: ids, titles, histories, rules, and the
+    segments' popularity when validation kept it for users without history."""
     from safetensors.numpy import save_file
 
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    extra = {"segment_popularity": segments.popularity} if segments else {}
     save_file(
         {
+            **extra,
             "items": np.concatenate(sequences).astype(np.int64)
             if sequences
             else np.zeros(0, np.int64),
@@ -504,6 +593,7 @@ def _save_serving_state(model_dir, spec, data, sequences, blocked, popularity) -
         "exclude_seen": spec.recommend.exclude_seen,
         "rules": spec.recommend.rules,
         "item_key": spec.data.item_key or spec.data.item,
+        "segments": segments.state() if segments else None,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (model_dir / RECOMMENDER_FILE).write_text(json.dumps(state))
@@ -594,6 +684,13 @@ class Recommendations:
         self.histories = np.split(arrays["items"], bounds)
         self.blocked = arrays["blocked"].astype(bool)
         self.popularity = arrays["popularity"]
+        self.segments = None
+        if self.state.get("segments"):
+            from tailorkit.data.user_segments import UserSegments
+
+            self.segments = UserSegments.from_state(
+                self.state["segments"], arrays["segment_popularity"]
+            )
         self.user_index = {u: i for i, u in enumerate(self.state["user_ids"])}
         self.item_ids = self.state["item_ids"]
         self.titles = self.state["titles"]
@@ -624,23 +721,35 @@ class Recommendations:
             )
             for user, row_items, row_scores in zip(known, items, scores, strict=False):
                 results[user] = self._result(row_items, row_scores, "personalized", None)
-        unknown = [u for u in users if u not in self.user_index]
-        if unknown:
-            scores = np.where(self.blocked, -np.inf, self.popularity.astype(np.float64))
-            from tailorkit.evaluate.ranking import top_k
-
-            order = top_k(scores[None, :], min(k, len(scores)))[0]
-            values = scores[order]
-            order = np.where(np.isfinite(values), order, -1)
-            for user in unknown:
+        tops: dict[tuple[str, ...], tuple] = {}  # one ranking per set of segments
+        for user in users:
+            if user not in results:
+                values = self.segments.values.get(user) if self.segments else None
+                segments = tuple(self.segments.segments_of(values)) if values else ()
+                if segments not in tops:
+                    tops[segments] = self._popular(k, values if segments else None)
+                why = (
+                    "items popular with users of " + ", ".join(segments)
+                    if segments
+                    else "the most popular items"
+                )
                 results[user] = self._result(
-                    order,
-                    values,
-                    "popularity fallback",
-                    f"user '{user}' has no history in this model: recommending the most "
-                    "popular items (cold-start fallback)",
+                    *tops[segments],
+                    "segment popularity fallback" if segments else "popularity fallback",
+                    f"user '{user}' has no history in this model: recommending {why} "
+                    "(cold-start fallback)",
                 )
         return [dict(user=u, **results[u]) for u in users], k
+
+    def _popular(self, k: int, values: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+        """The top k by popularity among everyone, or in the segments of these values."""
+        from tailorkit.evaluate.ranking import top_k
+
+        popularity = self.popularity if values is None else self.segments.scores(values)
+        scores = np.where(self.blocked, -np.inf, popularity.astype(np.float64))
+        order = top_k(scores[None, :], min(k, len(scores)))[0]
+        best = scores[order]
+        return np.where(np.isfinite(best), order, -1), best
 
     def _result(self, items, scores, source: str, note: str | None) -> dict:
         rows = [
