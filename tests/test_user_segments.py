@@ -101,6 +101,34 @@ def tk(folder: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess
     return done
 
 
+def serve_new_users(workspace: Path, project: str) -> None:
+    """The service places a new user by the request's context."""
+    import httpx
+
+    from tailorkit.registry import Registry
+    from tailorkit.serve.app import ServiceSettings, create_app
+    from tailorkit.serve.events import EventStore
+
+    from .serving_helpers import ThreadServer
+
+    store = EventStore(Registry(workspace))
+    key = store.create_tenant("acme")
+    store.grant("acme", project)
+    with ThreadServer(create_app(ServiceSettings(workspace=workspace))) as running:
+        http = httpx.Client(base_url=running.url, headers={"X-API-Key": key}, timeout=60)
+        url = f"/v1/projects/{project}/recommend"
+        south = http.post(url, json={"user": "z9", "k": 3, "context": {"region": "south"}})
+        assert south.status_code == 200, south.text
+        body = south.json()
+        assert body["source"] == "segment popularity fallback" and "region=south" in body["note"]
+        assert all(int(item["item_id"][1:]) >= 20 for item in body["items"])
+        # attributes a version does not segment by are named, not fatal (retraining may drop
+        # segments; clients keep working)
+        odd = http.post(url, json={"user": "z9", "context": {"planet": "mars", "region": "x"}})
+        assert odd.status_code == 200 and odd.json()["source"] == "popularity fallback"
+        assert "ignored attributes planet (user segments: region)" in odd.json()["note"]
+
+
 def test_new_users_get_their_segments_items_when_validation_says_so(tmp_path):
     events, users = regional_shop()
     events.to_csv(tmp_path / "events.csv", index=False)
@@ -126,6 +154,19 @@ def test_new_users_get_their_segments_items_when_validation_says_so(tmp_path):
     assert all(int(row["item_id"][1:]) < 20 for row in result["items"])  # north's items
     stranger = tk(tmp_path, "recommend", "--model", model, "--user", "nobody", "--json")
     assert json.loads(stranger.stdout)["results"][0]["source"] == "popularity fallback"
+
+    # a batch file's segment columns place sign-ups the users table does not know yet
+    pd.DataFrame(
+        {"user_id": ["u0", "fresh", "new1"], "region": ["south", "south", ""], "x": [1, 2, 3]}
+    ).to_csv(tmp_path / "who.csv", index=False)
+    tk(tmp_path, "recommend", "--model", model, "--users", "who.csv", "-k", "4", "-o", "r.csv")
+    recs = pd.read_csv(tmp_path / "r.csv")
+    source = recs.groupby("user_id")["source"].first()
+    assert source["u0"] == "personalized"  # a user with history keeps the model's answer
+    assert source["fresh"] == source["new1"] == "segment popularity fallback"
+    region = recs.assign(south=recs["item_id"].str[1:].astype(int) >= 20).groupby("user_id")
+    assert region["south"].all()["fresh"] and not region["south"].any()["new1"]
+    serve_new_users(tmp_path / ".tailorkit", model.split(":")[0])
 
     spec["data"]["user_segments"] = ["country"]
     (tmp_path / "tailorkit.yaml").write_text(yaml.safe_dump(spec))

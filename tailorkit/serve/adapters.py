@@ -266,7 +266,8 @@ def _top_reasons(contributions: np.ndarray, names: list[str], top: int) -> np.nd
 
 class RecommendationAdapter(Adapter):
     """Top-K items for a user: seen and rule-blocked items excluded; users without history
-    get the (segment) popularity fallback, said in ``source`` and ``note``."""
+    get the (segment) popularity fallback, said in ``source`` and ``note``; a request's
+    ``context`` gives a new user's segment attributes (``{"region": "north"}``)."""
 
     kinds = frozenset({"recommend"})
 
@@ -291,14 +292,14 @@ class RecommendationAdapter(Adapter):
 
     def answer_batch(self, items: list[dict[str, Any]], reasons: int) -> list[dict[str, Any]]:
         """Several users' requests in one model call: the largest k, each cut to its own."""
-        if any(item.get("context") for item in items):
-            raise DataError("context: this recommender takes no request context yet; omit it")
         from tailorkit.models.ft_transformer import _threads
 
         ks = [int(item.get("k") or self.recommender.state["k"]) for item in items]
         users = [str(item["user"]) for item in items]
+        # a new user's segment values (e.g. {"region": "north"}); the note names any unused
+        given = {u: i["context"] for u, i in zip(users, items, strict=True) if i.get("context")}
         with _threads(None):  # half the cores: the event loop and other requests need the rest
-            results, _ = self.recommender.for_users(users, max(ks), None)
+            results, _ = self.recommender.for_users(users, max(ks), None, given)
         return [{"k": k, **r, "items": r["items"][:k]} for k, r in zip(ks, results, strict=True)]
 
 

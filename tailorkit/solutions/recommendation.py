@@ -708,8 +708,16 @@ class Recommendations:
         aligned = table.reindex(self.item_ids)
         self.blocked = blocked_items(aligned, self.state["rules"], items_file)
 
-    def for_users(self, users: list[str], k: int | None, exclude_seen: bool | None):
-        """One result per user: rows of (rank, item_id, title, score) and how they were made."""
+    def for_users(
+        self,
+        users: list[str],
+        k: int | None,
+        exclude_seen: bool | None,
+        attributes: dict[str, dict] | None = None,
+    ):
+        """One result per user: rows of (rank, item_id, title, score) and how they were made.
+        ``attributes`` (user -> {column: value}) places users without history in segments
+        the users table did not know them in (a new sign-up's region)."""
         k = int(k or self.state["k"])
         exclude = self.state["exclude_seen"] if exclude_seen is None else exclude_seen
         known = [u for u in users if u in self.user_index]
@@ -724,7 +732,7 @@ class Recommendations:
         tops: dict[tuple[str, ...], tuple] = {}  # one ranking per set of segments
         for user in users:
             if user not in results:
-                values = self.segments.values.get(user) if self.segments else None
+                values = self._segment_values(user, (attributes or {}).get(user))
                 segments = tuple(self.segments.segments_of(values)) if values else ()
                 if segments not in tops:
                     tops[segments] = self._popular(k, values if segments else None)
@@ -737,9 +745,30 @@ class Recommendations:
                     *tops[segments],
                     "segment popularity fallback" if segments else "popularity fallback",
                     f"user '{user}' has no history in this model: recommending {why} "
-                    "(cold-start fallback)",
+                    "(cold-start fallback)" + self._unused((attributes or {}).get(user)),
                 )
         return [dict(user=u, **results[u]) for u in users], k
+
+    def _segment_values(self, user: str, given: dict | None) -> list[str] | None:
+        """A user's segment values: the users table's, overridden by those ``given``."""
+        if not self.segments:
+            return None
+        columns = self.segments.columns
+        stored = self.segments.values.get(user, [""] * len(columns))
+        given = given or {}
+        return [
+            s if given.get(c) is None or str(given[c]).strip() == "" else str(given[c]).strip()
+            for c, s in zip(columns, stored, strict=True)
+        ]
+
+    def _unused(self, given: dict | None) -> str:
+        """Why some given attributes were not used (a note), or ""."""
+        columns = self.segments.columns if self.segments else []
+        unused = sorted(str(name) for name in (given or {}) if name not in columns)
+        if not unused:
+            return ""
+        usable = ", ".join(columns) if columns else "none: this version keeps no user segments"
+        return f"; ignored attributes {', '.join(unused)} (user segments: {usable})"
 
     def _popular(self, k: int, values: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
         """The top k by popularity among everyone, or in the segments of these values."""
@@ -765,7 +794,9 @@ class Recommendations:
         return {"source": source, "note": note, "items": rows}
 
 
-def _read_users(source: str) -> list[str]:
+def _read_users(source: str, engine: Recommendations) -> tuple[list[str], dict[str, dict]]:
+    """The user ids of a batch file and, from its columns that are the model's user
+    segments, the attributes of users without history (other columns are ignored)."""
     from tailorkit.data.interactions import normalize_ids
     from tailorkit.data.io import read_table
 
@@ -778,37 +809,52 @@ def _read_users(source: str) -> list[str]:
     if values.isna().any():
         row = int(np.argmax(values.isna().to_numpy())) + 2
         raise DataError(f"{source} row {row}: column '{column}' is empty")
-    return list(normalize_ids(values))
+    users = list(normalize_ids(values))
+    segments = [c for c in (engine.segments.columns if engine.segments else []) if c in table]
+    if not segments:
+        return users, {}
+    frame = table[segments].astype("string").fillna("").to_numpy()
+    rows = zip(users, frame, strict=True)
+    return users, {u: dict(zip(segments, row, strict=True)) for u, row in rows}
+
+
+def _write_rows(handle: IO[str], results: list[dict], header: bool = True) -> int:
+    """Recommendations as CSV rows (one per item); returns how many."""
+    import csv
+
+    writer = csv.writer(handle)
+    if header:
+        writer.writerow(["user_id", "rank", "item_id", "title", "score", "source"])
+    rows = 0
+    for result in results:
+        for item in result["items"]:
+            writer.writerow(
+                [
+                    result["user"],
+                    item["rank"],
+                    item["item_id"],
+                    item["title"],
+                    f"{item['score']:.6g}",
+                    result["source"],
+                ]
+            )
+            rows += 1
+    return rows
 
 
 def predict_file(version, source: str, handle: IO[str], chunk_rows: int, warn) -> int:
     """Batch recommendations for the users listed in ``source`` (CSV out, one row per item)."""
-    import csv
-
     engine = Recommendations(version)
-    users = _read_users(source)
-    writer = csv.writer(handle)
-    writer.writerow(["user_id", "rank", "item_id", "title", "score", "source"])
-    rows = 0
-    fallback = 0
+    users, given = _read_users(source, engine)
+    rows = fallback = 0
     for start in range(0, len(users), max(1, chunk_rows)):
-        results, _ = engine.for_users(users[start : start + chunk_rows], None, None)
-        for result in results:
-            fallback += result["source"] != "personalized"
-            for item in result["items"]:
-                writer.writerow(
-                    [
-                        result["user"],
-                        item["rank"],
-                        item["item_id"],
-                        item["title"],
-                        f"{item['score']:.6g}",
-                        result["source"],
-                    ]
-                )
-                rows += 1
+        results, _ = engine.for_users(users[start : start + chunk_rows], None, None, given)
+        fallback += sum(result["source"] != "personalized" for result in results)
+        rows += _write_rows(handle, results, header=start == 0)
+    if not users:
+        _write_rows(handle, [])
     if fallback:
-        warn(f"{fallback} users have no history in the model: popularity fallback")
+        warn(f"{fallback} users have no history in the model: (segment) popularity fallback")
     return rows
 
 
@@ -842,9 +888,9 @@ def recommend(
     engine = Recommendations(version)
     if items:
         engine.refresh_rules(items)
-    wanted = list(user) + (_read_users(users) if users else [])
+    listed, given = _read_users(users, engine) if users else ([], {})
     exclude = False if include_seen else None
-    results, k_used = engine.for_users(wanted, k, exclude)
+    results, k_used = engine.for_users(list(user) + listed, k, exclude, given)
     catalogue = len(engine.item_ids)
     if k_used > catalogue:
         console.print(
@@ -862,24 +908,9 @@ def recommend(
         )
         return
     if output or users:
-        import csv
-
         handle = open(output, "w", newline="") if output else sys.stdout
         try:
-            writer = csv.writer(handle)
-            writer.writerow(["user_id", "rank", "item_id", "title", "score", "source"])
-            for result in results:
-                for item in result["items"]:
-                    writer.writerow(
-                        [
-                            result["user"],
-                            item["rank"],
-                            item["item_id"],
-                            item["title"],
-                            f"{item['score']:.6g}",
-                            result["source"],
-                        ]
-                    )
+            _write_rows(handle, results)
         finally:
             if output:
                 handle.close()
