@@ -304,6 +304,39 @@ def test_sasrec_item_table_is_cached_per_set_of_weights(shop_data):
     np.testing.assert_allclose(model.score(history), uncached(), rtol=1e-5, atol=1e-5)
 
 
+def test_history_mask_hides_each_positions_earlier_items_but_never_its_target():
+    from tailorkit.models.sasrec import _history_mask
+
+    inputs = torch.tensor([[0, 0, 3, 5, 2], [4, 1, 3, 1, 6]])  # left padding is 0
+    following = torch.tensor([[0, 3, 5, 2, 7], [1, 3, 1, 6, 2]])
+    used = inputs > 0
+    targets = following[used]
+    mask = _history_mask(inputs, used, targets, 8)
+    hidden = [sorted(int(i) + 1 for i in row.nonzero()) for row in mask]  # as item ids
+    assert hidden == [[3], [3, 5], [2, 3, 5], [4], [1, 4], [3, 4], [1, 3, 4], [1, 3, 4, 6]]
+    # the sixth position's target (item 1) was bought before: it stays rankable
+
+
+def test_sasrec_trains_with_seen_items_out_of_its_softmax(shop_data):
+    seqs, times = shop_data.sequences()
+    split = leave_one_out(seqs, times)
+    model = make_recommender("sasrec", **{**TINY["sasrec"], "mask_seen": True})
+    model.fit(
+        TrainingSequences(split.train, shop_data.n_items, split.train_times),
+        Validation(split.valid.histories, split.valid.targets),
+    )
+    losses = [e["loss"] for e in model.log_ if e["stage"] == "finetune"]
+    assert losses and all(math.isfinite(loss) for loss in losses)
+    assert model.best_valid_ndcg_ > 0
+    plain = make_recommender("sasrec", **{**TINY["sasrec"], "pretrain_epochs": 0, "max_epochs": 1})
+    fewer = make_recommender("sasrec", **{**plain.get_params(), "mask_seen": True})
+    first = [
+        m.fit(TrainingSequences(split.train, shop_data.n_items, split.train_times)).log_[0]["loss"]
+        for m in (plain, fewer)
+    ]
+    assert first[1] < first[0]  # same start, fewer competitors in every softmax
+
+
 def test_sasrec_scores_do_not_depend_on_padding_or_batch(shop_data, tmp_path):
     """Positions count from a history's first item and padding is masked out, so a user's
     scores are the same alone, beside a longer history, or through the compiled graph; in

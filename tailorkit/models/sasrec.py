@@ -21,6 +21,9 @@
   has native bfloat16 (``bf16_logits``, default: detected; the softmax and loss stay
   float32); batches are drawn from pools of similar-length windows and their common left
   padding is cut off.
+- **Seen items** (``mask_seen``): optionally the items already in a position's window
+  leave its training softmax (the target excepted), as evaluation and ``recommend`` never
+  rank a user's seen items.
 - **Early stopping** on validation NDCG@10 (full ranking, seen items excluded), keeping
   the best epoch's weights.
 - **Seed bag** (``n_seeds``, default 3): that many networks with seeds ``random_state + k``,
@@ -65,6 +68,7 @@ class SASRec(Recommender):
         mask_prob: float = 0.2,
         use_text: bool = True,
         id_dropout: float = 0.1,
+        mask_seen: bool = False,
         bf16_logits: bool | None = None,
         time_budget_s: float | None = None,
         threads: int | None = None,
@@ -86,6 +90,7 @@ class SASRec(Recommender):
         self.mask_prob = mask_prob
         self.use_text = use_text
         self.id_dropout = id_dropout
+        self.mask_seen = mask_seen
         self.bf16_logits = bf16_logits
         self.time_budget_s = time_budget_s
         self.threads = threads
@@ -245,6 +250,9 @@ class SASRec(Recommender):
             logits = logits.float()
             if self._unseen is not None:
                 logits = logits.masked_fill(self._unseen, float("-inf"))
+            if self.mask_seen and not masked:
+                seen = _history_mask(inputs, used, targets, self.n_items_)
+                logits = logits.masked_fill(seen, float("-inf"))
             loss = F.cross_entropy(logits, targets - 1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -386,6 +394,22 @@ def _fit_member(params: dict, seed: int, data: TrainingSequences, valid: Validat
 
 
 # ---------------------------------------------------------------- batches
+def _history_mask(inputs, used, targets, n_items: int):
+    """(positions × items): True for the items already in a position's window up to and
+    including it, the target excepted. With ``mask_seen`` they leave the training softmax,
+    as evaluation and ``recommend`` never rank a user's seen items."""
+    import torch
+
+    length = inputs.shape[1]
+    earlier = torch.ones(length, length, dtype=torch.bool).tril()  # [t, s]: s <= t
+    b, t, s = (earlier[None] & (inputs[:, None, :] > 0) & used[:, :, None]).nonzero(as_tuple=True)
+    position = used.flatten().cumsum(0).view_as(used) - 1  # (b, t) -> row of hidden[used]
+    mask = torch.zeros(len(targets), n_items, dtype=torch.bool)
+    mask[position[b, t], inputs[b, s] - 1] = True
+    mask[torch.arange(len(targets)), targets - 1] = False
+    return mask
+
+
 def _windows(sequences: list[np.ndarray], max_len: int) -> np.ndarray:
     """Every sequence cut from its end into windows of ``max_len + 1`` items (codes + 1,
     left-padded with 0) overlapping by one item, so each transition is trained once."""
