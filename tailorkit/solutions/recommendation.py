@@ -4,7 +4,9 @@ Defaults: popularity, ItemKNN, implicit ALS and a SASRec transformer (full-softm
 cross-entropy, masked-item pretraining, item text from the pretrained MiniLM); leave-one-out
 by time with full ranking and seen items excluded; NDCG@10 as the headline metric. The
 model best on the validation cases (the SASRec twin without pretraining competes too) is
-refitted on every interaction, registered, and served by ``tailorkit recommend``.
+refitted on every interaction, registered, and served by ``tailorkit recommend``. Users
+without history get the popular items of their segments (the optional users table) where
+validation says segments beat global popularity.
 """
 
 from __future__ import annotations
@@ -289,7 +291,8 @@ def describe_data(spec: RecSpec, base_dir: Path) -> tuple[list[str], str]:
 
 # ------------------------------------------------------------------ train
 def train(project, registry, run_id: int, say):
-    """Split, fit every candidate, rank on the test cases, gate, refit, register, report."""
+    """Split, fit every candidate, choose on the validation cases, measure on the test
+    cases, gate, refit, register, report."""
     from tailorkit.data.interactions import (
         blocked_items,
         leave_one_out,
