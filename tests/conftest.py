@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,17 @@ def write_spec(folder: Path, **changes) -> Path:
 def project_dir(tmp_path: Path, applicants_csv: Path) -> Path:
     write_spec(tmp_path)
     return tmp_path
+
+
+def tk(folder: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    """``tailorkit *args`` in a real subprocess run in ``folder``; ``ok``: must exit 0."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tailorkit", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if ok:
+        assert done.returncode == 0, done.stderr
+    return done

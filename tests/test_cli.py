@@ -12,20 +12,7 @@ import pytest
 
 from tailorkit.data.simulators.applicants import simulate_applicants
 
-from .conftest import write_spec
-
-
-def tk(folder: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [sys.executable, "-m", "tailorkit", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if ok:
-        assert done.returncode == 0, done.stderr
-    return done
+from .conftest import tk, write_spec
 
 
 def assert_user_error(done: subprocess.CompletedProcess, *fragments: str) -> None:

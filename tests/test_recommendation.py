@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +43,8 @@ from tailorkit.models.sasrec import _left_pad, member_budget
 from tailorkit.report.recommendation_report import validation_curves
 from tailorkit.solutions.recommendation import METRICS, rank_by_validation
 from tailorkit.spec import load_spec
+
+from .conftest import tk
 
 TINY = {
     "popularity": {},
@@ -419,19 +419,6 @@ def test_a_seed_bags_time_budget_bounds_the_whole_bag():
 
 
 # ----------------------------------------------------------------------- CLI
-def tk(folder: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [sys.executable, "-m", "tailorkit", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if ok:
-        assert done.returncode == 0, done.stderr
-    return done
-
-
 def test_cli_init_validate_run_recommend(shop, tmp_path):
     events, products, users = shop
     events.to_csv(tmp_path / "events.csv", index=False)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,8 @@ from tailorkit.data.user_segments import (
     read_user_attributes,
 )
 from tailorkit.errors import DataError
+
+from .conftest import tk
 
 N_ITEMS = 40
 
@@ -86,19 +86,6 @@ def test_segment_popularity_ranks_new_users_better_where_segments_differ():
     )
     assert len(overall) == len(by_segment) == 200
     assert (by_segment <= overall).all() and by_segment.mean() < overall.mean()
-
-
-def tk(folder: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [sys.executable, "-m", "tailorkit", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if ok:
-        assert done.returncode == 0, done.stderr
-    return done
 
 
 def serve_new_users(workspace: Path, project: str) -> None:
