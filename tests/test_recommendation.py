@@ -337,6 +337,29 @@ def test_sasrec_trains_with_seen_items_out_of_its_softmax(shop_data):
     assert first[1] < first[0]  # same start, fewer competitors in every softmax
 
 
+def test_sasrec_average_is_the_mean_of_the_last_epochs_weights(shop_data):
+    seqs, times = shop_data.sequences()
+    split = leave_one_out(seqs, times)
+    data = TrainingSequences(split.train, shop_data.n_items)
+    base = {**TINY["sasrec"], "n_seeds": 1, "pretrain_epochs": 0, "threads": 1}
+
+    def weights(**params):
+        model = make_recommender("sasrec", **{**base, **params}).fit(data)
+        return dict(model.network_.named_parameters())
+
+    # without validation cases: the mean of the last 2a + 1 epochs' weights
+    alone = [weights(max_epochs=e) for e in (2, 3, 4)]
+    averaged = weights(max_epochs=4, average=1)
+    for name, value in averaged.items():
+        expected = sum(w[name] for w in alone) / 3
+        assert torch.allclose(value, expected, atol=1e-6), name
+    assert not torch.allclose(averaged["item.weight"], alone[-1]["item.weight"])
+    # with them: epochs around the best one, and the score reported is the average's own
+    valid = Validation(split.valid.histories, split.valid.targets)
+    model = make_recommender("sasrec", **{**base, "max_epochs": 4, "average": 1}).fit(data, valid)
+    assert model.best_valid_ndcg_ == pytest.approx(model._validate(valid))
+
+
 def test_sasrec_scores_do_not_depend_on_padding_or_batch(shop_data, tmp_path):
     """Positions count from a history's first item and padding is masked out, so a user's
     scores are the same alone, beside a longer history, or through the compiled graph; in

@@ -25,7 +25,9 @@
   leave its training softmax (the target excepted), as evaluation and ``recommend`` never
   rank a user's seen items.
 - **Early stopping** on validation NDCG@10 (full ranking, seen items excluded), keeping
-  the best epoch's weights.
+  the best epoch's weights, or with ``average`` = a the mean of the weights of epochs
+  best - a .. best + a (stochastic weight averaging; without validation cases, the last
+  2a + 1 epochs').
 - **Seed bag** (``n_seeds``, default 3): that many networks with seeds ``random_state + k``,
   each trained and early-stopped on its own, side by side in worker processes (one thread
   each); a user's scores are the mean of the members' log-softmax scores. ``n_seeds=1`` is
@@ -69,6 +71,7 @@ class SASRec(Recommender):
         use_text: bool = True,
         id_dropout: float = 0.1,
         mask_seen: bool = False,
+        average: int = 0,
         bf16_logits: bool | None = None,
         time_budget_s: float | None = None,
         threads: int | None = None,
@@ -91,6 +94,7 @@ class SASRec(Recommender):
         self.use_text = use_text
         self.id_dropout = id_dropout
         self.mask_seen = mask_seen
+        self.average = average
         self.bf16_logits = bf16_logits
         self.time_budget_s = time_budget_s
         self.threads = threads
@@ -144,11 +148,17 @@ class SASRec(Recommender):
         )
         best, best_state, waited = -1.0, None, 0
         self.best_epoch_ = 0
+        recent: dict[int, dict] = {}  # epoch -> weights, for ``average``
         for epoch in range(self.max_epochs):
             if time.perf_counter() > deadline or not len(windows):
                 break
             loss = self._epoch(windows, optimizer, rng, masked=False, has_text=text is not None)
             entry: dict[str, Any] = {"stage": "finetune", "epoch": epoch + 1, "loss": loss}
+            if self.average > 0:
+                recent[epoch + 1] = {
+                    k: v.detach().clone() for k, v in self.network_.named_parameters()
+                }
+                recent.pop(epoch + 1 - self.average - self.patience - 1, None)
             if valid is not None and len(valid.targets):
                 entry["valid_ndcg@10"] = score = self._validate(valid)
                 if score > best:
@@ -163,6 +173,11 @@ class SASRec(Recommender):
                 break
         if best_state is not None:
             self.network_.load_state_dict(best_state)
+        if recent:
+            centre = self.best_epoch_ if best_state is not None else max(recent) - self.average
+            self.network_.load_state_dict(_mean_state(recent, centre, self.average), strict=False)
+            if best_state is not None:
+                best = self._validate(valid)
         self.best_valid_ndcg_ = best if best >= 0 else None
         self.fit_seconds_ = time.perf_counter() - started
         self.network_.eval()
@@ -391,6 +406,12 @@ def _fit_member(params: dict, seed: int, data: TrainingSequences, valid: Validat
     """One member of a seed bag (in a worker process): its arrays and JSON state."""
     member = SASRec(**{**params, "random_state": seed}).fit(data, valid)
     return member._arrays(), {**member._state(), "pretrain_seconds": member.pretrain_seconds_}
+
+
+def _mean_state(states: dict[int, dict], centre: int, reach: int) -> dict:
+    """The mean parameters of epochs ``centre - reach .. centre + reach`` (those kept)."""
+    chosen = [states[e] for e in range(centre - reach, centre + reach + 1) if e in states]
+    return {k: sum(s[k] for s in chosen) / len(chosen) for k in chosen[0]}
 
 
 # ---------------------------------------------------------------- batches

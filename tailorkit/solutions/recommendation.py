@@ -557,7 +557,8 @@ def _refit(name, candidates, fitted, data, sequences, times, weights, vectors):
     family, params = candidates[name]
     params = dict(params)
     if family == "sasrec":
-        params["max_epochs"] = max(1, int(getattr(fitted, "best_epoch_", 1) or 1))
+        epochs = max(1, int(getattr(fitted, "best_epoch_", 1) or 1))
+        params["max_epochs"] = epochs + int(getattr(fitted, "average", 0))  # its last 2a+1 mean
     if family == "als" and getattr(fitted, "history_", None):
         params["iterations"] = int(np.argmax(fitted.history_)) + 1
     model = make_recommender(family, **params)
