@@ -358,6 +358,9 @@ def test_sasrec_average_is_the_mean_of_the_last_epochs_weights(shop_data):
     valid = Validation(split.valid.histories, split.valid.targets)
     model = make_recommender("sasrec", **{**base, "max_epochs": 4, "average": 1}).fit(data, valid)
     assert model.best_valid_ndcg_ == pytest.approx(model._validate(valid))
+    for bad in (-1, 1.5):
+        with pytest.raises(SpecError, match="sasrec average"):
+            make_recommender("sasrec", **{**base, "average": bad}).fit(data)
 
 
 def test_sasrec_scores_do_not_depend_on_padding_or_batch(shop_data, tmp_path):

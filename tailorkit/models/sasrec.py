@@ -106,6 +106,8 @@ class SASRec(Recommender):
         self.members_ = None
         if not isinstance(self.n_seeds, int) or self.n_seeds < 1:
             raise SpecError(f"sasrec n_seeds must be a whole number >= 1, not {self.n_seeds!r}")
+        if not isinstance(self.average, int) or self.average < 0:
+            raise SpecError(f"sasrec average must be a whole number >= 0, not {self.average!r}")
         if self.n_seeds > 1:
             return self._fit_bag(data, valid)
         import torch
