@@ -179,6 +179,37 @@ def test_dirty_interactions_are_counted_not_lost():
     assert [data.item_ids[i] for i in seqs[user_c]] == ["x", "ghost"]
 
 
+def test_the_value_column_scales_weights_drops_returns_and_rejects_text():
+    events = pd.DataFrame(
+        {
+            "u": ["a", "a", "a", "b", "b"],
+            "i": ["x", "y", "x", "x", "z"],
+            "t": [1, 2, 3, 1, 2],
+            "kind": ["view", "buy", "buy", "buy", "buy"],
+            "qty": [1, 3, 2, 0, -1],
+        }
+    )
+    common = dict(source="ev.csv", user_col="u", item_col="i", time_col="t", event_col="kind")
+    data = build_interactions(
+        events, event_weights={"view": 1, "buy": 4}, value_col="qty", **common
+    )
+    assert data.counts["non_positive_values"] == 2  # b's zero and negative quantities
+    assert any("2 events with qty <= 0" in w for w in data.warnings)
+    seqs, _ = data.sequences()
+    a = list(data.user_ids).index("a")
+    assert [data.item_ids[i] for i in seqs[a]] == ["x", "y"]
+    # a's x: viewed once (1 x 1) then bought twice (4 x 2), repeats merged into the first
+    mine = data.users == a
+    by_item = dict(zip(data.item_ids[data.items[mine]], data.weights[mine], strict=True))
+    assert by_item == {"x": 9.0, "y": 12.0}
+    assert list(data.user_ids) == ["a"]  # b had only a zero and a negative quantity
+    bad = events.assign(qty=["1", "2", "two", None, "1"])
+    with pytest.raises(
+        DataError, match=r"ev.csv row 4: column 'qty' value 'two' is not a number \(2"
+    ):
+        build_interactions(bad, value_col="qty", **common)
+
+
 def test_missing_column_and_empty_id_are_clear_errors():
     events = pd.DataFrame({"u": ["a", None], "i": ["x", "y"], "t": [1, 2]})
     with pytest.raises(DataError, match="column 'time' not found"):

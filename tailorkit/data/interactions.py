@@ -1,7 +1,8 @@
 """Interaction logs for recommendation: ids mapped, timestamps parsed, events weighted,
 duplicates removed, the item catalogue joined, and the evaluation splits.
 
-Every event is ``(user, item, time)`` with an optional event type (weighted) and value.
+Every event is ``(user, item, time)`` with an optional event type (weighted) and value
+(a number that multiplies the event's weight; events with a value <= 0 are dropped).
 Users and items become dense integer codes; each user's events are ordered by time with
 a stable sort (ties keep file order), which is the sequence every model and split uses.
 """
@@ -92,12 +93,20 @@ def build_interactions(
         }
     )
     frame["weight"] = _event_weights(events, event_col, event_weights, source, warnings)
-    if value_col:
-        values = pd.to_numeric(events[value_col], errors="coerce").to_numpy()
-        frame["value"] = values
     key = ["user", "item", "time"] + (["event"] if event_col else [])
     if event_col:
         frame["event"] = events[event_col].astype(str).to_numpy()
+    if value_col:  # quantity, amount, rating: scales the event's weight
+        values = _event_values(events[value_col], source, value_col)
+        frame["weight"] *= values
+        spent = values <= 0
+        counts["non_positive_values"] = int(spent.sum())
+        if spent.any():
+            warnings.append(
+                f"{source}: {int(spent.sum())} events with {value_col} <= 0 (returns, zero "
+                "quantities) dropped"
+            )
+            frame = frame[~spent]
     exact = frame.duplicated(subset=key, keep="first")
     counts["duplicate_events"] = int(exact.sum())
     if exact.any():
@@ -246,6 +255,18 @@ def _event_weights(
             "get weight 1"
         )
     return kinds.map(table).fillna(1.0).to_numpy(np.float32)
+
+
+def _event_values(values: pd.Series, source: str, column: str) -> np.ndarray:
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+    bad = ~np.isfinite(numbers)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(
+            f"{source} row {row + 2}: column '{column}' value {values.iloc[row]!r} is not a "
+            f"number ({int(bad.sum())} such rows); the value column must be numeric"
+        )
+    return numbers.astype(np.float32)
 
 
 def _catalogue(

@@ -128,6 +128,7 @@ def init_template(name: str, options: dict[str, Any]) -> str:
     item = _pick(columns, ("item_id", "itemid", "item", "product_id", "movieid", "sku"), "item_id")
     stamp = _pick(columns, ("timestamp", "time", "date", "event_time", "invoicedate"), "timestamp")
     event = _pick(columns, ("event", "event_type", "action"), None)
+    value = _pick(columns, ("value", "quantity", "amount", "rating"), "quantity")
     items, users = options.get("items"), options.get("users")
     text = list(options.get("text") or [])
     if items and not text:
@@ -156,6 +157,7 @@ data:
   time: {stamp}                  # epoch seconds/ms or dates, formats may be mixed
   {event_line}
   # event_weights: {weights}
+  # value: {value}               # a number that multiplies each event's weight (<= 0: dropped)
   text: [{", ".join(text)}]      # catalogue columns that describe an item
   repeats: first                 # first: a user-item pair counts once (at its first time)
 
