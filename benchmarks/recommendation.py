@@ -193,7 +193,9 @@ def split_fingerprint(data: Interactions, split) -> str:
 
 # ------------------------------------------------------------------- run
 def evaluate(name, model, data, split, vectors, popularity) -> dict:
-    train = TrainingSequences(split.train, data.n_items, split.train_times, item_vectors=vectors)
+    train = TrainingSequences(
+        split.train, data.n_items, split.train_times, split.train_weights, vectors
+    )
     valid = Validation(split.valid.histories, split.valid.targets)
     started = time.perf_counter()
     model.fit(train, valid)
@@ -267,7 +269,7 @@ def run_dataset(key: str, args) -> None:
     started = time.perf_counter()
     data = loader()
     seqs, times = data.sequences()
-    split = leave_one_out(seqs, times)
+    split = leave_one_out(seqs, times, data.weight_sequences())  # ALS's confidence
     vectors = text_vectors(key, data)
     print(f"[{key}] {data.counts} {split.counts} ({time.perf_counter() - started:.0f}s)")
     popularity = np.bincount(np.concatenate(split.train), minlength=data.n_items) / data.n_users

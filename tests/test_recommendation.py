@@ -221,17 +221,21 @@ def test_missing_column_and_empty_id_are_clear_errors():
 def test_leave_one_out_and_temporal_splits():
     seqs = [np.array([0, 1, 2, 3]), np.array([4]), np.array([5, 6])]
     times = [np.arange(4.0), np.array([0.0]), np.array([1.0, 2.0])]
-    split = leave_one_out(seqs, times)
+    weights = [s + 0.5 for s in seqs]  # each event's weight names its item
+    split = leave_one_out(seqs, times, weights)
     assert split.train[0].tolist() == [0, 1] and split.train[1].tolist() == [4]
     assert split.valid.targets.tolist() == [2] and split.test.targets.tolist() == [3, 6]
     assert split.test.histories[0].tolist() == [0, 1, 2]
     assert split.counts["training_only_users"] == 1
-    temporal = temporal_split(seqs, times, 0.25)
+    temporal = temporal_split(seqs, times, 0.25, weights)
     assert len(temporal.test) >= 1
     cold = withhold_items(split, 7, 0.3, seed=0)
     assert cold.cold_items.sum() == 2
     assert all(not cold.cold_items[s].any() for s in cold.train)
     assert all(cold.cold_items[t] for t in cold.test.targets)
+    for part in (split, temporal, cold):  # the weights follow the training events
+        assert [w.tolist() for w in part.train_weights] == [(s + 0.5).tolist() for s in part.train]
+    assert leave_one_out(seqs, times).train_weights is None
 
 
 def test_rules_block_items_and_bad_rules_fail_clearly():
@@ -547,6 +551,19 @@ def test_cli_init_validate_run_recommend(shop, tmp_path):
 
     bad = tk(tmp_path, "recommend", "--model", "shop:1", "--user", known, "-k", "0", ok=False)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_a_run_without_item_text_says_why_it_has_no_cold_start_split(shop, tmp_path):
+    events, _, _ = shop
+    events.to_csv(tmp_path / "events.csv", index=False)
+    tk(tmp_path, "init", "recommendation", "--interactions", "events.csv", "--name", "bare")
+    spec = yaml.safe_load((tmp_path / "tailorkit.yaml").read_text())
+    spec["models"] = ["popularity", "item_knn"]
+    (tmp_path / "tailorkit.yaml").write_text(yaml.safe_dump(spec))
+    summary = json.loads(tk(tmp_path, "run", "--json", "-q").stdout)
+    report = json.loads(Path(summary["report_json"]).read_text())
+    assert any("no cold-start split" in w for w in report["warnings"])
+    assert all("cold_hr@10" not in row for row in summary["leaderboard"])
 
 
 def test_cli_demo_with_reduced_settings(tmp_path):

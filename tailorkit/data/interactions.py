@@ -51,6 +51,10 @@ class Interactions:
         bounds = np.searchsorted(self.users, np.arange(1, self.n_users))
         return np.split(self.items, bounds), np.split(self.times, bounds)
 
+    def weight_sequences(self) -> list[np.ndarray]:
+        """Each user's event weights, aligned with ``sequences()``."""
+        return np.split(self.weights, np.searchsorted(self.users, np.arange(1, self.n_users)))
+
     def item_index(self) -> dict[str, int]:
         return {item: code for code, item in enumerate(self.item_ids)}
 
@@ -420,13 +424,17 @@ class Split:
     description: str
     counts: dict[str, int] = field(default_factory=dict)
     cold_items: np.ndarray | None = None  # boolean mask of items withheld from training
+    train_weights: list[np.ndarray] | None = None  # event weights of the training sequences
 
 
-def leave_one_out(sequences: list[np.ndarray], times: list[np.ndarray]) -> Split:
+def leave_one_out(
+    sequences: list[np.ndarray], times: list[np.ndarray], weights: list[np.ndarray] | None = None
+) -> Split:
     """Per user: last interaction = test, second-to-last = validation, the rest = training.
 
     Users with one interaction are training-only; users with two have a test case (their
-    first interaction as history and training) but no validation case."""
+    first interaction as history and training) but no validation case. ``weights`` (per
+    user, like ``sequences``) follow the training events."""
     train, train_times = [], []
     v_users, v_hist, v_tgt, t_users, t_hist, t_tgt = [], [], [], [], [], []
     for user, (seq, ts) in enumerate(zip(sequences, times, strict=False)):
@@ -460,11 +468,22 @@ def leave_one_out(sequences: list[np.ndarray], times: list[np.ndarray]) -> Split
         "file order); last = test, second-to-last = validation, the rest = training. Users "
         "with a single interaction are used for training only.",
         counts,
+        train_weights=_prefixes(weights, train),
     )
 
 
+def _prefixes(weights: list[np.ndarray] | None, train: list[np.ndarray]):
+    """Each user's weights cut to the length of their training sequence (a prefix)."""
+    if weights is None:
+        return None
+    return [w[: len(seq)] for w, seq in zip(weights, train, strict=True)]
+
+
 def temporal_split(
-    sequences: list[np.ndarray], times: list[np.ndarray], test_fraction: float = 0.1
+    sequences: list[np.ndarray],
+    times: list[np.ndarray],
+    test_fraction: float = 0.1,
+    weights: list[np.ndarray] | None = None,
 ) -> Split:
     """Global temporal split: two cut times at the (1 - 2f) and (1 - f) quantiles of all
     event times. Training = events before the first cut; validation = each user's first
@@ -505,6 +524,7 @@ def temporal_split(
         f"{1 - test_fraction:.0%} quantile after that; test = each user's first event after "
         "it, with all earlier events as history.",
         {"validation_cases": len(v[2]), "test_cases": len(t[2])},
+        train_weights=_prefixes(weights, train),
     )
 
 
@@ -526,6 +546,9 @@ def withhold_items(
     keep_train = [~cold[s] for s in split.train]
     train = [s[k] for s, k in zip(split.train, keep_train, strict=False)]
     train_times = [t[k] for t, k in zip(split.train_times, keep_train, strict=False)]
+    weights = split.train_weights
+    if weights is not None:
+        weights = [w[k] for w, k in zip(weights, keep_train, strict=True)]
 
     def cases(c: EvalCases, only_cold: bool) -> EvalCases:
         target_cold = cold[c.targets]
@@ -545,4 +568,5 @@ def withhold_items(
         "ranking over all items.",
         {"withheld_items": int(cold.sum())},
         cold,
+        weights,
     )

@@ -314,11 +314,11 @@ def train(project, registry, run_id: int, say):
     blocked = blocked_items(data.item_table, spec.recommend.rules, spec.data.items or "items")
     vectors = _text_vectors(data, spec, say)
     sequences, times = data.sequences()
-    weights = _weights_by_user(data)
+    weights = data.weight_sequences()
     if evaluation.protocol == "leave_one_out":
-        split = leave_one_out(sequences, times)
+        split = leave_one_out(sequences, times, weights)
     else:
-        split = temporal_split(sequences, times, evaluation.test_fraction)
+        split = temporal_split(sequences, times, evaluation.test_fraction, weights)
     if not len(split.test):
         raise DataError(
             f"{spec.data.interactions}: no user has two interactions; nothing to evaluate"
@@ -335,6 +335,11 @@ def train(project, registry, run_id: int, say):
         fitted[name] = model
     rows = rank_by_validation(rows, evaluation.metric)
     best = rows[0]
+    if evaluation.cold_items_fraction > 0 and vectors is None:
+        data.warnings.append(
+            "evaluation.cold_items_fraction: no cold-start split, since the items have no "
+            "text (data.text) to score items never seen in training"
+        )
     if evaluation.cold_items_fraction > 0 and vectors is not None:
         cold = withhold_items(
             split, data.n_items, evaluation.cold_items_fraction, seed=evaluation.seed
@@ -440,11 +445,6 @@ def _text_vectors(data, spec: RecSpec, say) -> np.ndarray | None:
     return encode_texts(data.item_text, name)
 
 
-def _weights_by_user(data) -> list[np.ndarray]:
-    bounds = np.searchsorted(data.users, np.arange(1, data.n_users))
-    return np.split(data.weights, bounds)
-
-
 def _fit_and_rank(name, family, params, data, split, vectors, popularity, spec):
     from tailorkit.evaluate.ranking import (
         bootstrap_interval,
@@ -457,7 +457,9 @@ def _fit_and_rank(name, family, params, data, split, vectors, popularity, spec):
     from tailorkit.models.recommender import TrainingSequences, Validation, make_recommender
 
     model = make_recommender(family, **params)
-    train = TrainingSequences(split.train, data.n_items, split.train_times, item_vectors=vectors)
+    train = TrainingSequences(
+        split.train, data.n_items, split.train_times, split.train_weights, vectors
+    )
     started = time.perf_counter()
     model.fit(train, Validation(split.valid.histories, split.valid.targets))
     fit_seconds = time.perf_counter() - started
