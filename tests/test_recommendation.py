@@ -282,6 +282,18 @@ def test_recommender_contract_and_save_load(family, shop_data, tmp_path):
     np.testing.assert_allclose(compiled_values, values, rtol=1e-4, atol=1e-5)
 
 
+def test_early_stopping_ranks_validation_cases_with_the_runs_exclude_seen(shop_data):
+    seqs, times = shop_data.sequences()
+    data = TrainingSequences(seqs, shop_data.n_items, times)
+    # every target is the item just seen: excluded, it can never be hit
+    again = [s for s in seqs if len(s) > 1]
+    histories, targets = again, np.array([s[-1] for s in again])
+    for exclude_seen, hit in ((True, False), (False, True)):
+        model = make_recommender("als", factors=8, iterations=2, patience=2)
+        model.fit(data, Validation(histories, targets, exclude_seen))
+        assert (max(model.history_) > 0) is hit
+
+
 def test_sasrec_scores_cold_items_from_their_text(shop_data):
     seqs, times = shop_data.sequences()
     split = withhold_items(leave_one_out(seqs, times), shop_data.n_items, 0.2, seed=1)

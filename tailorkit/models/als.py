@@ -57,7 +57,13 @@ class ImplicitALS(Recommender):
             if valid is None or not len(valid.targets):
                 best_Y = Y
                 continue
-            ranks, _ = evaluate_scorer(self.score, valid.histories, valid.targets, self.n_items_)
+            ranks, _ = evaluate_scorer(
+                self.score,
+                valid.histories,
+                valid.targets,
+                self.n_items_,
+                exclude_seen=valid.exclude_seen,
+            )
             ndcg = ranking_metrics(ranks, (10,))["ndcg@10"]
             self.history_.append(ndcg)
             if ndcg > best:

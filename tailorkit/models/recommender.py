@@ -40,6 +40,7 @@ class Validation:
 
     histories: list[np.ndarray]
     targets: np.ndarray
+    exclude_seen: bool = True  # rank them as the evaluation does
 
 
 class Recommender:

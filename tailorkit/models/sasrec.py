@@ -283,7 +283,13 @@ class SASRec(Recommender):
         from tailorkit.evaluate.ranking import evaluate_scorer, ranking_metrics
 
         self._table = None  # the weights moved since the last validation
-        ranks, _ = evaluate_scorer(self.score, valid.histories, valid.targets, self.n_items_)
+        ranks, _ = evaluate_scorer(
+            self.score,
+            valid.histories,
+            valid.targets,
+            self.n_items_,
+            exclude_seen=valid.exclude_seen,
+        )
         return ranking_metrics(ranks, (10,))["ndcg@10"]
 
     # ---------------------------------------------------------------- score

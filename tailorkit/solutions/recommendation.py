@@ -461,7 +461,8 @@ def _fit_and_rank(name, family, params, data, split, vectors, popularity, spec):
         split.train, data.n_items, split.train_times, split.train_weights, vectors
     )
     started = time.perf_counter()
-    model.fit(train, Validation(split.valid.histories, split.valid.targets))
+    valid = split.valid
+    model.fit(train, Validation(valid.histories, valid.targets, spec.recommend.exclude_seen))
     fit_seconds = time.perf_counter() - started
 
     def ranked(cases):
