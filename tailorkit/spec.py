@@ -191,6 +191,9 @@ def _describe(error: ValidationError, source: str, lines: dict[tuple, int]) -> s
     if kind == "missing":
         return f"{where}: required key '{field}' is missing"
     message = first["msg"].removeprefix("Value error, ")
+    if not location:  # a check across fields: its message names the field it is about
+        line = lines.get(tuple(message.split(" ", 1)[0].split(".")))
+        return f"{source} line {line}: {message}" if line else f"{where}: {message}"
     return f"{where}: field '{field}': {message} (got {first.get('input')!r})"
 
 

@@ -96,3 +96,16 @@ def test_requirement_parsing_and_checking():
     )
     assert [o["passed"] for o in outcome] == [True, False, False, False]
     assert "not a protected column" in outcome[3]["note"]
+
+
+def test_a_ranking_metric_the_leaderboard_lacks_is_a_spec_error_with_its_line(tmp_path):
+    with pytest.raises(SpecError, match=r"line 7: evaluation.metric 'aucc' cannot rank"):
+        load_spec(write(tmp_path, GOOD + "evaluation:\n  metric: aucc\n"))
+    spec, _ = load_spec(write(tmp_path, GOOD + "evaluation: {metric: cost}\n"))
+    assert spec.evaluation.metric == "cost"
+    clinical = GOOD.replace("credit_risk", "diagnosis")
+    with pytest.raises(SpecError, match=r"'gini' cannot rank the models; use one of auroc"):
+        load_spec(write(tmp_path, clinical + "evaluation: {metric: gini}\n"))
+    for metric in ("auc", "sensitivity"):  # auc: the default, ranks by auroc
+        spec, _ = load_spec(write(tmp_path, clinical + f"evaluation: {{metric: {metric}}}\n"))
+        assert spec.evaluation.metric == metric

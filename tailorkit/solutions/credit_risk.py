@@ -10,11 +10,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import model_validator
+
+from tailorkit.evaluate.metrics import METRIC_NAMES
 from tailorkit.gates import MODEL_METRICS
 from tailorkit.solutions import require_options
 from tailorkit.spec import Spec
 
-SPEC = Spec
+
+class CreditSpec(Spec):
+    """The tabular spec, with a ranking metric the credit leaderboard has."""
+
+    @model_validator(mode="after")
+    def _metric_ranks(self) -> CreditSpec:
+        known = (*METRIC_NAMES, "cost") if self.cost else METRIC_NAMES
+        if self.evaluation.metric not in known:
+            needs = "" if self.cost else " (cost needs a cost: section)"
+            raise ValueError(
+                f"evaluation.metric {self.evaluation.metric!r} cannot rank the models; use "
+                f"one of {', '.join(known)}{needs}"
+            )
+        return self
+
+
+SPEC = CreditSpec
 METRICS = MODEL_METRICS
 HEADLINE = "auc"
 BOARD_COLUMNS = {

@@ -126,6 +126,15 @@ class DiagnosisSpec(Spec):
             raise ValueError("give images (a path column) or image_array, not both")
         return self
 
+    @model_validator(mode="after")
+    def _metric_ranks(self) -> DiagnosisSpec:
+        if self.evaluation.metric not in ("auc", *CLINICAL_METRICS):  # auc: auroc
+            raise ValueError(
+                f"evaluation.metric {self.evaluation.metric!r} cannot rank the models; use "
+                f"one of {', '.join(CLINICAL_METRICS)}"
+            )
+        return self
+
 
 SPEC = DiagnosisSpec
 METRICS = (*CLINICAL_METRICS, "fit_seconds", "predict_ms_per_1000")
@@ -631,7 +640,7 @@ def evaluate_candidates(spec: DiagnosisSpec, data: PatientData, say) -> dict[str
         score_candidate(spec, c, data, oof[c.name], evaluated, splits, timings[c.name])
         for c in candidates
     ]
-    metric = spec.evaluation.metric if spec.evaluation.metric in CLINICAL_METRICS else "auroc"
+    metric = "auroc" if spec.evaluation.metric == "auc" else spec.evaluation.metric
     higher = metric not in ("brier", "ece")
     rows.sort(key=lambda r: -(r.get(metric) or -1e9) if higher else (r.get(metric) or 1e9))
     best_row = rows[0]
