@@ -155,6 +155,19 @@ def test_holdout_with_specificity_target(clinic):
     assert "sensitivity" in result.result["operating_point"]["cross_fitted"]
 
 
+def test_unlabeled_rows_reach_the_ft_transformers_pretraining(clinic):
+    from tailorkit.solutions.diagnosis import Candidate, fit_candidate
+
+    table = pd.read_csv(clinic / "patients.csv")
+    table.drop(columns=["disease"]).head(40).to_csv(clinic / "more.csv", index=False)
+    data = load(clinic, text=[], images={}, data={"train": "patients.csv", "unlabeled": "more.csv"})
+    assert len(data.tabular.X_unlabeled) == 40
+    tiny = {"d_token": 8, "n_blocks": 1, "n_heads": 2, "max_epochs": 2, "pretrain_epochs": 2}
+    candidate = Candidate("ft_transformer", "ft_transformer", "tabular", {**tiny, "n_bags": 1})
+    model = fit_candidate(candidate, data, np.arange(len(data.y)))
+    assert model.pretrain_epochs_ > 0  # auto: on, since unlabeled rows were given
+
+
 def test_run_scores_every_modality_and_reports(clinic):
     models = ["logistic", "text_classifier", {"name": "fusion", "family": "fusion",
                                               "params": TINY_FUSION}]  # fmt: skip

@@ -534,8 +534,11 @@ def fit_candidate(candidate: Candidate, data: PatientData, rows: np.ndarray):
         rows = rows[inputs.image_present[rows]]
     model = candidate.build()
     if candidate.modality == "tabular":
-        return model.fit(
-            inputs.tabular.iloc[rows], y[rows], schema=data.tabular.schema, X_unlabeled=None
+        return model.fit(  # data.unlabeled rows: the FT-Transformer's pretraining
+            inputs.tabular.iloc[rows],
+            y[rows],
+            schema=data.tabular.schema,
+            X_unlabeled=data.tabular.X_unlabeled,
         )
     return model.fit(model_inputs(candidate, inputs, rows), y[rows])
 
@@ -756,7 +759,12 @@ def refit_best(spec: DiagnosisSpec, data: PatientData, evaluation: dict):
         )
         described = [{"name": c.name, "family": c.family, "params": c.params} for c in members]
         final = make_model("ensemble", members=described, weights=weights)
-        final.fit(data.inputs.tabular, data.y, schema=data.tabular.schema)
+        final.fit(
+            data.inputs.tabular,
+            data.y,
+            schema=data.tabular.schema,
+            X_unlabeled=data.tabular.X_unlabeled,
+        )
     else:
         final = fit_candidate(best, data, all_rows)
     evaluated = evaluation["evaluated"]
