@@ -95,8 +95,8 @@ class CostSection(_Strict):
 
 
 class DeploySection(_Strict):
-    compress: Literal["none", "int8"] = "none"
-    export: Literal["none", "onnx"] = "none"
+    compress: Literal["none", "int8"] = "none"  # `tailorkit compress` without --methods:
+    export: Literal["none", "onnx"] = "none"  # the variants named here (none, none: all)
     max_quality_drop: float = 0.005  # `tailorkit compress`: largest AUC loss a variant may have
 
 

@@ -112,6 +112,12 @@ def test_limits_that_no_variant_meets_fail_the_gate(project, monkeypatch):
             workspace=project["workspace"],
             as_json=True,
         )
+    spec["requirements"], spec["deploy"] = [], {"compress": "int8", "export": "none"}
+    strict.write_text(yaml.safe_dump(spec))  # no --methods: the spec's deploy section
+    named = compress_registered(
+        Registry(project["workspace"]), "acme-credit@champion", strict, register=False
+    )
+    assert {v["name"] for v in named["variants"]} == {"original", "torch-int8", "int8"}
     with pytest.raises(TailorkitError, match="unknown compression method"):
         compress_registered(
             Registry(project["workspace"]),

@@ -219,8 +219,11 @@ def experiments_stop(
 def compress(
     model: str = typer.Argument(..., help="name@alias, name:version or name."),
     spec: Path = typer.Option(Path("tailorkit.yaml"), "--spec", "-s", help="The project spec."),
-    methods: str = typer.Option(
-        "onnx,int8,prune,distill", "--methods", help="Comma-separated: onnx,int8,prune,distill."
+    methods: str | None = typer.Option(
+        None,
+        "--methods",
+        help="Comma-separated: onnx,int8,prune,distill (default: the spec's deploy.compress "
+        "and deploy.export, or all four when both are none).",
     ),
     alias: str | None = typer.Option(
         None, "--alias", "-a", help="Point this alias at the chosen variant (e.g. challenger)."
@@ -236,7 +239,7 @@ def compress(
     from tailorkit.errors import GateFailed
     from tailorkit.serve.compress import TABLE_COLUMNS, compress_registered
 
-    chosen_methods = tuple(m.strip() for m in methods.split(",") if m.strip())
+    chosen_methods = tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else None
     document = compress_registered(
         _registry(workspace, None),
         model,

@@ -584,12 +584,14 @@ def compress_registered(
     ref: str,
     spec_path: Path,
     *,
-    methods: tuple[str, ...] = METHODS,
+    methods: tuple[str, ...] | None = None,
     alias: str | None = None,
     register: bool = True,
     say: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
-    """Compress a registered version with its project's data; report, gates, registration."""
+    """Compress a registered version with its project's data; report, gates, registration.
+    ``methods`` default: what the spec's ``deploy.compress`` / ``deploy.export`` name, or
+    every method when both are ``none``."""
     import json
 
     from tailorkit.data.dataset import load_training_data
@@ -604,6 +606,10 @@ def compress_registered(
         raise TailorkitError(
             f"{spec_path} is the spec of '{spec.name}', not of '{version.project}'; pass --spec"
         )
+    if methods is None:
+        deploy = spec.deploy
+        named = ("onnx",) * (deploy.export == "onnx") + ("int8",) * (deploy.compress == "int8")
+        methods = named or METHODS
     decision = json.loads((version.path / DECISION_FILE).read_text())
     say("reading data")
     training = load_training_data(spec, Path(spec_path).resolve().parent)
