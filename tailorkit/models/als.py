@@ -42,8 +42,6 @@ class ImplicitALS(Recommender):
         self.random_state = random_state
 
     def fit(self, data: TrainingSequences, valid: Validation | None = None) -> ImplicitALS:
-        from tailorkit.evaluate.ranking import evaluate_scorer, ranking_metrics
-
         self.n_items_ = data.n_items
         X = histories_matrix(data.sequences, data.n_items, data.weights)
         rng = np.random.default_rng(self.random_state)
@@ -57,14 +55,7 @@ class ImplicitALS(Recommender):
             if valid is None or not len(valid.targets):
                 best_Y = Y
                 continue
-            ranks, _ = evaluate_scorer(
-                self.score,
-                valid.histories,
-                valid.targets,
-                self.n_items_,
-                exclude_seen=valid.exclude_seen,
-            )
-            ndcg = ranking_metrics(ranks, (10,))["ndcg@10"]
+            ndcg = valid.ndcg(self.score, self.n_items_)
             self.history_.append(ndcg)
             if ndcg > best:
                 best, best_Y, waited = ndcg, Y.copy(), 0

@@ -42,6 +42,15 @@ class Validation:
     targets: np.ndarray
     exclude_seen: bool = True  # rank them as the evaluation does
 
+    def ndcg(self, score, n_items: int) -> float:
+        """NDCG@10 of a scorer (histories -> item scores) on these cases."""
+        from tailorkit.evaluate.ranking import evaluate_scorer, ranking_metrics
+
+        ranks, _ = evaluate_scorer(
+            score, self.histories, self.targets, n_items, exclude_seen=self.exclude_seen
+        )
+        return ranking_metrics(ranks, (10,))["ndcg@10"]
+
 
 class Recommender:
     """Base class: keyword-only parameters stored as given; fitted state ends in ``_``."""

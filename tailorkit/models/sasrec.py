@@ -280,17 +280,8 @@ class SASRec(Recommender):
         return round(total / max(count, 1), 5)
 
     def _validate(self, valid: Validation) -> float:
-        from tailorkit.evaluate.ranking import evaluate_scorer, ranking_metrics
-
         self._table = None  # the weights moved since the last validation
-        ranks, _ = evaluate_scorer(
-            self.score,
-            valid.histories,
-            valid.targets,
-            self.n_items_,
-            exclude_seen=valid.exclude_seen,
-        )
-        return ranking_metrics(ranks, (10,))["ndcg@10"]
+        return valid.ndcg(self.score, self.n_items_)
 
     # ---------------------------------------------------------------- score
     def score(self, histories: list[np.ndarray]) -> np.ndarray:
