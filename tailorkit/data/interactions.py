@@ -48,12 +48,14 @@ class Interactions:
 
     def sequences(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Each user's items and times in time order (index = user code)."""
-        bounds = np.searchsorted(self.users, np.arange(1, self.n_users))
-        return np.split(self.items, bounds), np.split(self.times, bounds)
+        return self._per_user(self.items), self._per_user(self.times)
 
     def weight_sequences(self) -> list[np.ndarray]:
         """Each user's event weights, aligned with ``sequences()``."""
-        return np.split(self.weights, np.searchsorted(self.users, np.arange(1, self.n_users)))
+        return self._per_user(self.weights)
+
+    def _per_user(self, values: np.ndarray) -> list[np.ndarray]:
+        return np.split(values, np.searchsorted(self.users, np.arange(1, self.n_users)))
 
     def item_index(self) -> dict[str, int]:
         return {item: code for code, item in enumerate(self.item_ids)}
