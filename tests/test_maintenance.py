@@ -292,6 +292,22 @@ def test_no_failure_labels_is_a_clear_error(tmp_path: Path):
         Project.from_yaml(spec).run()
 
 
+def test_a_named_event_column_that_is_missing_is_an_error(tmp_path: Path):
+    from tailorkit.solutions.maintenance_data import load_events
+
+    log = failure_log(simulate_fleet(3, mean_life=40)).drop(columns="event")
+    log.to_csv(tmp_path / "failures.csv", index=False)
+    spec, _ = load_spec(fleet_spec(tmp_path))
+    assert (load_events(spec, tmp_path)["event"] == "failure").all()  # default: no column
+    path = fleet_spec(tmp_path)
+    document = yaml.safe_load(path.read_text())
+    document["data"]["event_column"] = "kind"  # named but absent: not every row a failure
+    path.write_text(yaml.safe_dump(document))
+    spec, _ = load_spec(path)
+    with pytest.raises(DataError, match=r"failures.csv: column 'kind' \(data.event_column\)"):
+        load_events(spec, tmp_path)
+
+
 # ------------------------------------------------------------------------------ CLI
 def test_cli_init_run_predict_end_to_end(tmp_path: Path):
     readings = simulate_fleet(10, mean_life=60, random_state=4)

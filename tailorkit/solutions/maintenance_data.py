@@ -126,6 +126,11 @@ def load_events(spec, base_dir: Path) -> pd.DataFrame | None:
             f"{data.failures}: column(s) {', '.join(map(repr, missing))} not found; the "
             "failures table needs the same asset and time columns as the readings"
         )
+    if data.event_column not in frame.columns and "event_column" in data.model_fields_set:
+        raise DataError(
+            f"{data.failures}: column '{data.event_column}' (data.event_column) not found; "
+            f"columns: {', '.join(map(str, frame.columns))}"
+        )
     events = pd.DataFrame(
         {
             "asset": frame[data.asset].astype(str),
