@@ -52,6 +52,41 @@ def _is_ablation(name: str) -> bool:
     return name.endswith(tuple(ABLATION_SUFFIXES.values()))
 
 
+def pretraining_twin(
+    name: str, params: dict[str, Any], unlabeled: bool
+) -> tuple[str, dict[str, Any]]:
+    """An FT-Transformer candidate's ablation twin: its name and params with pretraining
+    flipped (``pretrain`` unset means on only when ``unlabeled`` rows are given)."""
+    main = params.get("pretrain")
+    main = unlabeled if main is None else bool(main)
+    return name + ABLATION_SUFFIXES[not main], {**params, "pretrain": not main}
+
+
+def pretraining_ablation(rows: list[dict], auc: str = "auc") -> dict[str, Any] | None:
+    """The first candidate with a pretraining twin: AUC (the rows' key ``auc``), its
+    interval, fold spread and fit time with and without pretraining."""
+    by_name = {r["model"]: r for r in rows}
+    keep = {
+        "auc": auc,
+        "auc_ci": f"{auc}_ci",
+        "fold_auc_mean": "fold_auc_mean",
+        "fold_auc_std": "fold_auc_std",
+        "fit_seconds": "fit_seconds",
+    }
+    for name, row in by_name.items():
+        for twin_pretrains, suffix in ABLATION_SUFFIXES.items():
+            twin = by_name.get(name + suffix)
+            if twin:
+                pretrained, plain = (twin, row) if twin_pretrains else (row, twin)
+                return {
+                    "model": name,
+                    "with": {k: pretrained.get(v) for k, v in keep.items()},
+                    "without": {k: plain.get(v) for k, v in keep.items()},
+                    "delta_auc": pretrained[auc] - plain[auc],
+                }
+    return None
+
+
 Progress = Callable[[str], None]
 
 
@@ -245,11 +280,10 @@ class Project:
             params = sized_params(entry.family, {"random_state": seed, **entry.params}, n_rows)
             candidates[entry.name] = make_model(entry.family, **params)
             if entry.family == "ft_transformer" and self.spec.evaluation.pretraining_ablation:
-                # the twin flips pretraining (auto: on only when unlabeled rows are given)
-                main = params.get("pretrain")
-                main = bool(self.spec.data.unlabeled) if main is None else bool(main)
-                twin = make_model(entry.family, **{**params, "pretrain": not main})
-                candidates[entry.name + ABLATION_SUFFIXES[not main]] = twin
+                twin, twin_params = pretraining_twin(
+                    entry.name, params, bool(self.spec.data.unlabeled)
+                )
+                candidates[twin] = make_model(entry.family, **twin_params)
         return candidates
 
     def _leaderboard_row(
@@ -475,7 +509,7 @@ class Project:
                 "cost_curve": found["cost_curve"],
             }
         document.update(self._explanations(final, data))
-        ablation = self._ablation(rows)
+        ablation = pretraining_ablation(rows)
         if ablation:
             document["ablation"] = {"pretraining": ablation}
         if isinstance(getattr(final, "weights", None), dict):
@@ -507,23 +541,6 @@ class Project:
         if scorecard is not None:
             out["scorecard"] = scorecard.scorecard_table().to_dict(orient="records")
         return out
-
-    @staticmethod
-    def _ablation(rows: list[dict]) -> dict[str, Any] | None:
-        by_name = {r["model"]: r for r in rows}
-        keep = ("auc", "auc_ci", "fold_auc_mean", "fold_auc_std", "fit_seconds")
-        for name, row in by_name.items():
-            for twin_pretrains, suffix in ABLATION_SUFFIXES.items():
-                twin = by_name.get(name + suffix)
-                if twin:
-                    pretrained, plain = (twin, row) if twin_pretrains else (row, twin)
-                    return {
-                        "model": name,
-                        "with": {k: pretrained.get(k) for k in keep},
-                        "without": {k: plain.get(k) for k in keep},
-                        "delta_auc": pretrained["auc"] - plain["auc"],
-                    }
-        return None
 
 
 # ---------------------------------------------------------------- helpers

@@ -75,7 +75,10 @@ def test_discrimination_with_bootstrap_intervals():
     y = rng.integers(0, 2, 300)
     p = np.clip(0.5 * y + 0.6 * rng.random(300), 0, 1)
     out = discrimination(y, p, n_boot=200)
-    assert 0.5 < out["auroc"] < 1 and 0 < out["auprc"] <= 1
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    assert out["auroc"] == pytest.approx(roc_auc_score(y, p))
+    assert out["auprc"] == pytest.approx(average_precision_score(y, p))
     low, high = out["auroc_ci"]
     assert low < out["auroc"] < high
 
@@ -92,6 +95,18 @@ def test_operating_point_by_sensitivity_specificity_and_cost():
     assert choose_threshold(Y, P, OperatingPolicy(cost_ratio=1)) == pytest.approx(0.6)
 
 
+def test_cost_ratio_operating_point_keeps_its_floors():
+    # equal costs alone pick 0.6 (sensitivity 3/4); a sensitivity floor of 1 needs 0.3
+    policy = OperatingPolicy(cost_ratio=1, min_sensitivity=1.0)
+    assert choose_threshold(Y, P, policy) == pytest.approx(0.3)
+    assert (
+        policy.describe() == "minimum cost, a missed case costing 1 false alarms, sensitivity ≥ 1"
+    )
+    both = OperatingPolicy(cost_ratio=1, min_sensitivity=1.0, min_specificity=0.9)
+    with pytest.raises(DataError, match="cannot be reached.*no threshold meets every floor"):
+        choose_threshold(Y, P, both)
+
+
 def test_unreachable_operating_point_is_a_clear_error():
     with pytest.raises(DataError, match="cannot be reached.*specificity is 0.500"):
         choose_threshold(Y, P, OperatingPolicy(sensitivity=1.0, min_specificity=0.9))
@@ -106,9 +121,18 @@ def test_cross_fitted_operating_point_uses_other_folds():
     y = rng.integers(0, 2, 400)
     p = np.clip(0.4 * y + 0.7 * rng.random(400), 0, 1)
     splits = patient_splits(y, None, folds=5, seed=0)
-    honest = cross_fitted_operating_point(y, p, splits, OperatingPolicy(sensitivity=0.9), None)
+    policy = OperatingPolicy(sensitivity=0.9)
+    honest = cross_fitted_operating_point(y, p, splits, policy, None)
     assert 0.75 < honest["sensitivity"] < 1.0
     assert honest["tp"] + honest["fn"] == y.sum()
+    flagged = np.zeros(len(y), dtype=bool)  # each fold flagged at the other folds' threshold
+    for _, valid in splits:
+        others = np.setdiff1d(np.arange(len(y)), valid)
+        flagged[valid] = p[valid] >= choose_threshold(y[others], p[others], policy)
+    assert honest["tp"] == (flagged & (y == 1)).sum()
+    assert honest["fp"] == (flagged & (y == 0)).sum()
+    in_sample = metrics_at(y, p, choose_threshold(y, p, policy))  # what it must not be
+    assert in_sample["sensitivity"] >= 0.9 and honest["tp"] != in_sample["tp"]
 
 
 def test_recalibration_platt_and_isotonic():

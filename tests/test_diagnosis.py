@@ -47,11 +47,15 @@ def clinic(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def load(folder: Path, **changes):
+def spec_and_data(folder: Path, **changes):
     from tailorkit.solutions.diagnosis import load_patient_data
 
     spec, _ = resolve_spec(yaml.safe_load(write_project(folder, **changes).read_text()))
-    return load_patient_data(spec, folder)
+    return spec, load_patient_data(spec, folder)
+
+
+def load(folder: Path, **changes):
+    return spec_and_data(folder, **changes)[1]
 
 
 # ------------------------------------------------------------------- spec
@@ -96,7 +100,8 @@ def test_empty_and_long_notes_are_reported(clinic):
     frame.loc[1, "note"] = "chest pain " * 400
     frame.to_csv(clinic / "patients.csv", index=False)
     data = load(clinic)
-    assert data.inputs.notes[0] == "" and data.report.counts["empty_notes"] >= 1
+    empty = frame["note"].fillna("").str.strip().eq("").sum()  # the simulator blanks some too
+    assert data.inputs.notes[0] == "" and data.report.counts["empty_notes"] == empty
     assert data.report.counts["truncated_notes"] >= 1
     assert any("truncated to their first 48 tokens" in w for w in data.report.warnings)
 
@@ -248,3 +253,146 @@ def test_demo_runs_offline_on_real_breast_cancer_data(tmp_path):
     summary = json.loads(done.stdout)
     assert summary["model"] == "breast-cancer:1" and summary["gates_passed"]
     assert (tmp_path / "demo" / "patients.csv").exists()
+
+
+# ------------------------------------------------ every spec field has an effect
+def table_only(folder: Path, **changes) -> Path:
+    return write_project(folder, **{"text": [], "images": {}, "models": ["logistic"], **changes})
+
+
+def run_table_only(folder: Path, **changes):
+    return Project.from_yaml(table_only(folder, **changes)).run()
+
+
+def test_cost_section_is_a_spec_error_naming_the_cost_ratio(clinic):
+    write_project(clinic, cost={"false_negative": 10, "false_positive": 2})
+    with pytest.raises(SpecError, match=r"line \d+: cost is not used.*\{cost_ratio: 5\}"):
+        Project.from_yaml(clinic / "tailorkit.yaml")
+
+
+def test_operating_point_floors_hold_beside_a_cost_ratio(clinic):
+    result = run_table_only(clinic, operating_point={"cost_ratio": 1, "min_sensitivity": 0.8})
+    row = result.result["leaderboard"][0]
+    assert row["sensitivity"] >= 0.8  # the cheapest threshold alone catches about a third
+    assert result.result["operating_point"]["policy"].endswith("sensitivity ≥ 0.8")
+    table_only(clinic, operating_point={"cost_ratio": 1, "min_sensitivity": 0.99,
+                                        "min_specificity": 0.99})  # fmt: skip
+    with pytest.raises(DataError, match="cannot be reached by model 'logistic'.*every floor"):
+        Project.from_yaml(clinic / "tailorkit.yaml").run()
+    write_project(clinic, operating_point={"sensitivity": 0.9, "min_sensitivity": 0.95})
+    with pytest.raises(SpecError, match="operating_point.*with a sensitivity target, raise"):
+        Project.from_yaml(clinic / "tailorkit.yaml")
+
+
+def test_protected_columns_are_audited_and_kept_out_of_the_models(clinic):
+    result = run_table_only(clinic, features={"protected": ["smoker", "sex"]})
+    subgroups = result.result["subgroups"]
+    assert list(subgroups) == ["sex", "age band", "smoker"]  # defaults, then protected
+    assert {g["group"] for g in subgroups["smoker"]} == {"False", "True"}
+    assert result.result["data"]["table_features"] == 4  # age, systolic_bp, cholesterol, bmi
+    assert any("'smoker' is protected" in w for w in result.result["warnings"])
+
+
+def test_holdout_honours_a_fraction_that_is_not_one_over_k(clinic):
+    from tailorkit.solutions.diagnosis import make_fold_splits
+
+    def holdout(fraction: float):
+        evaluation = {"protocol": "holdout", "holdout_fraction": fraction}
+        spec, data = spec_and_data(clinic, text=[], images={}, evaluation=evaluation)
+        [(train, valid)] = make_fold_splits(spec, data)
+        return train, valid, data
+
+    train, valid, data = holdout(0.6)
+    assert len(valid) == 54 and len(train) == 36  # 60% of 90 (was 50%: 1/round(1/0.6))
+    assert abs(data.y[valid].mean() - data.y.mean()) < 0.03  # stratified
+    assert len(holdout(0.2)[1]) == 18  # 1/k: the first of k folds, as before
+    frame = pd.read_csv(clinic / "patients.csv")
+    pd.concat([frame, frame.head(30)]).to_csv(clinic / "patients.csv", index=False)
+    train, valid, data = holdout(0.6)
+    assert not set(data.patients[train]) & set(data.patients[valid])
+    assert len(set(data.patients[valid])) == 54  # 60% of the 90 patients
+
+
+def test_n_jobs_runs_the_folds_in_worker_processes(clinic):
+    from tailorkit.solutions.diagnosis import evaluate_candidates
+
+    def out_of_fold(**evaluation):
+        evaluation = {"folds": 3, "bootstrap": 0, **evaluation}
+        spec, data = spec_and_data(
+            clinic, text=[], images={}, models=["logistic", "lightgbm"], evaluation=evaluation
+        )
+        said: list[str] = []
+        return evaluate_candidates(spec, data, said.append)["raw_oof"], said
+
+    alone, said = out_of_fold()
+    assert not any("worker processes" in line for line in said)
+    parallel, said = out_of_fold(n_jobs=2)
+    assert "running the folds in 2 worker processes" in said
+    for name in ("logistic", "lightgbm"):
+        np.testing.assert_allclose(parallel[name], alone[name], atol=1e-9)
+
+
+def test_pretraining_ablation_adds_a_twin_that_is_reported_never_chosen(clinic):
+    tiny = {"d_token": 8, "n_blocks": 1, "n_heads": 2, "max_epochs": 2, "pretrain_epochs": 2,
+            "n_bags": 1}  # fmt: skip
+    models = ["logistic", {"name": "ft_transformer", "family": "ft_transformer", "params": tiny}]
+    result = run_table_only(
+        clinic,
+        models=models,
+        evaluation={"folds": 3, "bootstrap": 50, "pretraining_ablation": True},
+    )
+    board = {row["model"] for row in result.result["leaderboard"]}
+    twin = "ft_transformer (with pretraining)"  # no unlabeled rows: the main one does not
+    assert board == {"logistic", "ft_transformer", twin, "ensemble"}
+    assert result.best != twin
+    assert twin not in {c["model"] for c in result.result["modality_comparison"]}
+    ablation = result.result["ablation"]["pretraining"]
+    assert ablation["model"] == "ft_transformer" and ablation["with"]["auc"] is not None
+    assert "Ablation" in result.report_path.read_text()
+    table_only(clinic, evaluation={"pretraining_ablation": True})
+    with pytest.raises(SpecError, match="pretraining_ablation' needs an ft_transformer"):
+        Project.from_yaml(clinic / "tailorkit.yaml").run()
+
+
+def test_fusion_uses_the_image_backbone_and_its_pretrained_weights(clinic):
+    import torch
+    from safetensors.torch import save_file
+
+    from tailorkit.models.cnn import ImageNetResNet
+
+    torch.manual_seed(3)
+    published = {k: v.contiguous() for k, v in ImageNetResNet("resnet18").state_dict().items()}
+    save_file(published, str(clinic / "resnet18.safetensors"))
+    fusion = {**TINY_FUSION, "epochs": 1, "learning_rate": 1e-9}
+    write_project(
+        clinic,
+        text=[],
+        models=[{"name": "fusion", "family": "fusion", "params": fusion}],
+        image_model={
+            "backbone": "resnet18",
+            "pretrained_path": str(clinic / "resnet18.safetensors"),
+        },
+        evaluation={"folds": 2, "bootstrap": 0},
+    )
+    result = Project.from_yaml(clinic / "tailorkit.yaml").run()
+    trunk = result.model.network_.encoders["image"][0]
+    assert isinstance(trunk, ImageNetResNet)
+    assert result.model.pretrained_tensors_ == len(published)
+    assert torch.allclose(trunk.conv1.weight, published["conv1.weight"], atol=1e-4)
+
+
+def test_text_epochs_apply_to_fine_tuning_only(clinic):
+    from tailorkit.solutions.diagnosis import candidates_for
+
+    write_project(clinic, text_model={"max_length": 48, "epochs": 2})
+    with pytest.raises(SpecError, match=r"text_model.*epochs applies to mode finetune or lora"):
+        Project.from_yaml(clinic / "tailorkit.yaml")
+    for text_model, epochs in (
+        ({"mode": "lora", "max_length": 48, "epochs": 2}, 2),
+        ({"max_length": 48}, 3),  # unset: the model's default, as before
+    ):
+        spec, data = spec_and_data(
+            clinic, images={}, models=["text_classifier"], text_model=text_model
+        )
+        [candidate] = candidates_for(spec, data)
+        assert candidate.build().epochs == epochs

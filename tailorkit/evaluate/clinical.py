@@ -3,7 +3,7 @@
 Operating point (sensitivity or specificity target, or a cost ratio), sensitivity /
 specificity / PPV / NPV at a stated prevalence, AUROC and AUPRC with bootstrap intervals,
 calibration (ECE, Brier) and Platt / isotonic recalibration, decision-curve analysis
-(Vickers and Elkin 2006), subgroup tables, and patient-grouped fold splits.
+(Vickers and Elkin 2006), subgroup tables, and patient-grouped fold and holdout splits.
 
 A patient is called positive when ``p >= threshold``: thresholds are taken at observed
 scores, so "sensitivity ≥ 0.90" means at least 90% of the diseased patients score at or
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from tailorkit.errors import DataError
 from tailorkit.evaluate.metrics import (
@@ -120,7 +120,7 @@ def metrics_at(
 class OperatingPolicy:
     """How the decision threshold is chosen: a sensitivity or specificity target (with an
     optional floor on the other), or a cost ratio (a missed case costs ``cost_ratio`` false
-    alarms)."""
+    alarms; optional floors on both rates)."""
 
     sensitivity: float | None = None
     specificity: float | None = None
@@ -130,12 +130,20 @@ class OperatingPolicy:
 
     def describe(self) -> str:
         if self.sensitivity is not None:
-            floor = f", specificity ≥ {self.min_specificity:g}" if self.min_specificity else ""
-            return f"sensitivity ≥ {self.sensitivity:g}{floor}"
-        if self.specificity is not None:
-            floor = f", sensitivity ≥ {self.min_sensitivity:g}" if self.min_sensitivity else ""
-            return f"specificity ≥ {self.specificity:g}{floor}"
-        return f"minimum cost, a missed case costing {self.cost_ratio:g} false alarms"
+            target = f"sensitivity ≥ {self.sensitivity:g}"
+        elif self.specificity is not None:
+            target = f"specificity ≥ {self.specificity:g}"
+        else:
+            target = f"minimum cost, a missed case costing {self.cost_ratio:g} false alarms"
+        floors = [
+            f"{name} ≥ {value:g}"
+            for name, value in (
+                ("sensitivity", self.min_sensitivity),
+                ("specificity", self.min_specificity),
+            )
+            if value
+        ]
+        return ", ".join([target, *floors])
 
 
 def choose_threshold(y: Any, p: Any, policy: OperatingPolicy, model: str = "the model") -> float:
@@ -143,8 +151,9 @@ def choose_threshold(y: Any, p: Any, policy: OperatingPolicy, model: str = "the 
 
     Sensitivity target: the highest threshold whose sensitivity reaches it (so specificity
     is as high as it can be); specificity target: the lowest threshold whose specificity
-    reaches it. An operating point that only "flags every patient" or "flags nobody" can
-    reach, or that breaks the floor on the other rate, is a ``DataError``.
+    reaches it; cost ratio: the cheapest threshold among those keeping the floors
+    (``min_sensitivity``, ``min_specificity``). An operating point that only "flags every
+    patient" or "flags nobody" can reach, or that breaks a floor, is a ``DataError``.
     """
     y, p = as_binary_arrays(y, p)
     if y.min() == y.max():
@@ -158,7 +167,15 @@ def choose_threshold(y: Any, p: Any, policy: OperatingPolicy, model: str = "the 
             policy.cost_ratio * (1 - sensitivity) * positives.size
             + (1 - specificity) * negatives.size
         )
-        return float(candidates[int(np.argmin(cost))])
+        floors = (sensitivity >= (policy.min_sensitivity or 0) - 1e-12) & (
+            specificity >= (policy.min_specificity or 0) - 1e-12
+        )
+        if not floors.any():
+            raise DataError(
+                f"operating point {policy.describe()} cannot be reached by {model}: no "
+                "threshold meets every floor; lower a floor or improve the model"
+            )
+        return float(candidates[int(np.argmin(np.where(floors, cost, np.inf)))])
     if policy.sensitivity is not None:
         meets = np.flatnonzero(sensitivity >= policy.sensitivity - 1e-12)
         index = int(meets.max())  # candidates ascend: the highest threshold that meets it
@@ -362,6 +379,33 @@ def patient_splits(
     splits = list(splitter.split(np.zeros(len(y)), y, groups))
     assert_no_patient_leak(splits, groups)
     return splits
+
+
+def patient_holdout(
+    y: np.ndarray, patients: Any, *, fraction: float, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One stratified holdout of ``fraction`` of the rows, or of the patients when patient
+    ids are given (a patient counts as diseased when any of their rows is). A fraction 1/k
+    is the first of the k folds of :func:`patient_splits`; any other fraction a stratified
+    shuffle split of exactly that share (rounded up)."""
+    folds = round(1 / fraction)
+    if abs(folds * fraction - 1) < 1e-9:
+        return patient_splits(y, patients, folds=folds, seed=seed)[:1]
+    keys = np.arange(len(y)) if patients is None else pd.Series(patients).astype(str).to_numpy()
+    units, unit_of_row = np.unique(keys, return_inverse=True)
+    diseased = np.bincount(unit_of_row, weights=y, minlength=len(units)) > 0
+    try:
+        _, held = train_test_split(
+            np.arange(len(units)), test_size=fraction, stratify=diseased, random_state=seed
+        )
+    except ValueError as error:
+        raise DataError(
+            f"a stratified holdout of {fraction:g} of {len(units)} "
+            f"{'rows' if patients is None else 'patients'} is not possible ({error}); change "
+            "evaluation.holdout_fraction"
+        ) from None
+    valid = np.isin(unit_of_row, held)
+    return [(np.flatnonzero(~valid), np.flatnonzero(valid))]
 
 
 def assert_no_patient_leak(splits: list[tuple[np.ndarray, np.ndarray]], groups: Any) -> None:

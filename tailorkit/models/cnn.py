@@ -156,13 +156,49 @@ class _NamedBasicBlock(nn.Module):
         return F.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
+def image_trunk(backbone: str, widths, blocks_per_stage: int = 1) -> nn.Module:
+    """The image trunk of a backbone: the small ResNet of ``widths`` or an ImageNet ResNet."""
+    if backbone == "small":
+        return ResNetTrunk(tuple(widths), blocks_per_stage)
+    return ImageNetResNet(backbone)
+
+
+def load_trunk_weights(trunk: nn.Module, pretrained_path: str, backbone: str) -> int:
+    """Load the tensors of ``pretrained_path`` that match ``trunk`` by name and shape (a
+    ``trunk.`` prefix dropped); returns how many. Nothing matching is a ``SpecError``."""
+    path = Path(pretrained_path).expanduser()
+    if not path.exists():
+        raise SpecError(
+            f"pretrained_path '{path}' does not exist (a .safetensors or torchvision .pth file)"
+        )
+    if path.suffix == ".safetensors":
+        weights = load_file(str(path))
+    else:
+        try:
+            weights = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise SpecError(
+                f"pretrained_path '{path}' is not a state dict of tensors ({error})"
+            ) from None
+    expected = trunk.state_dict()
+    state = {}
+    for key, value in weights.items():
+        name = key.removeprefix("trunk.")
+        if name in expected and expected[name].shape == value.shape:
+            state[name] = value
+    if not state:
+        raise SpecError(
+            f"pretrained_path '{path}' does not match the image backbone "
+            f"'{backbone}' (no parameter name and shape in common)"
+        )
+    trunk.load_state_dict(state, strict=False)
+    return len(state)
+
+
 class _Network(nn.Module):
     def __init__(self, widths, blocks_per_stage, n_classes, dropout, backbone="small"):
         super().__init__()
-        if backbone == "small":
-            self.trunk = ResNetTrunk(tuple(widths), blocks_per_stage)
-        else:
-            self.trunk = ImageNetResNet(backbone)
+        self.trunk = image_trunk(backbone, widths, blocks_per_stage)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.trunk.out_features, n_classes)
 
@@ -265,43 +301,15 @@ class ImageCNN(ModalityModel):
         with _torch_session(seed, self.n_threads):
             self.network_ = self._build()
             if self.pretrained_path:
-                self._load_pretrained_trunk()
+                self.pretrained_tensors_ = load_trunk_weights(
+                    self.network_.trunk, self.pretrained_path, self.backbone
+                )
             self._train(train_images, train_y, valid_images, valid_y, seed)
 
     def _build(self) -> _Network:
         return _Network(
             self.widths, self.blocks_per_stage, len(self.classes_), self.dropout, self.backbone
         )
-
-    def _load_pretrained_trunk(self) -> None:
-        path = Path(self.pretrained_path).expanduser()
-        if not path.exists():
-            raise SpecError(
-                f"pretrained_path '{path}' does not exist (a .safetensors or torchvision .pth file)"
-            )
-        if path.suffix == ".safetensors":
-            weights = load_file(str(path))
-        else:
-            try:
-                weights = torch.load(str(path), map_location="cpu", weights_only=True)
-            except Exception as error:
-                raise SpecError(
-                    f"pretrained_path '{path}' is not a state dict of tensors ({error})"
-                ) from None
-        trunk = self.network_.trunk
-        expected = trunk.state_dict()
-        state = {}
-        for key, value in weights.items():
-            name = key.removeprefix("trunk.")
-            if name in expected and expected[name].shape == value.shape:
-                state[name] = value
-        if not state:
-            raise SpecError(
-                f"pretrained_path '{path}' does not match the image backbone "
-                f"'{self.backbone}' (no parameter name and shape in common)"
-            )
-        trunk.load_state_dict(state, strict=False)
-        self.pretrained_tensors_ = len(state)
 
     def _tensor(self, images: np.ndarray) -> torch.Tensor:
         return ((torch.from_numpy(images) - self.mean_) / self.std_).unsqueeze(1)

@@ -1,9 +1,11 @@
 """Late fusion of per-modality encoders (table, note, image, visits) with a learned head.
 
 Each modality present in the project has its own encoder producing a ``d_embed`` vector:
-an MLP over the preprocessed table; a projection of frozen MiniLM note embeddings; the
-ResNet-style trunk of ``cnn.py`` for images; the GRU of ``visit_gru.py`` for visits. The
-vectors are concatenated and an MLP head predicts the class. A record missing a modality
+an MLP over the preprocessed table; a projection of frozen MiniLM note embeddings; an
+image trunk of ``cnn.py`` (the small ResNet of ``widths``, or ``backbone`` ``resnet18`` /
+``resnet34``, its weights optionally loaded from ``pretrained_path`` before training as in
+``ImageCNN``); the GRU of ``visit_gru.py`` for visits. The vectors are concatenated and an
+MLP head predicts the class. A record missing a modality
 (no image file, empty note, no visits) uses that modality's learned "missing" vector
 instead, and modality dropout (Neverova et al. 2016, ModDrop) hides each present modality
 of a training record with probability ``modality_dropout`` so the head learns to work
@@ -30,7 +32,13 @@ from torch.nn import functional as F
 from tailorkit.data.preprocess import TabularPreprocessor
 from tailorkit.data.schema import infer_schema
 from tailorkit.errors import DataError
-from tailorkit.models.cnn import ResNetTrunk, as_image_batch, augment, pick_validation
+from tailorkit.models.cnn import (
+    as_image_batch,
+    augment,
+    image_trunk,
+    load_trunk_weights,
+    pick_validation,
+)
 from tailorkit.models.ft_transformer import _torch_session
 from tailorkit.models.modality_base import ModalityModel
 from tailorkit.models.visit_gru import VisitEncoder, visit_statistics, visit_tensor
@@ -53,7 +61,7 @@ class _FusionNetwork(nn.Module):
         if "text" in dims:
             encoders["text"] = nn.Sequential(nn.Dropout(dropout), nn.Linear(dims["text"], d))
         if "image" in dims:
-            trunk = ResNetTrunk(tuple(config["widths"]), 1)
+            trunk = image_trunk(config["backbone"], config["widths"])
             encoders["image"] = nn.Sequential(trunk, nn.Linear(trunk.out_features, d))
         if "visits" in dims:
             self.visit_encoder = VisitEncoder(dims["visits"], config["hidden"] // 2)
@@ -99,6 +107,8 @@ class FusionClassifier(ModalityModel):
         hidden: int = 64,
         dropout: float = 0.2,
         modality_dropout: float = 0.25,
+        backbone: str = "small",
+        pretrained_path: str | None = None,
         augmentation: bool = True,
         epochs: int = 60,
         batch_size: int = 64,
@@ -117,6 +127,8 @@ class FusionClassifier(ModalityModel):
         self.hidden = hidden
         self.dropout = dropout
         self.modality_dropout = modality_dropout
+        self.backbone = backbone
+        self.pretrained_path = pretrained_path
         self.augmentation = augmentation
         self.epochs = epochs
         self.batch_size = batch_size
@@ -198,6 +210,7 @@ class FusionClassifier(ModalityModel):
             "hidden": self.hidden,
             "dropout": self.dropout,
             "widths": list(self.widths),
+            "backbone": self.backbone,
         }
 
     # ------------------------------------------------------------ training
@@ -208,6 +221,10 @@ class FusionClassifier(ModalityModel):
             prepared = self._prepare(inputs, y)
             self.dims_ = self._dims(prepared)
             self.network_ = _FusionNetwork(self.dims_, self._config(), len(self.classes_))
+            if self.pretrained_path and "image" in self.dims_:
+                self.pretrained_tensors_ = load_trunk_weights(
+                    self.network_.encoders["image"][0], self.pretrained_path, self.backbone
+                )
             self._train(prepared, y, seed)
 
     def _batch(self, prepared, rows, generator=None, train=False):

@@ -1,9 +1,9 @@
 """The diagnosis run report: one self-contained HTML page plus the same content as JSON.
 
 Sections: headline and operating point, protocol, data, requirements, leaderboard (with
-single-modality vs fusion comparison), ROC / PR curves, calibration (reliability diagram,
-ECE, Brier, before and after recalibration), decision curve, subgroups, example factors,
-warnings.
+single-modality vs fusion comparison), pretraining ablation (when asked), ROC / PR curves,
+calibration (reliability diagram, ECE, Brier, before and after recalibration), decision
+curve, subgroups (sex, age band, protected columns), example factors, warnings.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from tailorkit.report.html import escape, figure, page, paragraph, section, table
 from tailorkit.report.run_report import (
     BEST_COLOR,
+    _ablation_section,
     _bullets,
     _grid,
     _interval,
@@ -68,6 +69,7 @@ def render_clinical_report(result: dict) -> str:
         _data_section(result),
         _requirements_section(result),
         _leaderboard_section(result),
+        _ablation_section(result),
         _curves_section(result),
         _calibration_section(result),
         _decision_curve_section(result),

@@ -10,6 +10,7 @@ point at sensitivity ≥ 0.90 chosen on out-of-fold predictions; AUROC as the he
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -20,7 +21,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from tailorkit.errors import DataError, SpecError
 from tailorkit.evaluate.clinical import CLINICAL_METRICS, OperatingPolicy
@@ -45,8 +46,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _user_spec(info: ValidationInfo) -> bool:
+    """False for a spec stored with a trained model (validated with ``context={"stored":
+    True}``): it was checked when the model was trained, perhaps before a newer check."""
+    return not (info.context or {}).get("stored")
+
+
 class OperatingPointSection(_Strict):
-    """One of: a sensitivity target, a specificity target, or a cost ratio."""
+    """One of: a sensitivity target, a specificity target, or a cost ratio; optional floors
+    on the rate that is not the target."""
 
     sensitivity: float | None = Field(None, gt=0, le=1)
     specificity: float | None = Field(None, gt=0, le=1)
@@ -57,12 +65,18 @@ class OperatingPointSection(_Strict):
     )
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> OperatingPointSection:
+    def _exactly_one(self, info: ValidationInfo) -> OperatingPointSection:
         chosen = [k for k in ("sensitivity", "specificity", "cost_ratio") if getattr(self, k)]
         if len(chosen) != 1:
             raise ValueError(
                 "give exactly one of sensitivity, specificity or cost_ratio "
                 f"(got {', '.join(chosen) or 'none'})"
+            )
+        target = chosen[0]
+        if getattr(self, f"min_{target}", None) is not None and _user_spec(info):
+            raise ValueError(
+                f"min_{target} is a floor beside a target on the other rate or a cost_ratio; "
+                f"with a {target} target, raise {target} instead"
             )
         return self
 
@@ -74,7 +88,17 @@ class TextModelSection(_Strict):
     encoder: str | None = Field(None, description="HF name or path; default: offline MiniLM")
     mode: Literal["frozen", "finetune", "lora"] = "frozen"
     max_length: int = Field(256, ge=8, le=512)
-    epochs: int = Field(3, ge=1)
+    epochs: int | None = Field(None, ge=1, description="finetune / lora epochs (default 3)")
+
+    @model_validator(mode="after")
+    def _epochs_train_an_encoder(self, info: ValidationInfo) -> TextModelSection:
+        if self.mode == "frozen" and self.epochs is not None and _user_spec(info):
+            raise ValueError(
+                "epochs applies to mode finetune or lora; mode frozen fits a "
+                "logistic-regression head on fixed embeddings (no epochs): remove epochs or "
+                "set mode"
+            )
+        return self
 
 
 class ImageModelSection(_Strict):
@@ -132,6 +156,19 @@ class DiagnosisSpec(Spec):
             raise ValueError(
                 f"evaluation.metric {self.evaluation.metric!r} cannot rank the models; use "
                 f"one of {', '.join(CLINICAL_METRICS)}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _no_cost_section(self, info: ValidationInfo) -> DiagnosisSpec:
+        if self.cost is not None and _user_spec(info):
+            missed = self.cost.false_negative - self.cost.true_positive
+            alarm = self.cost.false_positive - self.cost.true_negative
+            ratio = f"{missed / alarm:g}" if missed > 0 and alarm > 0 else "N"
+            raise ValueError(
+                "cost is not used by the diagnosis solution: its decision threshold comes from "
+                f"operating_point; for a cost trade-off set operating_point: {{cost_ratio: "
+                f"{ratio}}} (a missed case costs that many false alarms) and remove cost"
             )
         return self
 
@@ -408,13 +445,15 @@ def _visits(spec: DiagnosisSpec, base_dir: Path, side: pd.DataFrame, X: pd.DataF
 
 
 def subgroup_columns(spec: DiagnosisSpec, table: pd.DataFrame) -> pd.DataFrame:
-    """Sex and age band (when such columns exist) or the spec's ``subgroups``."""
+    """Sex and age band (when such columns exist) or the spec's ``subgroups``, then the
+    ``features.protected`` columns: each audited at the operating point."""
     from tailorkit.evaluate.clinical import age_band
 
     lower = {c.lower(): c for c in table.columns}
     names = spec.subgroups
     if names is None:
         names = [lower[n] for n in SEX_NAMES + AGE_NAMES if n in lower]
+    names = list(dict.fromkeys([*names, *spec.features.protected]))
     out = {}
     for name in names:
         if name not in table.columns:
@@ -456,12 +495,7 @@ def candidates_for(spec: DiagnosisSpec, data: PatientData) -> list[Candidate]:
     seed = spec.evaluation.seed
     modalities = data.inputs.modalities()
     defaults = {
-        "text_classifier": {
-            "encoder": spec.text_model.encoder,
-            "mode": spec.text_model.mode,
-            "max_length": spec.text_model.max_length,
-            "epochs": spec.text_model.epochs,
-        },
+        "text_classifier": spec.text_model.model_dump(exclude_none=True),
         "image_cnn": {
             "image_size": data.image_size,
             "epochs": spec.image_model.epochs,
@@ -475,6 +509,8 @@ def candidates_for(spec: DiagnosisSpec, data: PatientData) -> list[Candidate]:
             "image_size": data.image_size or 28,
             "modality_dropout": spec.fusion.modality_dropout,
             "epochs": spec.fusion.epochs,
+            "backbone": spec.image_model.backbone,
+            "pretrained_path": spec.image_model.pretrained_path,
         },
     }
     entries = spec.model_entries()
@@ -500,6 +536,12 @@ def candidates_for(spec: DiagnosisSpec, data: PatientData) -> list[Candidate]:
 
                 params = sized_params(entry.family, params, len(data.y))
             out.append(Candidate(entry.name, entry.family, "tabular", params))
+            if entry.family == "ft_transformer" and spec.evaluation.pretraining_ablation:
+                from tailorkit.pipeline import pretraining_twin
+
+                unlabeled = data.tabular.X_unlabeled is not None
+                twin, twin_params = pretraining_twin(entry.name, params, unlabeled)
+                out.append(Candidate(twin, entry.family, "tabular", twin_params))
         elif entry.family in MODALITY_OF_FAMILY:
             modality = MODALITY_OF_FAMILY[entry.family]
             if modality != "fusion" and modality not in modalities:
@@ -512,7 +554,28 @@ def candidates_for(spec: DiagnosisSpec, data: PatientData) -> list[Candidate]:
         else:
             known = ", ".join(TABULAR_FAMILIES[:-1] + tuple(MODALITY_OF_FAMILY))
             raise SpecError(f"unknown model family '{entry.family}'; choose from {known}")
+    if spec.evaluation.pretraining_ablation and not any(_is_twin(c) for c in out):
+        raise SpecError(
+            "field 'evaluation.pretraining_ablation' needs an ft_transformer candidate (the "
+            "only model with pretraining); add it to models or remove the field"
+        )
     return out
+
+
+def _is_twin(candidate: Candidate) -> bool:
+    """A pretraining-ablation twin: scored and reported, never blended or chosen."""
+    from tailorkit.pipeline import _is_ablation
+
+    return _is_ablation(candidate.name)
+
+
+def blend_members(candidates: list[Candidate]) -> list[Candidate]:
+    """The tabular candidates the ensemble blends."""
+    return [
+        c
+        for c in candidates
+        if c.modality == "tabular" and c.name != "ensemble" and not _is_twin(c)
+    ]
 
 
 def model_inputs(candidate: Candidate, data_inputs, rows: np.ndarray | None = None):
@@ -599,14 +662,22 @@ def train(project, registry, run_id: int, say):
 
 
 def make_fold_splits(spec: DiagnosisSpec, data: PatientData) -> list:
-    from tailorkit.evaluate.clinical import patient_splits
+    from tailorkit.evaluate.clinical import patient_holdout, patient_splits
 
     evaluation = spec.evaluation
     if evaluation.protocol == "holdout":
-        folds = max(2, round(1 / evaluation.holdout_fraction))
-        splits = patient_splits(data.y, data.patients, folds=folds, seed=evaluation.seed)
-        return splits[:1]
+        fraction = evaluation.holdout_fraction
+        return patient_holdout(data.y, data.patients, fraction=fraction, seed=evaluation.seed)
     return patient_splits(data.y, data.patients, folds=evaluation.folds, seed=evaluation.seed)
+
+
+def fold_workers_for(spec: DiagnosisSpec, n_splits: int) -> int:
+    """Fold processes: ``evaluation.n_jobs`` (at most one per fold); unset, the folds run
+    one after another in this process."""
+    from tailorkit.evaluate.crossval import fold_workers
+
+    n_jobs = spec.evaluation.n_jobs
+    return fold_workers(n_jobs, n_splits) if n_jobs else 1
 
 
 def evaluate_candidates(spec: DiagnosisSpec, data: PatientData, say) -> dict[str, Any]:
@@ -618,12 +689,14 @@ def evaluate_candidates(spec: DiagnosisSpec, data: PatientData, say) -> dict[str
     candidates = candidates_for(spec, data)
     oof: dict[str, np.ndarray] = {}
     timings: dict[str, tuple[float, float]] = {}
-    for candidate in candidates:
-        say(f"training {candidate.name}")
-        oof[candidate.name], timings[candidate.name] = cross_validate_candidate(
-            candidate, data, splits, say
-        )
-    tabular = [c.name for c in candidates if c.modality == "tabular"]
+    with contextlib.ExitStack() as stack:
+        executor = _fold_pool(stack, candidates, fold_workers_for(spec, len(splits)), say)
+        for candidate in candidates:
+            say(f"training {candidate.name}")
+            oof[candidate.name], timings[candidate.name] = cross_validate_candidate(
+                candidate, data, splits, say, executor
+            )
+    tabular = [c.name for c in blend_members(candidates)]
     if spec.ensemble and len(tabular) > 1:
         oof["ensemble"] = cross_fitted_blend(
             {n: oof[n] for n in tabular}, data.y, splits, spec.evaluation.seed
@@ -645,7 +718,13 @@ def evaluate_candidates(spec: DiagnosisSpec, data: PatientData, say) -> dict[str
     ]
     metric = "auroc" if spec.evaluation.metric == "auc" else spec.evaluation.metric
     higher = metric not in ("brier", "ece")
-    rows.sort(key=lambda r: -(r.get(metric) or -1e9) if higher else (r.get(metric) or 1e9))
+    twins = {c.name for c in candidates if _is_twin(c)}
+    rows.sort(
+        key=lambda r: (
+            r["model"] in twins,
+            -(r.get(metric) or -1e9) if higher else (r.get(metric) or 1e9),
+        )
+    )
     best_row = rows[0]
     if best_row.get("threshold") is None:
         raise DataError(best_row["operating_point_error"])
@@ -682,23 +761,48 @@ def _local(splits) -> list:
     return [(np.setdiff1d(everything, group), group) for group in groups]
 
 
-def cross_validate_candidate(candidate: Candidate, data: PatientData, splits, say):
-    """Out-of-fold probabilities (NaN for rows never validated) and timings."""
+def _fold_pool(stack: contextlib.ExitStack, candidates: list[Candidate], workers: int, say):
+    """Worker processes for the folds (torch preloaded when a candidate is neural), or
+    ``None`` for one worker."""
+    from tailorkit.evaluate.crossval import fold_executor
+
+    if workers < 2:
+        return None
+    neural = any(c.modality != "tabular" or c.family == "ft_transformer" for c in candidates)
+    modules = (__name__, "torch") if neural else (__name__,)
+    say(f"running the folds in {workers} worker processes")
+    return stack.enter_context(fold_executor(workers, modules))
+
+
+def cross_validate_candidate(candidate: Candidate, data: PatientData, splits, say, executor=None):
+    """Out-of-fold probabilities (NaN for rows never validated) and timings; the folds run
+    in ``executor``'s worker processes when one is given, else one after another here."""
+    if executor is None:
+        outcomes = (_fold_outcome(candidate, data, *split) for split in splits)
+    else:
+        futures = [executor.submit(_fold_outcome, candidate, data, *split) for split in splits]
+        outcomes = (future.result() for future in futures)
     oof = np.full(len(data.y), np.nan)
     fit_seconds = predict_seconds = 0.0
-    for fold, (train_rows, valid_rows) in enumerate(splits, start=1):
-        started = time.perf_counter()
-        model = fit_candidate(candidate, data, train_rows)
-        fit_seconds += time.perf_counter() - started
-        started = time.perf_counter()
-        base_rate = float(data.y[train_rows].mean())
-        oof[valid_rows] = predict_candidate(
-            candidate, model, data.inputs.take(valid_rows), base_rate
-        )
-        predict_seconds += time.perf_counter() - started
+    for fold, ((_, valid_rows), outcome) in enumerate(zip(splits, outcomes, strict=True), start=1):
+        oof[valid_rows], fitting, predicting = outcome
+        fit_seconds += fitting
+        predict_seconds += predicting
         say(f"{candidate.name}: fold {fold}/{len(splits)}")
     n_predicted = sum(len(v) for _, v in splits)
     return oof, (fit_seconds, 1e6 * predict_seconds / max(n_predicted, 1))
+
+
+def _fold_outcome(candidate: Candidate, data: PatientData, train_rows, valid_rows):
+    """One fold: fit on the training rows, score the validation rows; returns (scores, fit
+    seconds, predict seconds)."""
+    started = time.perf_counter()
+    model = fit_candidate(candidate, data, train_rows)
+    fit_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    base_rate = float(data.y[train_rows].mean())
+    scores = predict_candidate(candidate, model, data.inputs.take(valid_rows), base_rate)
+    return scores, fit_seconds, time.perf_counter() - started
 
 
 def score_candidate(spec, candidate, data, scores, evaluated, splits, timing) -> dict[str, Any]:
@@ -749,9 +853,7 @@ def refit_best(spec: DiagnosisSpec, data: PatientData, evaluation: dict):
         from tailorkit.models import make_model
         from tailorkit.models.ensemble import select_weights
 
-        members = [
-            c for c in evaluation["candidates"] if c.modality == "tabular" and c.name != "ensemble"
-        ]
+        members = blend_members(evaluation["candidates"])
         raw = evaluation["raw_oof"]
         evaluated = evaluation["evaluated"]
         weights = select_weights(
@@ -812,8 +914,10 @@ def result_document(spec, run_id, version, data, evaluation, final) -> dict[str,
     )
     from tailorkit.evaluate.metrics import curves
     from tailorkit.gates import evaluate_requirements
+    from tailorkit.pipeline import pretraining_ablation
 
     evaluated = evaluation["evaluated"]
+    twins = {c.name for c in evaluation["candidates"] if _is_twin(c)}
     y = data.y[evaluated]
     best = evaluation["best"]
     p_best = evaluation["oof"][best["model"]][evaluated]
@@ -834,7 +938,7 @@ def result_document(spec, run_id, version, data, evaluation, final) -> dict[str,
         "run_id": run_id,
         "model_version": version,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "protocol": protocol_description(spec, data),
+        "protocol": protocol_description(spec, data, len(evaluation["splits"])),
         "data": {
             "rows": int(len(data.y)),
             "patients": None if data.patients is None else int(len(set(data.patients))),
@@ -871,23 +975,30 @@ def result_document(spec, run_id, version, data, evaluation, final) -> dict[str,
             column: subgroup_table(y, p_best, data.subgroups[column].iloc[evaluated], threshold)
             for column in data.subgroups.columns
         },
-        "modality_comparison": modality_comparison(evaluation["leaderboard"]),
+        "modality_comparison": modality_comparison(
+            [r for r in evaluation["leaderboard"] if r["model"] not in twins]
+        ),
         "requirements": requirements,
         "gates_passed": all(r["passed"] for r in requirements),
         "warnings": list(data.tabular.warnings) + data.report.warnings,
     }
+    ablation = pretraining_ablation(evaluation["leaderboard"], auc="auroc")
+    if ablation:
+        document["ablation"] = {"pretraining": ablation}
     document["explanations"] = example_explanations(best["candidate"], final, data)
     return document
 
 
-def protocol_description(spec: DiagnosisSpec, data: PatientData) -> dict[str, Any]:
+def protocol_description(spec: DiagnosisSpec, data: PatientData, n_splits: int) -> dict:
     evaluation = spec.evaluation
     grouped = data.patients is not None
     kind = "StratifiedGroupKFold by patient" if grouped else "StratifiedKFold"
+    unit = "patients" if grouped else "rows"
     text = (
         f"{kind} ({evaluation.folds} folds, shuffled, seed {evaluation.seed})"
         if evaluation.protocol == "kfold"
-        else f"holdout of about {evaluation.holdout_fraction:.0%} ({kind} fold 1)"
+        else f"stratified holdout of {evaluation.holdout_fraction:.0%} of the {unit} "
+        f"(seed {evaluation.seed})"
     )
     text += (
         "; every metric on pooled out-of-fold predictions; preprocessing fitted on training "
@@ -901,11 +1012,15 @@ def protocol_description(spec: DiagnosisSpec, data: PatientData) -> dict[str, An
             f"; {spec.recalibration} recalibration cross-fitted: the calibrator for each "
             "fold is fitted on the other folds' out-of-fold predictions"
         )
+    workers = fold_workers_for(spec, n_splits)
+    if workers > 1:
+        text += f"; the folds ran in {workers} worker processes"
     return {
         "kind": evaluation.protocol,
         "folds": evaluation.folds,
         "seed": evaluation.seed,
         "grouped_by_patient": grouped,
+        "fold_workers": workers,
         "description": text,
     }
 
@@ -955,7 +1070,7 @@ def predict_file(version, source: str, handle: IO[str], chunk_rows: int, warn) -
     from tailorkit.evaluate.clinical import apply_recalibration
 
     decision = json.loads((version.path / DECISION_FILE).read_text())
-    spec = DiagnosisSpec.model_validate(decision["spec"])
+    spec = DiagnosisSpec.model_validate(decision["spec"], context={"stored": True})
     model = load_final_model(version.path / MODEL_FOLDER, decision["family"])
     modality = decision["modality"]
     candidate_modality = "fusion" if modality == "fusion" else modality
