@@ -127,9 +127,12 @@ def test_bootstrap_ci_contains_estimate_and_narrows_with_more_data():
 
 def test_bootstrap_ci_resamples_whole_groups():
     y, p = scored(400, seed=2)
-    customer = np.arange(400) // 4
-    low, high = bootstrap_ci(y, p, "brier", n_boot=100, groups=customer)
-    assert low < binary_metrics(y, p)["brier"] < high
+    y4, p4 = np.repeat(y, 4), np.repeat(p, 4)  # each customer's row four times
+    customer = np.arange(1600) // 4
+    low, high = bootstrap_ci(y4, p4, "brier", n_boot=200, groups=customer)
+    assert low < binary_metrics(y4, p4)["brier"] < high
+    rows_low, rows_high = bootstrap_ci(y4, p4, "brier", n_boot=200)  # copies as if independent
+    assert high - low > 1.5 * (rows_high - rows_low)  # about twice as wide: 400 draws, not 1600
 
 
 def test_bootstrap_ci_on_thirty_thousand_rows_brackets_the_auc():

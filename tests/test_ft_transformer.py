@@ -75,6 +75,8 @@ def test_pretraining_runs_with_unlabeled_rows(data):
     model.fit(X, y, X_unlabeled=X_unlabeled)
     assert model.pretrain_epochs_ >= 1 and model.epochs_ >= 1
     assert roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]) > 0.7
+    base = FTTransformer(**TINY, pretrain=True, random_state=0).fit(X, y)  # labeled rows only
+    assert not np.allclose(model.predict_proba(X_test), base.predict_proba(X_test))
 
 
 def test_same_seed_gives_identical_predictions(data):
@@ -108,6 +110,8 @@ def test_unseen_categories_and_missing_values_at_predict_time(fitted, data):
     odd["x1"] = [np.nan, 1e9, -1e9, 0.0, 0.5]
     proba = fitted.predict_proba(odd)[:, 1]
     assert proba.shape == (5,) and np.isfinite(proba).all()
+    unseen = X_test.head(1).loc[[X_test.index[0]] * 2].assign(color=["violet", "spaceship"])
+    assert np.ptp(fitted.predict_proba(unseen)[:, 1]) == 0  # every unseen level alike
 
 
 def test_clone_keeps_params_and_drops_fitted_state(fitted):

@@ -227,6 +227,11 @@ def test_predict_per_asset_with_band_probability_anomaly_and_padding(trained):
         forecast["rul"] <= forecast["rul_high"]
     ).all()
     assert forecast["anomaly_score"].notna().all()
+    assert forecast["failure_probability"].between(0, 1).all()
+    full = forecast.merge(truth, on="asset_id", suffixes=("", "_true"))
+    full = full[full["asset_id"] != "A001"]  # cut to 4 readings: its truth no longer holds
+    error = full["rul"] - full["rul_true"].clip(upper=80)  # the spec's rul_cap
+    assert len(full) == 4 and np.sqrt(np.mean(error**2)) <= 60  # the spec's gate
     assert forecast.set_index("asset_id").loc["A001", "padded"]
     assert any("padded" in w for w in warnings)
 

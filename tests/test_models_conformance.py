@@ -161,6 +161,8 @@ def test_unseen_categories_and_missing_values_at_predict(family, data, fitted):
     proba = fitted[family].predict_proba(odd)
     assert proba.shape == (6, 2)
     assert np.isfinite(proba).all()
+    two = X.loc[[X.index[0]] * 2].assign(purpose=["boat", "spaceship"])  # both unseen
+    assert np.ptp(fitted[family].predict_proba(two)[:, 1]) == 0
 
 
 @pytest.mark.parametrize("family", MODEL_FAMILIES)
@@ -185,11 +187,11 @@ def test_explain_shape_and_additivity(family, data, fitted):
     X, _ = data
     model = fitted[family]
     rows = X.head(20)
-    try:
-        contributions = model.explain(rows)
-    except NotImplementedError:
-        assert family not in ADDITIVE_FAMILIES
+    if family == "ft_transformer":  # attention is no per-row attribution: it says so
+        with pytest.raises(NotImplementedError):
+            model.explain(rows)
         return
+    contributions = model.explain(rows)
     assert contributions.shape == (len(rows), len(model.feature_names_in_))
     assert list(contributions.columns) == model.feature_names_in_
     assert np.isfinite(contributions.to_numpy()).all()
@@ -197,6 +199,10 @@ def test_explain_shape_and_additivity(family, data, fitted):
         p = model.predict_proba(rows)[:, 1]
         gap = np.log(p / (1 - p)) - contributions.sum(axis=1).to_numpy()
         np.testing.assert_allclose(gap, gap[0], atol=1e-5)
+    if family == "ensemble":  # the members' contributions, weighted
+        members = model.models_
+        expected = 0.4 * members["scorecard"].explain(rows) + 0.6 * members["trees"].explain(rows)
+        np.testing.assert_allclose(contributions.to_numpy(), expected.to_numpy(), atol=1e-9)
 
 
 @pytest.mark.parametrize("binning", ["none", "woe", "hybrid"])

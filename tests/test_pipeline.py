@@ -21,6 +21,10 @@ def test_run_trains_evaluates_registers_and_reports(project_dir):
     assert {"logistic", "lightgbm", "ensemble"} <= set(board["model"])
     assert board.iloc[0]["model"] == result.best
     assert board["auc"].between(0.6, 1.0).all()
+    intervals = zip(board["auc_ci"], board["auc"], strict=True)
+    assert all(low <= auc <= high for (low, high), auc in intervals)
+    assert board["fold_auc_mean"].between(0.6, 1.0).all() and (board["fold_auc_std"] > 0).all()
+    assert (board["fit_seconds"] > 0).all() and (board["predict_ms_per_1000"] > 0).all()
     for column in (
         "auc_ci",
         "ks",
@@ -88,6 +92,7 @@ def test_transformer_with_pretraining_ablation_and_holdout(project_dir):
     assert ablation["model"] == "ft_transformer"
     assert ablation["with"]["auc"] is not None and ablation["without"]["auc"] is not None
     # no unlabeled rows: the candidate skips pretraining, its twin pretrains
+    assert ablation["with"]["auc"] != ablation["without"]["auc"]  # two different networks
     assert ablation["delta_auc"] == ablation["with"]["auc"] - ablation["without"]["auc"]
     assert "ft_transformer (with pretraining)" in set(result.leaderboard["model"])
     assert result.best != "ft_transformer (with pretraining)"

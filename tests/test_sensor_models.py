@@ -98,6 +98,9 @@ def test_pretraining_yields_an_anomaly_head_that_separates_worn_windows(windows)
         "cnn", channels=8, layers=2, max_epochs=0, pretrain_epochs=4, random_state=0
     ).fit(X, rul, groups=groups)
     assert model.has_anomaly_head and model.healthy_q99_ > 0
+    errors = model.anomaly_error(X)
+    assert np.median(errors[failure == 1]) > model.healthy_q99_  # worn windows stand out
+    assert np.median(errors[rul >= 80]) <= model.healthy_q99_
     without = make_window_model("cnn", channels=8, layers=2, max_epochs=1, pretrain=False)
     assert not without.fit(X, rul, groups=groups).has_anomaly_head
 

@@ -82,7 +82,7 @@ def test_tenants_and_experiments_through_the_cli(workspace):
 
 def test_tenant_and_experiment_mistakes_are_clear(workspace):
     store = EventStore(Registry(workspace))
-    store.create_tenant("hooli")
+    hooli = store.authenticate(store.create_tenant("hooli"))
     with pytest.raises(TailorkitError, match="already exists"):
         store.create_tenant("hooli")
     with pytest.raises(TailorkitError, match="invalid"):
@@ -100,8 +100,16 @@ def test_tenant_and_experiment_mistakes_are_clear(workspace):
         store.create_experiment("acme-credit", [Arm("champion", 1), Arm("challenger", 1)])
     assert [e.id for e in store.experiments("acme-credit") if e.status == "running"] == [running.id]
     store.stop_experiment(running.id)
+    assert store.projects_of(hooli.id) == {"acme-credit"}
     store.revoke("hooli", "acme-credit")
-    assert store.projects_of(1) == set() or "acme-credit" not in store.granted_projects()
+    assert store.projects_of(hooli.id) == set()
+    assert "acme-credit" not in store.granted_projects()
+    with pytest.raises(TailorkitError, match="has no project 'acme-credit'"):
+        store.revoke("hooli", "acme-credit")
+    store.grant("other", "acme-credit")  # the freed project can go to another tenant
+    assert {t["name"]: t["projects"] for t in store.tenants()}["other"] == ["acme-credit"]
+    store.revoke("other", "acme-credit")  # the kill -9 test grants it to 'acme'
+    assert "acme-credit" not in store.granted_projects()
 
 
 def test_kill_9_during_feedback_load_loses_no_acknowledged_event(workspace):

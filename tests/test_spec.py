@@ -56,7 +56,7 @@ def test_missing_required_key(tmp_path):
 
 
 def test_unknown_solution(tmp_path):
-    with pytest.raises(SpecError, match="solution"):
+    with pytest.raises(SpecError, match=r"field 'solution' must be one of .*\(got 'astrology'\)"):
         load_spec(write(tmp_path, GOOD.replace("credit_risk", "astrology")))
 
 
