@@ -64,6 +64,7 @@ SOLUTION = ("popularity", "item_knn", "als", *TRANSFORMERS)
 # not a solution candidate: both SASRec bags' networks averaged, measured as a what-if (it
 # lost to the bag without pretraining on ml-latest-small's validation cases, so not adopted)
 BLEND = "sasrec (blend of both)"
+NO_PRIOR = " without prior"  # the same networks, scored without their co-occurrence prior
 DATASETS = ROOT.parent.parent / "shared" / "datasets"
 RESULTS = ROOT / "results"
 CACHE = Path(os.environ.get("TAILORKIT_BENCH_CACHE", "/tmp/tailorkit-bench-cache"))
@@ -76,6 +77,7 @@ def candidates(threads: int, budget_s: float) -> dict[str, tuple[str, dict]]:
         "popularity": ("popularity", {}),
         "popularity (recent)": ("popularity", {"kind": "recent"}),
         "item_knn": ("item_knn", {}),
+        "item_knn (recent)": ("item_knn", {"recent": 10}),  # SASRec's co-occurrence prior alone
         "als": ("als", {}),
         "sasrec": ("sasrec", sasrec),
         "sasrec" + ABLATION_SUFFIX: ("sasrec", {**sasrec, "pretrain_epochs": 0}),
@@ -208,7 +210,18 @@ def evaluate(name, model, data, split, vectors, popularity) -> dict:
         row["epochs"] = [e for e in model.log_]
         row["best_epoch"] = model.best_epoch_
         row["pretrain_s"] = round(model.pretrain_seconds_, 1)
+    if getattr(model, "prior_", None) is not None:
+        row["prior_weight"] = model.prior_weight_
+        row["prior_validation"] = getattr(model, "prior_validation_", None)
     return row
+
+
+def without_prior(row: dict, model, data, split, popularity) -> dict:
+    """The same fitted networks scored without their co-occurrence prior (the ablation)."""
+    weight, model.prior_weight_ = model.prior_weight_, 0.0
+    ablation = rank(row["model"] + NO_PRIOR, model.score, data, split, popularity)
+    model.prior_weight_ = weight
+    return {**ablation, **{k: row[k] for k in ("fit_s", "epochs", "best_epoch") if k in row}}
 
 
 def rank(name, score, data, split, popularity) -> dict:
@@ -293,6 +306,9 @@ def run_dataset(key: str, args) -> None:
             model = make_recommender(family, **params)
             rows.append(evaluate(name, model, data, split, vectors, popularity))
             print(f"[{label}] {_line(rows[-1])}", flush=True)
+            if "prior_weight" in rows[-1]:
+                rows.append(without_prior(rows[-1], model, data, split, popularity))
+                print(f"[{label}] {_line(rows[-1])}", flush=True)
             _save(out, record)
         both = [r for r in rows if r["model"] in TRANSFORMERS]
         if len(both) == len(TRANSFORMERS):

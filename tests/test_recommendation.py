@@ -338,22 +338,22 @@ def test_sasrec_item_table_is_cached_per_set_of_weights(shop_data):
             hidden = model.network_.encode(seq, table, causal=True)[:, -1]
             return (hidden @ table[1 : model.n_items_ + 1].T).numpy()
 
-    first = model.score(history)
+    first = model._network_scores(history)
     np.testing.assert_allclose(first, uncached(), rtol=1e-5, atol=1e-5)
     assert model._table is not None  # kept for the next call
     with torch.no_grad():  # what an epoch of fit does: the weights move
         model.network_.item.weight.mul_(2.0)
     model._validate(valid)  # fit validates after each epoch: the cache follows the weights
-    np.testing.assert_allclose(model.score(history), uncached(), rtol=1e-5, atol=1e-5)
-    assert not np.allclose(model.score(history), first)
+    np.testing.assert_allclose(model._network_scores(history), uncached(), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(model._network_scores(history), first)
     model.fit(train, valid)  # and a finished fit starts from a fresh table
-    np.testing.assert_allclose(model.score(history), uncached(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model._network_scores(history), uncached(), rtol=1e-5, atol=1e-5)
     model.compile()  # serving: the same scores from the ONNX graph
-    np.testing.assert_allclose(model.score(history), uncached(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model._network_scores(history), uncached(), rtol=1e-4, atol=1e-5)
     with torch.no_grad():
         model.network_.item.weight.mul_(2.0)
     model.fit(train, valid)  # refitting drops the compiled graph: scores follow the weights
-    np.testing.assert_allclose(model.score(history), uncached(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model._network_scores(history), uncached(), rtol=1e-5, atol=1e-5)
 
 
 def test_history_mask_hides_each_positions_earlier_items_but_never_its_target():
@@ -461,18 +461,69 @@ def test_sasrec_seed_bag_averages_its_members_and_saves_compiles_and_loads(shop_
     members = [m.score(history) for m in bag.members_]
     assert len(members) == 2 and not np.allclose(members[0], members[1])
     expected = np.mean([log_softmax(s, axis=1) for s in members], axis=0)
-    np.testing.assert_allclose(bag.score(history), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bag._network_scores(history), expected, rtol=1e-5, atol=1e-6)
     single = make_recommender("sasrec", **{**TINY["sasrec"], "random_state": 1}).fit(train, valid)
-    np.testing.assert_allclose(members[1], single.score(history), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(members[1], single._network_scores(history), rtol=1e-4, atol=1e-5)
     assert {e["member"] for e in bag.log_} == {0, 1} and bag.best_epoch_ >= 1
     ranks, _ = evaluate_scorer(bag.score, valid.histories, valid.targets, shop_data.n_items)
     assert bag.best_valid_ndcg_ == pytest.approx(ranking_metrics(ranks, (10,))["ndcg@10"])
+    scores = bag.score(history)  # the network's and, when validation chose it, the prior's
     loaded = load_recommender(bag.save(tmp_path / "bag"))
-    np.testing.assert_allclose(loaded.score(history), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded.score(history), scores, rtol=1e-5, atol=1e-5)
     loaded.compile()
-    np.testing.assert_allclose(loaded.score(history), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(loaded.score(history), scores, rtol=1e-4, atol=1e-4)
     with pytest.raises(SpecError, match="n_seeds must be a whole number >= 1, not 0"):
         make_recommender("sasrec", **{**TINY["sasrec"], "n_seeds": 0}).fit(train, valid)
+
+
+def test_item_knn_recent_scores_from_the_last_items_only(shop_data):
+    seqs, _ = shop_data.sequences()
+    train = TrainingSequences(seqs, shop_data.n_items)
+    full = make_recommender("item_knn").fit(train)
+    recent = make_recommender("item_knn", recent=3).fit(train)
+    history = next(s for s in seqs if len(s) > 6)
+    np.testing.assert_array_equal(recent.score([history]), full.score([history[-3:]]))
+    assert not np.array_equal(recent.score([history]), full.score([history]))
+
+
+def test_sasrec_cooccurrence_prior_is_chosen_on_validation_saved_and_given_to_a_refit(
+    shop_data, tmp_path
+):
+    """score = the network's scores + w * log(1 + 100 * ItemKNN(last L) / L); w is the best
+    of PRIOR_WEIGHTS on the validation cases, or given; no validation and no weight: none."""
+    from tailorkit.models.sasrec import PRIOR_WEIGHTS
+
+    seqs, times = shop_data.sequences()
+    split = leave_one_out(seqs, times)
+    train = TrainingSequences(split.train, shop_data.n_items, split.train_times)
+    valid = Validation(split.valid.histories, split.valid.targets)
+    model = make_recommender("sasrec", **TINY["sasrec"], cooccurrence=4).fit(train, valid)
+    chosen = model.prior_validation_
+    assert set(chosen) == set(PRIOR_WEIGHTS) and len(set(chosen.values())) > 1  # it matters
+    assert chosen[model.prior_weight_] == max(chosen.values()) == model.best_valid_ndcg_
+    assert chosen[0.0] == pytest.approx(valid.ndcg(model._network_scores, shop_data.n_items))
+
+    given = make_recommender("sasrec", **TINY["sasrec"], cooccurrence=4, cooccurrence_weight=2.0)
+    given.fit(train)  # a refit: no validation cases, the evaluated fit's weight
+    assert given.prior_weight_ == 2.0
+    history = split.test.histories[:6]
+    knn = make_recommender("item_knn", recent=4).fit(train).score(history)
+    recent = np.array([min(len(h), 4) for h in history])[:, None]
+    expected = given._network_scores(history) + 2.0 * np.log1p(100 * knn / recent)
+    np.testing.assert_allclose(given.score(history), expected, rtol=1e-5, atol=1e-5)
+    loaded = load_recommender(given.save(tmp_path / "prior"))
+    np.testing.assert_allclose(loaded.score(history), expected, rtol=1e-5, atol=1e-5)
+    loaded.compile()
+    np.testing.assert_allclose(loaded.score(history), expected, rtol=1e-4, atol=1e-4)
+
+    unguided = make_recommender("sasrec", **TINY["sasrec"], cooccurrence=4).fit(train)
+    off = make_recommender("sasrec", **TINY["sasrec"], cooccurrence=0).fit(train, valid)
+    for plain in (unguided, off):
+        assert plain.prior_ is None
+        np.testing.assert_array_equal(plain.score(history), plain._network_scores(history))
+    for bad in ({"cooccurrence": -1}, {"cooccurrence": 2.5}, {"cooccurrence_weight": -1.0}):
+        with pytest.raises(SpecError, match="sasrec cooccurrence"):
+            make_recommender("sasrec", **TINY["sasrec"], **bad).fit(train)
 
 
 def test_the_report_draws_one_validation_curve_per_network_of_a_bag():
@@ -540,6 +591,12 @@ def test_cli_init_validate_run_recommend(shop, tmp_path):
     assert report["best"] == max(valid, key=valid.get) and "cold_hr@10" in board[report["best"]]
     twins = valid["sasrec"], valid["sasrec (no pretraining)"]
     assert ablation["kept"] == ("with" if twins[0] >= twins[1] else "without")
+    if report["best"].startswith("sasrec"):  # the refit keeps the prior weight validation chose
+        from tailorkit.registry import Registry
+
+        version = Registry(tmp_path / ".tailorkit").resolve("shop:1")
+        registered = load_recommender(version.path)
+        assert registered.prior_weight_ == board[report["best"]]["prior_weight"]
     html = Path(summary["report"]).read_text()
     assert "the test cases choose nothing" in html and "here pretraining is" in html
 

@@ -2,8 +2,9 @@
 
 ``sim(i, j) = |U_i ∩ U_j| / (sqrt(|U_i| |U_j|) + shrink)``, keeping each item's
 ``neighbours`` most similar items; a history scores item j by the summed similarity of its
-items to j. Similarities are computed in item blocks (sparse × dense), never a dense
-items × items matrix.
+items to j — all of them, or with ``recent = L`` its last L only (session-based kNN: what
+a user did last says most about what comes next). Similarities are computed in item blocks
+(sparse × dense), never a dense items × items matrix.
 """
 
 from __future__ import annotations
@@ -21,9 +22,17 @@ from tailorkit.models.recommender import (
 class ItemKNN(Recommender):
     family = "item_knn"
 
-    def __init__(self, *, neighbours: int = 100, shrink: float = 10.0, block: int = 2048):
+    def __init__(
+        self,
+        *,
+        neighbours: int = 100,
+        shrink: float = 10.0,
+        recent: int | None = None,
+        block: int = 2048,
+    ):
         self.neighbours = neighbours
         self.shrink = shrink
+        self.recent = recent
         self.block = block
 
     def fit(self, data: TrainingSequences, valid: Validation | None = None) -> ItemKNN:
@@ -55,6 +64,8 @@ class ItemKNN(Recommender):
         return self
 
     def score(self, histories: list[np.ndarray]) -> np.ndarray:
+        if self.recent:
+            histories = [np.asarray(h)[-self.recent :] for h in histories]
         H = histories_matrix(histories, self.n_items_)
         H.data[:] = 1.0
         return np.asarray((H @ self.similarity_).todense(), dtype=np.float32)

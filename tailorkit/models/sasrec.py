@@ -28,6 +28,13 @@
   the best epoch's weights, or with ``average`` = a the mean of the weights of epochs
   best - a .. best + a (stochastic weight averaging; without validation cases, the last
   2a + 1 epochs').
+- **Co-occurrence prior** (``cooccurrence`` = L, default 10): a user's scores add
+  ``w · log(1 + 100 · knn / L)``, where knn is ItemKNN's summed similarity of each item to
+  the user's last L items (``item_knn.py``, ``recent=L``): exact item-item co-occurrence,
+  which a 64-dimensional embedding only approximates. ``w`` is chosen on the validation
+  cases from ``PRIOR_WEIGHTS`` (0 included: no prior where it does not help) unless
+  ``cooccurrence_weight`` gives it (the refit on all interactions does); without validation
+  cases and without a given weight there is no prior.
 - **Seed bag** (``n_seeds``, default 3): that many networks with seeds ``random_state + k``,
   each trained and early-stopped on its own, side by side in worker processes (one thread
   each); a user's scores are the mean of the members' log-softmax scores. ``n_seeds=1`` is
@@ -47,6 +54,7 @@ from tailorkit.errors import RegistryError, SpecError
 from tailorkit.models.recommender import Recommender, TrainingSequences, Validation
 
 LAYOUT = "post-norm"  # saved with the weights: an artifact of another layout is refused
+PRIOR_WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # the co-occurrence prior's candidates
 
 
 class SASRec(Recommender):
@@ -72,6 +80,8 @@ class SASRec(Recommender):
         id_dropout: float = 0.1,
         mask_seen: bool = False,
         average: int = 0,
+        cooccurrence: int = 10,
+        cooccurrence_weight: float | None = None,
         bf16_logits: bool | None = None,
         time_budget_s: float | None = None,
         threads: int | None = None,
@@ -95,6 +105,8 @@ class SASRec(Recommender):
         self.id_dropout = id_dropout
         self.mask_seen = mask_seen
         self.average = average
+        self.cooccurrence = cooccurrence
+        self.cooccurrence_weight = cooccurrence_weight
         self.bf16_logits = bf16_logits
         self.time_budget_s = time_budget_s
         self.threads = threads
@@ -108,8 +120,25 @@ class SASRec(Recommender):
             raise SpecError(f"sasrec n_seeds must be a whole number >= 1, not {self.n_seeds!r}")
         if not isinstance(self.average, int) or self.average < 0:
             raise SpecError(f"sasrec average must be a whole number >= 0, not {self.average!r}")
+        if not isinstance(self.cooccurrence, int) or self.cooccurrence < 0:
+            raise SpecError(
+                f"sasrec cooccurrence must be a whole number >= 0 (0: no prior), "
+                f"not {self.cooccurrence!r}"
+            )
+        weight = self.cooccurrence_weight
+        if weight is not None and (not isinstance(weight, int | float) or weight < 0):
+            raise SpecError(f"sasrec cooccurrence_weight must be a number >= 0, not {weight!r}")
+        self.prior_, self.prior_weight_ = None, 0.0  # scores are the network's until the end
         if self.n_seeds > 1:
-            return self._fit_bag(data, valid)
+            self._fit_bag(data, valid)
+        else:
+            self._fit_network(data, valid)
+        self._fit_prior(data, valid)
+        return self
+
+    def _fit_network(self, data: TrainingSequences, valid: Validation | None) -> None:
+        """One network: optional masked-item pretraining, then next-item fine-tuning with
+        early stopping on the validation cases."""
         import torch
 
         if self.threads:
@@ -184,7 +213,27 @@ class SASRec(Recommender):
         self.fit_seconds_ = time.perf_counter() - started
         self.network_.eval()
         self._table = None
-        return self
+
+    def _fit_prior(self, data: TrainingSequences, valid: Validation | None) -> None:
+        """The co-occurrence prior and its weight (given, or the best on validation)."""
+        from tailorkit.models.item_knn import ItemKNN
+
+        weight = self.cooccurrence_weight
+        has_valid = valid is not None and len(valid.targets)
+        if not self.cooccurrence or (weight is None and not has_valid) or weight == 0:
+            return
+        self.prior_ = ItemKNN(recent=self.cooccurrence).fit(data)
+        if weight is None:
+            ndcg = {}
+            for w in PRIOR_WEIGHTS:
+                self.prior_weight_ = w
+                ndcg[w] = valid.ndcg(self.score, self.n_items_)
+            weight = max(PRIOR_WEIGHTS, key=lambda w: (ndcg[w], -w))  # ties: the smaller
+            self.prior_validation_ = ndcg
+            self.best_valid_ndcg_ = ndcg[weight]
+        self.prior_weight_ = float(weight)
+        if not self.prior_weight_:
+            self.prior_ = None
 
     def _fit_bag(self, data: TrainingSequences, valid: Validation | None) -> SASRec:
         """One network per seed, trained side by side (one worker process per core)."""
@@ -196,7 +245,10 @@ class SASRec(Recommender):
         seeds = [self.random_state + k for k in range(self.n_seeds)]
         workers = fold_workers(None, len(seeds))
         budget = member_budget(self.time_budget_s, len(seeds), workers)
-        params = {**self.get_params(), "n_seeds": 1, "threads": 1, "time_budget_s": budget}
+        params = {
+            **self.get_params(),
+            **{"n_seeds": 1, "threads": 1, "time_budget_s": budget, "cooccurrence": 0},
+        }
         jobs = [[params] * len(seeds), seeds, [data] * len(seeds), [valid] * len(seeds)]
         if workers > 1:
             with fold_executor(workers, ("tailorkit.models.sasrec", "torch._dynamo")) as pool:
@@ -285,6 +337,14 @@ class SASRec(Recommender):
 
     # ---------------------------------------------------------------- score
     def score(self, histories: list[np.ndarray]) -> np.ndarray:
+        out = self._network_scores(histories)
+        if getattr(self, "prior_weight_", 0.0) and self.prior_ is not None:
+            knn = self.prior_.score(histories)
+            recent = np.array([min(len(h), self.cooccurrence) for h in histories])
+            out += self.prior_weight_ * np.log1p(100.0 * knn / np.maximum(recent, 1)[:, None])
+        return out
+
+    def _network_scores(self, histories: list[np.ndarray]) -> np.ndarray:
         import torch
 
         if getattr(self, "members_", None):  # a seed bag: mean log-softmax
@@ -345,20 +405,24 @@ class SASRec(Recommender):
 
     # ---------------------------------------------------------- persistence
     def _arrays(self) -> dict[str, np.ndarray]:
+        prior = getattr(self, "prior_", None)
+        out = {f"prior/{k}": v for k, v in prior._arrays().items()} if prior else {}
         if getattr(self, "members_", None):
-            return {
+            return out | {
                 f"member{k}/{name}": value
                 for k, member in enumerate(self.members_)
                 for name, value in member._arrays().items()
             }
         state = self.network_.state_dict()
-        return {k: v.detach().cpu().numpy() for k, v in state.items()}
+        return out | {k: v.detach().cpu().numpy() for k, v in state.items()}
 
     def _state(self) -> dict[str, Any]:
+        prior = {"prior_weight": getattr(self, "prior_weight_", 0.0)}
         if getattr(self, "members_", None):
-            return {"layout": LAYOUT, "members": [m._state() for m in self.members_]}
+            return {"layout": LAYOUT, **prior, "members": [m._state() for m in self.members_]}
         return {
             "layout": LAYOUT,
+            **prior,
             "text_dim": int(self.network_.text.shape[1]),
             "best_epoch": int(self.best_epoch_),
             "log": self.log_,
@@ -367,7 +431,16 @@ class SASRec(Recommender):
     def _restore(self, arrays, state) -> None:
         import torch
 
+        from tailorkit.models.item_knn import ItemKNN
+
         self.members_ = None
+        prior = {k.split("/", 1)[1]: arrays.pop(k) for k in list(arrays) if k.startswith("prior/")}
+        self.prior_weight_ = float(state.get("prior_weight", 0.0)) if prior else 0.0
+        self.prior_ = None
+        if prior:
+            self.prior_ = ItemKNN(recent=self.cooccurrence)
+            self.prior_.n_items_ = self.n_items_
+            self.prior_._restore(prior, {})
         if "members" in state:
             parts = [
                 (

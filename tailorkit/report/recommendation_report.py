@@ -27,6 +27,7 @@ COLUMNS = (
     "cold_hr@10",
     "fit_seconds",
     "best_epoch",
+    "prior_weight",
 )
 
 
@@ -55,7 +56,8 @@ def render_recommendation_report(result: dict[str, Any]) -> str:
                 "coverage: share of the catalogue in any top-10 list; popularity bias: mean "
                 "share of training users who had the recommended items (popularity's is the "
                 "ceiling of echoing popularity); cold HR@10: HR@10 on a split whose "
-                "withheld items never appear in training.",
+                "withheld items never appear in training; prior weight: the weight validation gave "
+                "SASRec's co-occurrence prior (ItemKNN over the last items; 0 = none).",
                 note=True,
             ),
         ),

@@ -494,6 +494,8 @@ def _fit_and_rank(name, family, params, data, split, vectors, popularity, spec):
     if hasattr(model, "log_"):
         row["epochs"] = model.log_
         row["best_epoch"] = model.best_epoch_
+    if getattr(model, "cooccurrence", 0):
+        row["prior_weight"] = model.prior_weight_  # the co-occurrence prior validation chose
     if hasattr(model, "history_"):
         row["best_epoch"] = int(np.argmax(model.history_)) + 1 if model.history_ else None
     return row, model
@@ -564,6 +566,7 @@ def _refit(name, candidates, fitted, data, sequences, times, weights, vectors):
     if family == "sasrec":
         epochs = max(1, int(getattr(fitted, "best_epoch_", 1) or 1))
         params["max_epochs"] = epochs + int(getattr(fitted, "average", 0))  # its last 2a+1 mean
+        params["cooccurrence_weight"] = float(getattr(fitted, "prior_weight_", 0.0))
     if family == "als" and getattr(fitted, "history_", None):
         params["iterations"] = int(np.argmax(fitted.history_)) + 1
     model = make_recommender(family, **params)
