@@ -526,6 +526,32 @@ def test_sasrec_cooccurrence_prior_is_chosen_on_validation_saved_and_given_to_a_
             make_recommender("sasrec", **TINY["sasrec"], **bad).fit(train)
 
 
+def test_items_never_trained_take_the_prior_of_their_text_neighbours(shop_data, tmp_path):
+    """Without co-occurrences an item unseen in training would get no prior and sink below
+    every trained item; it takes the mean prior of its 10 nearest trained items by text."""
+    seqs, times = shop_data.sequences()
+    split = leave_one_out(seqs, times)
+    cold = 7
+    sequences = [s[s != cold] for s in split.train]  # item 7: never seen in training
+    vectors = np.random.default_rng(0).normal(size=(shop_data.n_items, 12)).astype(np.float32)
+    train = TrainingSequences(sequences, shop_data.n_items, None, None, vectors)
+    params = {**TINY["sasrec"], "cooccurrence": 4, "cooccurrence_weight": 2.0}
+    model = make_recommender("sasrec", **params).fit(train)
+    history = [h[h != cold] for h in split.test.histories[:6]]
+    knn = make_recommender("item_knn", recent=4).fit(train).score(history)
+    prior = np.log1p(100 * knn / np.array([min(len(h), 4) for h in history])[:, None])
+    warm = np.flatnonzero(np.bincount(np.concatenate(sequences), minlength=len(vectors)) > 0)
+    assert cold not in warm
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    neighbours = warm[np.argsort(-(unit[warm] @ unit[cold]))[:10]]
+    added = model.score(history) - model._network_scores(history)
+    np.testing.assert_allclose(added[:, cold], 2.0 * prior[:, neighbours].mean(1), rtol=1e-4)
+    np.testing.assert_allclose(added[:, warm], 2.0 * prior[:, warm], rtol=1e-4, atol=1e-5)
+    assert knn[:, cold].max() == 0 and added[:, cold].max() > 0  # it would have had none
+    loaded = load_recommender(model.save(tmp_path / "cold"))
+    np.testing.assert_allclose(loaded.score(history), model.score(history), rtol=1e-5, atol=1e-5)
+
+
 def test_the_report_draws_one_validation_curve_per_network_of_a_bag():
     runs = {0: 3, 1: 2}  # member -> fine-tuning epochs, logged one member after the other
     log = [{"stage": "pretrain", "epoch": 1, "loss": 8.0, "member": 0}] + [

@@ -34,7 +34,9 @@
   which a 64-dimensional embedding only approximates. ``w`` is chosen on the validation
   cases from ``PRIOR_WEIGHTS`` (0 included: no prior where it does not help) unless
   ``cooccurrence_weight`` gives it (the refit on all interactions does); without validation
-  cases and without a given weight there is no prior.
+  cases and without a given weight there is no prior. Items never seen in training have no
+  co-occurrences: each takes the mean prior of the ``PRIOR_TEXT_NEIGHBOURS`` trained items
+  nearest to it by text, so the prior does not bury cold-start items.
 - **Seed bag** (``n_seeds``, default 3): that many networks with seeds ``random_state + k``,
   each trained and early-stopped on its own, side by side in worker processes (one thread
   each); a user's scores are the mean of the members' log-softmax scores. ``n_seeds=1`` is
@@ -55,6 +57,7 @@ from tailorkit.models.recommender import Recommender, TrainingSequences, Validat
 
 LAYOUT = "post-norm"  # saved with the weights: an artifact of another layout is refused
 PRIOR_WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # the co-occurrence prior's candidates
+PRIOR_TEXT_NEIGHBOURS = 10  # trained items whose prior an item never seen in training takes
 
 
 class SASRec(Recommender):
@@ -129,6 +132,7 @@ class SASRec(Recommender):
         if weight is not None and (not isinstance(weight, int | float) or weight < 0):
             raise SpecError(f"sasrec cooccurrence_weight must be a number >= 0, not {weight!r}")
         self.prior_, self.prior_weight_ = None, 0.0  # scores are the network's until the end
+        self.prior_cold_ = None
         if self.n_seeds > 1:
             self._fit_bag(data, valid)
         else:
@@ -223,6 +227,7 @@ class SASRec(Recommender):
         if not self.cooccurrence or (weight is None and not has_valid) or weight == 0:
             return
         self.prior_ = ItemKNN(recent=self.cooccurrence).fit(data)
+        self.prior_cold_ = _text_neighbours(data, PRIOR_TEXT_NEIGHBOURS) if self.use_text else None
         if weight is None:
             ndcg = {}
             for w in PRIOR_WEIGHTS:
@@ -341,7 +346,11 @@ class SASRec(Recommender):
         if getattr(self, "prior_weight_", 0.0) and self.prior_ is not None:
             knn = self.prior_.score(histories)
             recent = np.array([min(len(h), self.cooccurrence) for h in histories])
-            out += self.prior_weight_ * np.log1p(100.0 * knn / np.maximum(recent, 1)[:, None])
+            prior = np.log1p(100.0 * knn / np.maximum(recent, 1)[:, None])
+            cold = getattr(self, "prior_cold_", None)
+            if cold is not None:  # never trained: the prior of their text neighbours
+                prior[:, cold[:, 0]] = prior[:, cold[:, 1:]].mean(axis=2)
+            out += self.prior_weight_ * prior
         return out
 
     def _network_scores(self, histories: list[np.ndarray]) -> np.ndarray:
@@ -407,6 +416,8 @@ class SASRec(Recommender):
     def _arrays(self) -> dict[str, np.ndarray]:
         prior = getattr(self, "prior_", None)
         out = {f"prior/{k}": v for k, v in prior._arrays().items()} if prior else {}
+        if prior and getattr(self, "prior_cold_", None) is not None:
+            out["prior_cold"] = self.prior_cold_
         if getattr(self, "members_", None):
             return out | {
                 f"member{k}/{name}": value
@@ -435,6 +446,7 @@ class SASRec(Recommender):
 
         self.members_ = None
         prior = {k.split("/", 1)[1]: arrays.pop(k) for k in list(arrays) if k.startswith("prior/")}
+        self.prior_cold_ = arrays.pop("prior_cold", None)
         self.prior_weight_ = float(state.get("prior_weight", 0.0)) if prior else 0.0
         self.prior_ = None
         if prior:
@@ -467,6 +479,28 @@ class SASRec(Recommender):
         self._table = self._session = None
         self.best_epoch_ = state.get("best_epoch", 0)
         self.log_ = state.get("log", [])
+
+
+def _text_neighbours(data: TrainingSequences, k: int) -> np.ndarray | None:
+    """For each item never seen in training, its ``k`` trained items nearest by text
+    (cosine): rows ``[item, neighbour_1, ..., neighbour_k]``; None when there are none."""
+    vectors = data.item_vectors
+    counts = np.bincount(
+        np.concatenate(data.sequences) if data.sequences else np.zeros(0, int),
+        minlength=data.n_items,
+    )
+    cold, warm = np.flatnonzero(counts == 0), np.flatnonzero(counts > 0)
+    if vectors is None or not np.any(vectors) or not len(cold) or not len(warm):
+        return None
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    k = min(k, len(warm))
+    rows = []
+    for start in range(0, len(cold), 1024):
+        part = cold[start : start + 1024]
+        similar = unit[part] @ unit[warm].T
+        nearest = np.argpartition(-similar, k - 1, axis=1)[:, :k]
+        rows.append(np.column_stack([part, warm[nearest]]))
+    return np.concatenate(rows).astype(np.int64)
 
 
 def member_budget(budget_s: float | None, members: int, workers: int) -> float | None:
