@@ -155,9 +155,7 @@ class SASRec(Recommender):
         text = data.item_vectors if self.use_text else None
         if text is not None and not np.any(text):
             text = None
-        counts = np.bincount(
-            np.concatenate(data.sequences) if data.sequences else np.zeros(0, int), minlength=n
-        )
+        counts = _item_counts(data)
         self.network_ = _network(n, self, 0 if text is None else text.shape[1])
         self._unseen = None
         if text is not None:
@@ -250,10 +248,8 @@ class SASRec(Recommender):
         seeds = [self.random_state + k for k in range(self.n_seeds)]
         workers = fold_workers(None, len(seeds))
         budget = member_budget(self.time_budget_s, len(seeds), workers)
-        params = {
-            **self.get_params(),
-            **{"n_seeds": 1, "threads": 1, "time_budget_s": budget, "cooccurrence": 0},
-        }
+        member = {"n_seeds": 1, "threads": 1, "time_budget_s": budget, "cooccurrence": 0}
+        params = {**self.get_params(), **member}  # the prior is the bag's, fitted once
         jobs = [[params] * len(seeds), seeds, [data] * len(seeds), [valid] * len(seeds)]
         if workers > 1:
             with fold_executor(workers, ("tailorkit.models.sasrec", "torch._dynamo")) as pool:
@@ -481,14 +477,17 @@ class SASRec(Recommender):
         self.log_ = state.get("log", [])
 
 
+def _item_counts(data: TrainingSequences) -> np.ndarray:
+    """Each item's number of training events (0: never seen in training)."""
+    every = np.concatenate(data.sequences) if data.sequences else np.zeros(0, np.int64)
+    return np.bincount(every, minlength=data.n_items)
+
+
 def _text_neighbours(data: TrainingSequences, k: int) -> np.ndarray | None:
     """For each item never seen in training, its ``k`` trained items nearest by text
     (cosine): rows ``[item, neighbour_1, ..., neighbour_k]``; None when there are none."""
     vectors = data.item_vectors
-    counts = np.bincount(
-        np.concatenate(data.sequences) if data.sequences else np.zeros(0, int),
-        minlength=data.n_items,
-    )
+    counts = _item_counts(data)
     cold, warm = np.flatnonzero(counts == 0), np.flatnonzero(counts > 0)
     if vectors is None or not np.any(vectors) or not len(cold) or not len(warm):
         return None
