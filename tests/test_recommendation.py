@@ -491,7 +491,7 @@ def test_sasrec_cooccurrence_prior_is_chosen_on_validation_saved_and_given_to_a_
 ):
     """score = the network's scores + w * log(1 + 100 * ItemKNN(last L) / L); w is the best
     of PRIOR_WEIGHTS on the validation cases, or given; no validation and no weight: none."""
-    from tailorkit.models.sasrec import PRIOR_WEIGHTS
+    from tailorkit.models.sasrec import PRIOR_WEIGHTS, one_standard_error
 
     seqs, times = shop_data.sequences()
     split = leave_one_out(seqs, times)
@@ -500,7 +500,14 @@ def test_sasrec_cooccurrence_prior_is_chosen_on_validation_saved_and_given_to_a_
     model = make_recommender("sasrec", **TINY["sasrec"], cooccurrence=4).fit(train, valid)
     chosen = model.prior_validation_
     assert set(chosen) == set(PRIOR_WEIGHTS) and len(set(chosen.values())) > 1  # it matters
-    assert chosen[model.prior_weight_] == max(chosen.values()) == model.best_valid_ndcg_
+    assert chosen[model.prior_weight_] == model.best_valid_ndcg_
+    cases = {}  # the rule re-applied to the per-case scores gives the same weight
+    for w in PRIOR_WEIGHTS:
+        model.prior_weight_ = w
+        cases[w] = valid.case_ndcg(model.score, shop_data.n_items)
+        assert cases[w].mean() == pytest.approx(chosen[w])
+    model.prior_weight_ = one_standard_error(cases)
+    assert model.best_valid_ndcg_ == pytest.approx(chosen[model.prior_weight_])
     assert chosen[0.0] == pytest.approx(valid.ndcg(model._network_scores, shop_data.n_items))
 
     given = make_recommender("sasrec", **TINY["sasrec"], cooccurrence=4, cooccurrence_weight=2.0)
@@ -524,6 +531,25 @@ def test_sasrec_cooccurrence_prior_is_chosen_on_validation_saved_and_given_to_a_
     for bad in ({"cooccurrence": -1}, {"cooccurrence": 2.5}, {"cooccurrence_weight": -1.0}):
         with pytest.raises(SpecError, match="sasrec cooccurrence"):
             make_recommender("sasrec", **TINY["sasrec"], **bad).fit(train)
+
+
+def test_prior_weight_is_the_smallest_within_one_paired_standard_error_of_the_best():
+    """A larger weight must beat a smaller one by more than the validation noise."""
+    from tailorkit.models.sasrec import one_standard_error
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 1, 400)
+    noise = rng.normal(0, 0.3, (2, 400))
+    noise -= noise.mean(axis=1, keepdims=True)  # exact mean gaps; paired SE about 0.3 / 20
+    small = {0.0: base, 1.0: base + 0.01 + noise[0], 2.0: base + 0.012 + noise[1]}
+    assert one_standard_error(small) == 0.0  # 0.012 is within one SE of 0
+    large = {0.0: base, 1.0: base + 0.1 + noise[0], 2.0: base + 0.104 + noise[1]}
+    assert one_standard_error(large) == 1.0  # 0 is 0.104 below: out; 1.0 is within one SE
+    exact = {0.0: base, 1.0: base + 0.001}  # the same gap on every case: no noise, no excuse
+    assert one_standard_error(exact) == 1.0
+    assert one_standard_error({0.0: base, 1.0: base - 0.05}) == 0.0  # the best is the smallest
+    assert one_standard_error({0.5: base[:1], 1.0: base[:1] + 0.1}) == 1.0  # one case: no SE
+    assert one_standard_error({0.0: base, 1.0: base.copy()}) == 0.0  # ties: the smaller
 
 
 def test_items_never_trained_take_the_prior_of_their_text_neighbours(shop_data, tmp_path):

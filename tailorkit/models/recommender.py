@@ -44,12 +44,16 @@ class Validation:
 
     def ndcg(self, score, n_items: int) -> float:
         """NDCG@10 of a scorer (histories -> item scores) on these cases."""
-        from tailorkit.evaluate.ranking import evaluate_scorer, ranking_metrics
+        return float(self.case_ndcg(score, n_items).mean())
+
+    def case_ndcg(self, score, n_items: int) -> np.ndarray:
+        """NDCG@10 per case (for paired comparisons of two scorers)."""
+        from tailorkit.evaluate.ranking import evaluate_scorer, per_case
 
         ranks, _ = evaluate_scorer(
             score, self.histories, self.targets, n_items, exclude_seen=self.exclude_seen
         )
-        return ranking_metrics(ranks, (10,))["ndcg@10"]
+        return per_case(ranks, "ndcg@10")
 
 
 class Recommender:

@@ -32,7 +32,8 @@
   ``w · log(1 + 100 · knn / L)``, where knn is ItemKNN's summed similarity of each item to
   the user's last L items (``item_knn.py``, ``recent=L``): exact item-item co-occurrence,
   which a 64-dimensional embedding only approximates. ``w`` is chosen on the validation
-  cases from ``PRIOR_WEIGHTS`` (0 included: no prior where it does not help) unless
+  cases from ``PRIOR_WEIGHTS`` (0 included: no prior where it does not help; the smallest
+  weight within one paired standard error of the best, ``one_standard_error``) unless
   ``cooccurrence_weight`` gives it (the refit on all interactions does); without validation
   cases and without a given weight there is no prior. Items never seen in training have no
   co-occurrences: each takes the mean prior of the ``PRIOR_TEXT_NEIGHBOURS`` trained items
@@ -227,13 +228,13 @@ class SASRec(Recommender):
         self.prior_ = ItemKNN(recent=self.cooccurrence).fit(data)
         self.prior_cold_ = _text_neighbours(data, PRIOR_TEXT_NEIGHBOURS) if self.use_text else None
         if weight is None:
-            ndcg = {}
+            cases = {}
             for w in PRIOR_WEIGHTS:
                 self.prior_weight_ = w
-                ndcg[w] = valid.ndcg(self.score, self.n_items_)
-            weight = max(PRIOR_WEIGHTS, key=lambda w: (ndcg[w], -w))  # ties: the smaller
-            self.prior_validation_ = ndcg
-            self.best_valid_ndcg_ = ndcg[weight]
+                cases[w] = valid.case_ndcg(self.score, self.n_items_)
+            weight = one_standard_error(cases)
+            self.prior_validation_ = {w: float(c.mean()) for w, c in cases.items()}
+            self.best_valid_ndcg_ = self.prior_validation_[weight]
         self.prior_weight_ = float(weight)
         if not self.prior_weight_:
             self.prior_ = None
@@ -481,6 +482,23 @@ def _item_counts(data: TrainingSequences) -> np.ndarray:
     """Each item's number of training events (0: never seen in training)."""
     every = np.concatenate(data.sequences) if data.sequences else np.zeros(0, np.int64)
     return np.bincount(every, minlength=data.n_items)
+
+
+def one_standard_error(cases: dict[float, np.ndarray]) -> float:
+    """The smallest weight whose mean is within one paired standard error of the best's.
+
+    ``cases`` maps each candidate weight to its per-case validation NDCG@10 (same cases).
+    A larger weight must beat the smaller ones by more than the validation noise: the
+    prior pushes warm items up, and items never seen in training pay for a weight the
+    warm validation cases cannot tell from a smaller one.
+    """
+    best = max(cases, key=lambda w: (cases[w].mean(), -w))
+    for w in sorted(cases):
+        gap = cases[best] - cases[w]
+        se = gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0.0
+        if gap.mean() <= se:
+            return w
+    return best
 
 
 def _text_neighbours(data: TrainingSequences, k: int) -> np.ndarray | None:
