@@ -489,8 +489,9 @@ def test_item_knn_recent_scores_from_the_last_items_only(shop_data):
 def test_sasrec_cooccurrence_prior_is_chosen_on_validation_saved_and_given_to_a_refit(
     shop_data, tmp_path
 ):
-    """score = the network's scores + w * log(1 + 100 * ItemKNN(last L) / L); w is the best
-    of PRIOR_WEIGHTS on the validation cases, or given; no validation and no weight: none."""
+    """score = the network's scores + w * log(1 + 100 * ItemKNN(last L) / L); w is chosen
+    from PRIOR_WEIGHTS on the validation cases (the smallest within one paired standard
+    error of the best), or given; no validation and no weight: none."""
     from tailorkit.models.sasrec import PRIOR_WEIGHTS, one_standard_error
 
     seqs, times = shop_data.sequences()
