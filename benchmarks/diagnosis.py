@@ -156,7 +156,7 @@ def section_image() -> dict:
     split = {
         s: (data[f"{s}_images"], data[f"{s}_labels"].ravel()) for s in ("train", "val", "test")
     }
-    model = ImageCNN(epochs=40, time_limit=None, random_state=0, n_threads=2)
+    model = ImageCNN(max_epochs=40, random_state=0, n_threads=2)
     started = time.perf_counter()
     model.fit(*split["train"], validation=split["val"])
     seconds = time.perf_counter() - started
@@ -269,10 +269,10 @@ def section_text(
         ),
         "minilm_frozen": lambda: TextClassifier(mode="frozen", max_length=max_length, n_threads=2),
         "minilm_finetune": lambda: TextClassifier(
-            mode="finetune", max_length=max_length, epochs=2, n_threads=2
+            mode="finetune", max_length=max_length, max_epochs=2, n_threads=2
         ),
         "minilm_lora": lambda: TextClassifier(
-            mode="lora", max_length=max_length, epochs=2, n_threads=2
+            mode="lora", max_length=max_length, max_epochs=2, n_threads=2
         ),
     }
     for mode in modes:

@@ -46,11 +46,8 @@ from tailorkit.evaluate.ranking import (  # noqa: E402
     popularity_bias,
     ranking_metrics,
 )
-from tailorkit.models.recommender import (  # noqa: E402
-    TrainingSequences,
-    Validation,
-    make_recommender,
-)
+from tailorkit.models import make_model  # noqa: E402
+from tailorkit.models.recommender import TrainingSequences, Validation  # noqa: E402
 from tailorkit.report.recommendation_report import validation_curves  # noqa: E402
 from tailorkit.solutions.recommendation import (  # noqa: E402
     ABLATION_SUFFIX,
@@ -72,7 +69,7 @@ CI_METRICS = ("hr@10", "ndcg@10", "ndcg@20")
 
 
 def candidates(threads: int, budget_s: float) -> dict[str, tuple[str, dict]]:
-    sasrec = {"threads": threads, "time_budget_s": budget_s, "verbose": True}
+    sasrec = {"n_threads": threads, "time_limit": budget_s, "verbose": True}
     return {
         "popularity": ("popularity", {}),
         "popularity (recent)": ("popularity", {"kind": "recent"}),
@@ -303,7 +300,7 @@ def run_dataset(key: str, args) -> None:
     def run(names, split, popularity, rows, label):
         for name in names:
             family, params = models[name]
-            model = make_recommender(family, **params)
+            model = make_model(family, **params)
             rows.append(evaluate(name, model, data, split, vectors, popularity))
             print(f"[{label}] {_line(rows[-1])}", flush=True)
             if "prior_weight" in rows[-1]:

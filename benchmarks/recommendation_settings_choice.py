@@ -66,8 +66,8 @@ def inner_protocol(cases: int, text: bool) -> dict:
 def fit_and_score(params: dict, seed: int, cases: int, text: bool, budget_s: float) -> dict:
     """One seed: fit on the inner training sequences; log-softmax scores of every case."""
     inner = inner_protocol(cases, text)
-    model = bench.make_recommender(
-        "sasrec", threads=1, time_budget_s=budget_s, random_state=seed, **{"n_seeds": 1, **params}
+    model = bench.make_model(
+        "sasrec", n_threads=1, time_limit=budget_s, random_state=seed, **{"n_seeds": 1, **params}
     )
     started = time.perf_counter()
     model.fit(inner["train"], inner["valid"])

@@ -102,7 +102,7 @@ from pathlib import Path
 import numpy as np
 from fastapi import FastAPI
 from safetensors.numpy import load_file
-from tailorkit.models.recommender import load_recommender
+from tailorkit.models import load_model as load_recommender
 
 folder = Path(sys.argv[1])
 model = load_recommender(folder)
@@ -590,7 +590,7 @@ def train_recommender(folder: Path, workspace: Path, budget: float) -> dict:
         "pretrain_epochs": 0,  # one masked-item epoch costs as much as a next-item one
         "max_epochs": 4,
         "patience": 1,
-        "time_budget_s": budget,
+        "time_limit": budget,
     }
     spec = folder / "movielens" / "tailorkit.yaml"
     spec.parent.mkdir(parents=True)
@@ -614,7 +614,7 @@ def train_recommender(folder: Path, workspace: Path, budget: float) -> dict:
 
 
 def measure_recommender(entry: dict, workspace: Path, folder: Path, key: str, seconds) -> None:
-    from tailorkit.models.recommender import load_recommender
+    from tailorkit.models import load_model as load_recommender
     from tailorkit.registry import Registry
 
     project = entry["project"]

@@ -19,7 +19,7 @@ from tailorkit.data.simulators.patients import write_patient_files
 from tailorkit.errors import DataError, SpecError
 from tailorkit.spec import resolve_spec
 
-TINY_FUSION = {"epochs": 2, "widths": [4, 8], "d_embed": 8, "hidden": 16}
+TINY_FUSION = {"max_epochs": 2, "widths": [4, 8], "d_embed": 8, "hidden": 16}
 
 
 def write_project(folder: Path, **changes) -> Path:
@@ -363,7 +363,7 @@ def test_fusion_uses_the_image_backbone_and_its_pretrained_weights(clinic):
     torch.manual_seed(3)
     published = {k: v.contiguous() for k, v in ImageNetResNet("resnet18").state_dict().items()}
     save_file(published, str(clinic / "resnet18.safetensors"))
-    fusion = {**TINY_FUSION, "epochs": 1, "learning_rate": 1e-9}
+    fusion = {**TINY_FUSION, "max_epochs": 1, "learning_rate": 1e-9}
     write_project(
         clinic,
         text=[],
@@ -384,15 +384,15 @@ def test_fusion_uses_the_image_backbone_and_its_pretrained_weights(clinic):
 def test_text_epochs_apply_to_fine_tuning_only(clinic):
     from tailorkit.solutions.diagnosis import candidates_for
 
-    write_project(clinic, text_model={"max_length": 48, "epochs": 2})
-    with pytest.raises(SpecError, match=r"text_model.*epochs applies to mode finetune or lora"):
+    write_project(clinic, text_model={"max_length": 48, "max_epochs": 2})
+    with pytest.raises(SpecError, match=r"text_model.*max_epochs applies to mode finetune or lora"):
         Project.from_yaml(clinic / "tailorkit.yaml")
     for text_model, epochs in (
-        ({"mode": "lora", "max_length": 48, "epochs": 2}, 2),
+        ({"mode": "lora", "max_length": 48, "max_epochs": 2}, 2),
         ({"max_length": 48}, 3),  # unset: the model's default, as before
     ):
         spec, data = spec_and_data(
             clinic, images={}, models=["text_classifier"], text_model=text_model
         )
         [candidate] = candidates_for(spec, data)
-        assert candidate.build().epochs == epochs
+        assert candidate.build().max_epochs == epochs

@@ -47,17 +47,17 @@ def patients() -> tuple[PatientInputs, np.ndarray]:
 
 CASES = {
     "image_cnn": (
-        lambda: ImageCNN(image_size=24, widths=(4, 8), epochs=2, n_threads=1),
+        lambda: ImageCNN(image_size=24, widths=(4, 8), max_epochs=2, n_threads=1),
         lambda inputs: inputs.images,
     ),
     "text_classifier": (
         lambda: TextClassifier(mode="frozen", max_length=48, n_threads=1),
         lambda inputs: inputs.notes,
     ),
-    "visit_gru": (lambda: VisitGRU(hidden=8, epochs=3, n_threads=1), lambda inputs: inputs),
+    "visit_gru": (lambda: VisitGRU(hidden=8, max_epochs=3, n_threads=1), lambda inputs: inputs),
     "fusion": (
         lambda: FusionClassifier(
-            image_size=24, widths=(4, 8), d_embed=8, hidden=16, epochs=2, text_max_length=48,
+            image_size=24, widths=(4, 8), d_embed=8, hidden=16, max_epochs=2, text_max_length=48,
             n_threads=1,
         ),
         lambda inputs: inputs,
@@ -111,7 +111,7 @@ def test_multiclass_text_and_bad_labels():
 
 def test_image_cnn_resizes_and_rejects_bad_shapes(patients):
     inputs, y = patients
-    model = ImageCNN(image_size=16, widths=(4,), epochs=1, n_threads=1).fit(inputs.images, y)
+    model = ImageCNN(image_size=16, widths=(4,), max_epochs=1, n_threads=1).fit(inputs.images, y)
     assert model.predict_proba(np.zeros((3, 40, 30), np.uint8)).shape == (3, 2)
     with pytest.raises(DataError, match="shape"):
         model.predict_proba(np.zeros((3, 4), np.float32))
@@ -121,7 +121,7 @@ def test_image_cnn_resizes_and_rejects_bad_shapes(patients):
 def test_text_fine_tuning_modes_save_and_reload(mode, tmp_path: Path):
     texts = ["crushing chest pain", "no complaints today"] * 6
     y = np.array([1, 0] * 6)
-    model = TextClassifier(mode=mode, max_length=12, epochs=1, batch_size=4, n_threads=1)
+    model = TextClassifier(mode=mode, max_length=12, max_epochs=1, batch_size=4, n_threads=1)
     probability = model.fit(texts, y).predict_proba(texts)
     folder = model.save(tmp_path / mode)
     assert (folder / ("adapter" if mode == "lora" else "encoder")).is_dir()
@@ -155,7 +155,7 @@ def test_resnet18_backbone_loads_torchvision_named_weights_and_round_trips(
     model = ImageCNN(
         backbone="resnet18",
         image_size=32,
-        epochs=1,
+        max_epochs=1,
         learning_rate=1e-9,
         pretrained_path=str(weights),
         n_threads=1,
@@ -172,8 +172,8 @@ def test_resnet18_backbone_loads_torchvision_named_weights_and_round_trips(
     small = tmp_path / "small.safetensors"
     save_file({"stem.0.weight": torch.zeros(4, 1, 3, 3)}, str(small))
     with pytest.raises(SpecError, match="does not match the image backbone 'resnet18'"):
-        ImageCNN(backbone="resnet18", image_size=32, epochs=1, pretrained_path=str(small)).fit(
+        ImageCNN(backbone="resnet18", image_size=32, max_epochs=1, pretrained_path=str(small)).fit(
             inputs.images, y
         )
     with pytest.raises(SpecError, match="backbone 'vgg11' is unknown"):
-        ImageCNN(backbone="vgg11", epochs=1).fit(inputs.images, y)
+        ImageCNN(backbone="vgg11", max_epochs=1).fit(inputs.images, y)

@@ -19,11 +19,11 @@ from tailorkit.models import (
     model_families,
 )
 
-TINY_LIGHTGBM = {"n_estimators": 40, "early_stopping_rounds": 10, "num_threads": 1}
+TINY_LIGHTGBM = {"n_estimators": 40, "early_stopping_rounds": 10, "n_threads": 1}
 TINY_PARAMS: dict[str, dict] = {
     "logistic": {},
     "lightgbm": TINY_LIGHTGBM,
-    "random_forest": {"n_estimators": 30, "num_threads": 1},
+    "random_forest": {"n_estimators": 30, "n_threads": 1},
     "ft_transformer": {
         "d_token": 8,
         "n_blocks": 1,

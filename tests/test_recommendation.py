@@ -33,12 +33,8 @@ from tailorkit.evaluate.ranking import (
     top_k,
 )
 from tailorkit.gates import parse_requirement
-from tailorkit.models.recommender import (
-    TrainingSequences,
-    Validation,
-    load_recommender,
-    make_recommender,
-)
+from tailorkit.models import load_model, make_model
+from tailorkit.models.recommender import TrainingSequences, Validation
 from tailorkit.models.sasrec import _left_pad, member_budget
 from tailorkit.report.recommendation_report import validation_curves
 from tailorkit.solutions.recommendation import METRICS, rank_by_validation
@@ -49,14 +45,14 @@ from .conftest import tk
 TINY = {
     "popularity": {},
     "item_knn": {"neighbours": 20},
-    "als": {"factors": 8, "iterations": 3},
+    "als": {"factors": 8, "max_epochs": 3},
     "sasrec": {
         "hidden": 16,
         "max_len": 20,
         "max_epochs": 2,
         "pretrain_epochs": 1,
         "batch_size": 32,
-        "threads": 1,
+        "n_threads": 1,
         "n_seeds": 1,
     },
 }
@@ -263,7 +259,7 @@ def test_recommender_contract_and_save_load(family, shop_data, tmp_path):
     split = leave_one_out(seqs, times)
     vectors = np.random.default_rng(0).normal(size=(shop_data.n_items, 12)).astype(np.float32)
     train = TrainingSequences(split.train, shop_data.n_items, split.train_times, None, vectors)
-    model = make_recommender(family, **TINY[family])
+    model = make_model(family, **TINY[family])
     assert model.get_params() == {**model.get_params(), **TINY[family]}
     assert model.fit(train, Validation(split.valid.histories, split.valid.targets)) is model
     histories = split.test.histories[:5] + [np.zeros(0, dtype=np.int64)]  # + an unknown user
@@ -278,7 +274,7 @@ def test_recommender_contract_and_save_load(family, shop_data, tmp_path):
     everything, _ = model.recommend(histories[:1], shop_data.n_items + 10)
     eligible = shop_data.n_items - len(set(histories[0].tolist()))
     assert (everything[0] >= 0).sum() == eligible  # k > catalogue: all eligible, then -1
-    loaded = load_recommender(model.save(tmp_path / family))
+    loaded = load_model(model.save(tmp_path / family))
     np.testing.assert_allclose(loaded.score(histories), scores, rtol=1e-5, atol=1e-5)
     assert not list((tmp_path / family).glob("*.pkl"))
     assert loaded.compile() is loaded  # the service's path (SASRec: one onnxruntime call)
@@ -294,7 +290,7 @@ def test_early_stopping_ranks_validation_cases_with_the_runs_exclude_seen(shop_d
     again = [s for s in seqs if len(s) > 1]
     histories, targets = again, np.array([s[-1] for s in again])
     for exclude_seen, hit in ((True, False), (False, True)):
-        model = make_recommender("als", factors=8, iterations=2, patience=2)
+        model = make_model("als", factors=8, max_epochs=2, patience=2)
         model.fit(data, Validation(histories, targets, exclude_seen))
         assert (max(model.history_) > 0) is hit
 
@@ -304,13 +300,13 @@ def test_sasrec_scores_cold_items_from_their_text(shop_data):
     split = withhold_items(leave_one_out(seqs, times), shop_data.n_items, 0.2, seed=1)
     cold = split.cold_items
     base = np.random.default_rng(0).normal(size=(shop_data.n_items, 12)).astype(np.float32)
-    model = make_recommender("sasrec", **TINY["sasrec"]).fit(
+    model = make_model("sasrec", **TINY["sasrec"]).fit(
         TrainingSequences(split.train, shop_data.n_items, None, None, base)
     )
     assert bool(model.network_.id_off[1:-1][torch.from_numpy(cold)].all())
     changed = base.copy()
     changed[cold] = -changed[cold]
-    other = make_recommender("sasrec", **TINY["sasrec"]).fit(
+    other = make_model("sasrec", **TINY["sasrec"]).fit(
         TrainingSequences(split.train, shop_data.n_items, None, None, changed)
     )
     history = [split.test.histories[0]]
@@ -328,7 +324,7 @@ def test_sasrec_item_table_is_cached_per_set_of_weights(shop_data):
     vectors = np.random.default_rng(0).normal(size=(shop_data.n_items, 12)).astype(np.float32)
     train = TrainingSequences(split.train, shop_data.n_items, split.train_times, None, vectors)
     valid = Validation(split.valid.histories, split.valid.targets)
-    model = make_recommender("sasrec", **TINY["sasrec"]).fit(train, valid)
+    model = make_model("sasrec", **TINY["sasrec"]).fit(train, valid)
     history = split.test.histories[:3]
 
     def uncached():
@@ -372,7 +368,7 @@ def test_history_mask_hides_each_positions_earlier_items_but_never_its_target():
 def test_sasrec_trains_with_seen_items_out_of_its_softmax(shop_data):
     seqs, times = shop_data.sequences()
     split = leave_one_out(seqs, times)
-    model = make_recommender("sasrec", **{**TINY["sasrec"], "mask_seen": True})
+    model = make_model("sasrec", **{**TINY["sasrec"], "mask_seen": True})
     model.fit(
         TrainingSequences(split.train, shop_data.n_items, split.train_times),
         Validation(split.valid.histories, split.valid.targets),
@@ -380,8 +376,8 @@ def test_sasrec_trains_with_seen_items_out_of_its_softmax(shop_data):
     losses = [e["loss"] for e in model.log_ if e["stage"] == "finetune"]
     assert losses and all(math.isfinite(loss) for loss in losses)
     assert model.best_valid_ndcg_ > 0
-    plain = make_recommender("sasrec", **{**TINY["sasrec"], "pretrain_epochs": 0, "max_epochs": 1})
-    fewer = make_recommender("sasrec", **{**plain.get_params(), "mask_seen": True})
+    plain = make_model("sasrec", **{**TINY["sasrec"], "pretrain_epochs": 0, "max_epochs": 1})
+    fewer = make_model("sasrec", **{**plain.get_params(), "mask_seen": True})
     first = [
         m.fit(TrainingSequences(split.train, shop_data.n_items, split.train_times)).log_[0]["loss"]
         for m in (plain, fewer)
@@ -393,10 +389,10 @@ def test_sasrec_average_is_the_mean_of_the_last_epochs_weights(shop_data):
     seqs, times = shop_data.sequences()
     split = leave_one_out(seqs, times)
     data = TrainingSequences(split.train, shop_data.n_items)
-    base = {**TINY["sasrec"], "n_seeds": 1, "pretrain_epochs": 0, "threads": 1}
+    base = {**TINY["sasrec"], "n_seeds": 1, "pretrain_epochs": 0, "n_threads": 1}
 
     def weights(**params):
-        model = make_recommender("sasrec", **{**base, **params}).fit(data)
+        model = make_model("sasrec", **{**base, **params}).fit(data)
         return dict(model.network_.named_parameters())
 
     # without validation cases: the mean of the last 2a + 1 epochs' weights
@@ -408,11 +404,11 @@ def test_sasrec_average_is_the_mean_of_the_last_epochs_weights(shop_data):
     assert not torch.allclose(averaged["item.weight"], alone[-1]["item.weight"])
     # with them: epochs around the best one, and the score reported is the average's own
     valid = Validation(split.valid.histories, split.valid.targets)
-    model = make_recommender("sasrec", **{**base, "max_epochs": 4, "average": 1}).fit(data, valid)
+    model = make_model("sasrec", **{**base, "max_epochs": 4, "average": 1}).fit(data, valid)
     assert model.best_valid_ndcg_ == pytest.approx(model._validate(valid))
     for bad in (-1, 1.5):
         with pytest.raises(SpecError, match="sasrec average"):
-            make_recommender("sasrec", **{**base, "average": bad}).fit(data)
+            make_model("sasrec", **{**base, "average": bad}).fit(data)
 
 
 def test_sasrec_scores_do_not_depend_on_padding_or_batch(shop_data, tmp_path):
@@ -422,7 +418,7 @@ def test_sasrec_scores_do_not_depend_on_padding_or_batch(shop_data, tmp_path):
     with the earlier (pre-norm) layout has the same weight names: it is refused, not misread."""
     seqs, times = shop_data.sequences()
     split = leave_one_out(seqs, times)
-    model = make_recommender("sasrec", **{**TINY["sasrec"], "use_text": False}).fit(
+    model = make_model("sasrec", **{**TINY["sasrec"], "use_text": False}).fit(
         TrainingSequences(split.train, shop_data.n_items, split.train_times)
     )
     short = np.asarray(split.test.histories[0][-3:])
@@ -442,7 +438,7 @@ def test_sasrec_scores_do_not_depend_on_padding_or_batch(shop_data, tmp_path):
     del document["state"]["layout"]  # what the earlier version wrote
     (folder / "model.json").write_text(json.dumps(document))
     with pytest.raises(RegistryError, match=r"model\.json: .*earlier tailorkit.*Retrain"):
-        load_recommender(folder)
+        load_model(folder)
 
 
 def test_sasrec_seed_bag_averages_its_members_and_saves_compiles_and_loads(shop_data, tmp_path):
@@ -456,31 +452,31 @@ def test_sasrec_seed_bag_averages_its_members_and_saves_compiles_and_loads(shop_
     vectors = np.random.default_rng(0).normal(size=(shop_data.n_items, 12)).astype(np.float32)
     train = TrainingSequences(split.train, shop_data.n_items, None, None, vectors)
     valid = Validation(split.valid.histories, split.valid.targets)
-    bag = make_recommender("sasrec", **{**TINY["sasrec"], "n_seeds": 2}).fit(train, valid)
+    bag = make_model("sasrec", **{**TINY["sasrec"], "n_seeds": 2}).fit(train, valid)
     history = split.test.histories[:5]
     members = [m.score(history) for m in bag.members_]
     assert len(members) == 2 and not np.allclose(members[0], members[1])
     expected = np.mean([log_softmax(s, axis=1) for s in members], axis=0)
     np.testing.assert_allclose(bag._network_scores(history), expected, rtol=1e-5, atol=1e-6)
-    single = make_recommender("sasrec", **{**TINY["sasrec"], "random_state": 1}).fit(train, valid)
+    single = make_model("sasrec", **{**TINY["sasrec"], "random_state": 1}).fit(train, valid)
     np.testing.assert_allclose(members[1], single._network_scores(history), rtol=1e-4, atol=1e-5)
     assert {e["member"] for e in bag.log_} == {0, 1} and bag.best_epoch_ >= 1
     ranks, _ = evaluate_scorer(bag.score, valid.histories, valid.targets, shop_data.n_items)
     assert bag.best_valid_ndcg_ == pytest.approx(ranking_metrics(ranks, (10,))["ndcg@10"])
     scores = bag.score(history)  # the network's and, when validation chose it, the prior's
-    loaded = load_recommender(bag.save(tmp_path / "bag"))
+    loaded = load_model(bag.save(tmp_path / "bag"))
     np.testing.assert_allclose(loaded.score(history), scores, rtol=1e-5, atol=1e-5)
     loaded.compile()
     np.testing.assert_allclose(loaded.score(history), scores, rtol=1e-4, atol=1e-4)
     with pytest.raises(SpecError, match="n_seeds must be a whole number >= 1, not 0"):
-        make_recommender("sasrec", **{**TINY["sasrec"], "n_seeds": 0}).fit(train, valid)
+        make_model("sasrec", **{**TINY["sasrec"], "n_seeds": 0}).fit(train, valid)
 
 
 def test_item_knn_recent_scores_from_the_last_items_only(shop_data):
     seqs, _ = shop_data.sequences()
     train = TrainingSequences(seqs, shop_data.n_items)
-    full = make_recommender("item_knn").fit(train)
-    recent = make_recommender("item_knn", recent=3).fit(train)
+    full = make_model("item_knn").fit(train)
+    recent = make_model("item_knn", recent=3).fit(train)
     history = next(s for s in seqs if len(s) > 6)
     np.testing.assert_array_equal(recent.score([history]), full.score([history[-3:]]))
     assert not np.array_equal(recent.score([history]), full.score([history]))
@@ -498,7 +494,7 @@ def test_sasrec_cooccurrence_prior_is_chosen_on_validation_saved_and_given_to_a_
     split = leave_one_out(seqs, times)
     train = TrainingSequences(split.train, shop_data.n_items, split.train_times)
     valid = Validation(split.valid.histories, split.valid.targets)
-    model = make_recommender("sasrec", **TINY["sasrec"], cooccurrence=4).fit(train, valid)
+    model = make_model("sasrec", **TINY["sasrec"], cooccurrence=4).fit(train, valid)
     chosen = model.prior_validation_
     assert set(chosen) == set(PRIOR_WEIGHTS) and len(set(chosen.values())) > 1  # it matters
     assert chosen[model.prior_weight_] == model.best_valid_ndcg_
@@ -511,27 +507,27 @@ def test_sasrec_cooccurrence_prior_is_chosen_on_validation_saved_and_given_to_a_
     assert model.best_valid_ndcg_ == pytest.approx(chosen[model.prior_weight_])
     assert chosen[0.0] == pytest.approx(valid.ndcg(model._network_scores, shop_data.n_items))
 
-    given = make_recommender("sasrec", **TINY["sasrec"], cooccurrence=4, cooccurrence_weight=2.0)
+    given = make_model("sasrec", **TINY["sasrec"], cooccurrence=4, cooccurrence_weight=2.0)
     given.fit(train)  # a refit: no validation cases, the evaluated fit's weight
     assert given.prior_weight_ == 2.0
     history = split.test.histories[:6]
-    knn = make_recommender("item_knn", recent=4).fit(train).score(history)
+    knn = make_model("item_knn", recent=4).fit(train).score(history)
     recent = np.array([min(len(h), 4) for h in history])[:, None]
     expected = given._network_scores(history) + 2.0 * np.log1p(100 * knn / recent)
     np.testing.assert_allclose(given.score(history), expected, rtol=1e-5, atol=1e-5)
-    loaded = load_recommender(given.save(tmp_path / "prior"))
+    loaded = load_model(given.save(tmp_path / "prior"))
     np.testing.assert_allclose(loaded.score(history), expected, rtol=1e-5, atol=1e-5)
     loaded.compile()
     np.testing.assert_allclose(loaded.score(history), expected, rtol=1e-4, atol=1e-4)
 
-    unguided = make_recommender("sasrec", **TINY["sasrec"], cooccurrence=4).fit(train)
-    off = make_recommender("sasrec", **TINY["sasrec"], cooccurrence=0).fit(train, valid)
+    unguided = make_model("sasrec", **TINY["sasrec"], cooccurrence=4).fit(train)
+    off = make_model("sasrec", **TINY["sasrec"], cooccurrence=0).fit(train, valid)
     for plain in (unguided, off):
         assert plain.prior_ is None
         np.testing.assert_array_equal(plain.score(history), plain._network_scores(history))
     for bad in ({"cooccurrence": -1}, {"cooccurrence": 2.5}, {"cooccurrence_weight": -1.0}):
         with pytest.raises(SpecError, match="sasrec cooccurrence"):
-            make_recommender("sasrec", **TINY["sasrec"], **bad).fit(train)
+            make_model("sasrec", **TINY["sasrec"], **bad).fit(train)
 
 
 def test_prior_weight_is_the_smallest_within_one_paired_standard_error_of_the_best():
@@ -563,9 +559,9 @@ def test_items_never_trained_take_the_prior_of_their_text_neighbours(shop_data, 
     vectors = np.random.default_rng(0).normal(size=(shop_data.n_items, 12)).astype(np.float32)
     train = TrainingSequences(sequences, shop_data.n_items, None, None, vectors)
     params = {**TINY["sasrec"], "cooccurrence": 4, "cooccurrence_weight": 2.0}
-    model = make_recommender("sasrec", **params).fit(train)
+    model = make_model("sasrec", **params).fit(train)
     history = [h[h != cold] for h in split.test.histories[:6]]
-    knn = make_recommender("item_knn", recent=4).fit(train).score(history)
+    knn = make_model("item_knn", recent=4).fit(train).score(history)
     prior = np.log1p(100 * knn / np.array([min(len(h), 4) for h in history])[:, None])
     warm = np.flatnonzero(np.bincount(np.concatenate(sequences), minlength=len(vectors)) > 0)
     assert cold not in warm
@@ -575,7 +571,7 @@ def test_items_never_trained_take_the_prior_of_their_text_neighbours(shop_data, 
     np.testing.assert_allclose(added[:, cold], 2.0 * prior[:, neighbours].mean(1), rtol=1e-4)
     np.testing.assert_allclose(added[:, warm], 2.0 * prior[:, warm], rtol=1e-4, atol=1e-5)
     assert knn[:, cold].max() == 0 and added[:, cold].max() > 0  # it would have had none
-    loaded = load_recommender(model.save(tmp_path / "cold"))
+    loaded = load_model(model.save(tmp_path / "cold"))
     np.testing.assert_allclose(loaded.score(history), model.score(history), rtol=1e-5, atol=1e-5)
 
 
@@ -648,7 +644,7 @@ def test_cli_init_validate_run_recommend(shop, tmp_path):
         from tailorkit.registry import Registry
 
         version = Registry(tmp_path / ".tailorkit").resolve("shop:1")
-        registered = load_recommender(version.path)
+        registered = load_model(version.path)
         assert registered.prior_weight_ == board[report["best"]]["prior_weight"]
     html = Path(summary["report"]).read_text()
     assert "the test cases choose nothing" in html and "here pretraining is" in html

@@ -18,19 +18,15 @@ from tailorkit.evaluate.maintenance_policy import (
     rul_quantile,
 )
 from tailorkit.evaluate.rul_metrics import phm08_score, rul_metrics
-from tailorkit.models.sensor_base import (
-    inner_split,
-    load_window_model,
-    make_window_model,
-    window_families,
-)
+from tailorkit.models import families, load_model, make_model
+from tailorkit.models.sensor_base import inner_split
 from tailorkit.models.sensor_ensemble import WindowEnsemble
 
 TINY = {
-    "lightgbm": {"n_estimators": 30, "early_stopping_rounds": 10},
-    "lstm": {"hidden": 8, "layers": 1, "max_epochs": 2, "pretrain_epochs": 1},
-    "cnn": {"channels": 8, "layers": 2, "max_epochs": 2, "pretrain_epochs": 1},
-    "transformer": {"d_model": 8, "n_heads": 2, "n_layers": 1, "dim_feedforward": 16,
+    "sensor_lightgbm": {"n_estimators": 30, "early_stopping_rounds": 10},
+    "sensor_lstm": {"hidden": 8, "layers": 1, "max_epochs": 2, "pretrain_epochs": 1},
+    "sensor_cnn": {"channels": 8, "layers": 2, "max_epochs": 2, "pretrain_epochs": 1},
+    "sensor_transformer": {"d_model": 8, "n_heads": 2, "n_layers": 1, "dim_feedforward": 16,
                     "max_epochs": 2, "pretrain_epochs": 1},
 }  # fmt: skip
 ALLOWED_SUFFIXES = {".json", ".safetensors", ".txt"}
@@ -51,7 +47,7 @@ def windows():
 @pytest.mark.parametrize("family", sorted(TINY))
 def test_model_conformance(family, windows, tmp_path: Path):
     X, rul, failure, groups = windows
-    model = make_window_model(family, random_state=3, **TINY[family])
+    model = make_model(family, random_state=3, **TINY[family])
     assert clone(model).get_params() == model.get_params()
     assert model.fit(X, rul, failure=failure, groups=groups) is model
     out = model.predict_distribution(X[:50])
@@ -64,11 +60,11 @@ def test_model_conformance(family, windows, tmp_path: Path):
     folder = model.save(tmp_path / family)
     assert {p.suffix for p in folder.rglob("*") if p.is_file()} <= ALLOWED_SUFFIXES
     assert not any(b"pickle" in p.read_bytes()[:200] for p in folder.rglob("*") if p.is_file())
-    loaded = load_window_model(folder)
+    loaded = load_model(folder)
     again = loaded.predict_distribution(X[:50])
     for key in out:
         np.testing.assert_allclose(out[key], again[key], rtol=1e-5, atol=1e-5)
-    twin = make_window_model(family, random_state=3, **TINY[family])
+    twin = make_model(family, random_state=3, **TINY[family])
     twin.fit(X, rul, failure=failure, groups=groups)
     np.testing.assert_allclose(twin.predict(X[:50]), out["rul"], rtol=1e-5, atol=1e-4)
     if model.has_anomaly_head:
@@ -76,32 +72,32 @@ def test_model_conformance(family, windows, tmp_path: Path):
 
 
 def test_every_family_is_covered():
-    assert set(window_families()) == set(TINY) | {"ensemble"}
+    assert set(families("window")) == set(TINY) | {"sensor_ensemble"}
 
 
 def test_ensemble_round_trip(windows, tmp_path: Path):
     X, rul, failure, groups = windows
     members = [
-        make_window_model(f, **TINY[f]).fit(X, rul, failure=failure, groups=groups)
-        for f in ("lightgbm", "cnn")
+        make_model(f, **TINY[f]).fit(X, rul, failure=failure, groups=groups)
+        for f in ("sensor_lightgbm", "sensor_cnn")
     ]
     ensemble = WindowEnsemble.of(members, [1.0, 3.0])
     expected = (members[0].predict(X[:20]) + 3 * members[1].predict(X[:20])) / 4
     np.testing.assert_allclose(ensemble.predict(X[:20]), expected, rtol=1e-6)
-    loaded = load_window_model(ensemble.save(tmp_path / "ensemble"))
+    loaded = load_model(ensemble.save(tmp_path / "ensemble"))
     np.testing.assert_allclose(loaded.predict(X[:20]), expected, rtol=1e-5)
 
 
 def test_pretraining_yields_an_anomaly_head_that_separates_worn_windows(windows):
     X, rul, failure, groups = windows
-    model = make_window_model(
-        "cnn", channels=8, layers=2, max_epochs=0, pretrain_epochs=4, random_state=0
+    model = make_model(
+        "sensor_cnn", channels=8, layers=2, max_epochs=0, pretrain_epochs=4, random_state=0
     ).fit(X, rul, groups=groups)
     assert model.has_anomaly_head and model.healthy_q99_ > 0
     errors = model.anomaly_error(X)
     assert np.median(errors[failure == 1]) > model.healthy_q99_  # worn windows stand out
     assert np.median(errors[rul >= 80]) <= model.healthy_q99_
-    without = make_window_model("cnn", channels=8, layers=2, max_epochs=1, pretrain=False)
+    without = make_model("sensor_cnn", channels=8, layers=2, max_epochs=1, pretrain=False)
     assert not without.fit(X, rul, groups=groups).has_anomaly_head
 
 

@@ -3,7 +3,7 @@
 Operating point (sensitivity or specificity target, or a cost ratio), sensitivity /
 specificity / PPV / NPV at a stated prevalence, AUROC and AUPRC with bootstrap intervals,
 calibration (ECE, Brier) and Platt / isotonic recalibration, decision-curve analysis
-(Vickers and Elkin 2006), subgroup tables, and patient-grouped fold and holdout splits.
+(Vickers and Elkin 2006), and subgroup tables.
 
 A patient is called positive when ``p >= threshold``: thresholds are taken at observed
 scores, so "sensitivity ≥ 0.90" means at least 90% of the diseased patients score at or
@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from tailorkit.errors import DataError
 from tailorkit.evaluate.metrics import (
@@ -360,61 +359,3 @@ def cross_fitted_recalibration(
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
-
-
-# ------------------------------------------------------------------ splits
-def patient_splits(
-    y: np.ndarray, patients: Any, *, folds: int, seed: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified K-fold; with patient ids, StratifiedGroupKFold so that all rows of a
-    patient land in the same fold (checked)."""
-    if patients is None:
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        return list(splitter.split(np.zeros(len(y)), y))
-    groups = pd.Series(patients).astype(str).to_numpy()
-    n_patients = len(np.unique(groups))
-    if n_patients < folds:
-        raise DataError(f"{n_patients} patients cannot fill {folds} folds; lower evaluation.folds")
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    splits = list(splitter.split(np.zeros(len(y)), y, groups))
-    assert_no_patient_leak(splits, groups)
-    return splits
-
-
-def patient_holdout(
-    y: np.ndarray, patients: Any, *, fraction: float, seed: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """One stratified holdout of ``fraction`` of the rows, or of the patients when patient
-    ids are given (a patient counts as diseased when any of their rows is). A fraction 1/k
-    is the first of the k folds of :func:`patient_splits`; any other fraction a stratified
-    shuffle split of exactly that share (rounded up)."""
-    folds = round(1 / fraction)
-    if abs(folds * fraction - 1) < 1e-9:
-        return patient_splits(y, patients, folds=folds, seed=seed)[:1]
-    keys = np.arange(len(y)) if patients is None else pd.Series(patients).astype(str).to_numpy()
-    units, unit_of_row = np.unique(keys, return_inverse=True)
-    diseased = np.bincount(unit_of_row, weights=y, minlength=len(units)) > 0
-    try:
-        _, held = train_test_split(
-            np.arange(len(units)), test_size=fraction, stratify=diseased, random_state=seed
-        )
-    except ValueError as error:
-        raise DataError(
-            f"a stratified holdout of {fraction:g} of {len(units)} "
-            f"{'rows' if patients is None else 'patients'} is not possible ({error}); change "
-            "evaluation.holdout_fraction"
-        ) from None
-    valid = np.isin(unit_of_row, held)
-    return [(np.flatnonzero(~valid), np.flatnonzero(valid))]
-
-
-def assert_no_patient_leak(splits: list[tuple[np.ndarray, np.ndarray]], groups: Any) -> None:
-    """A patient found in both the training and the validation rows of a fold is an error."""
-    groups = np.asarray(groups)
-    for number, (train, valid) in enumerate(splits, start=1):
-        shared = np.intersect1d(groups[train], groups[valid])
-        if shared.size:
-            raise DataError(
-                f"fold {number}: patient(s) {', '.join(map(str, shared[:5]))} appear in both "
-                "training and validation rows; split by patient"
-            )

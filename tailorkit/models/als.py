@@ -5,7 +5,7 @@ Both half-steps are exact batched solves (``torch.linalg.solve`` over users or i
 the per-row Gram matrices ``Y^T C_u Y`` come from one sparse product with the row-wise
 outer products of the factors, so there is no Python loop over users. Only item factors
 are kept: a history is scored by folding it in (the user half-step for that history), so
-new and unknown users are scored exactly like training users. Iterations stop early when
+new and unknown users are scored exactly like training users. Iterations (``max_epochs``) stop early when
 validation NDCG@10 stops improving.
 """
 
@@ -30,14 +30,14 @@ class ImplicitALS(Recommender):
         factors: int = 64,
         regularization: float = 1.0,
         alpha: float = 10.0,
-        iterations: int = 15,
+        max_epochs: int = 15,
         patience: int = 3,
         random_state: int = 0,
     ):
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
-        self.iterations = iterations
+        self.max_epochs = max_epochs
         self.patience = patience
         self.random_state = random_state
 
@@ -48,7 +48,7 @@ class ImplicitALS(Recommender):
         Y = rng.normal(0, 0.01, size=(data.n_items, self.factors)).astype(np.float32)
         best, best_Y, waited = -1.0, Y, 0
         self.history_ = []
-        for _ in range(self.iterations):
+        for _ in range(self.max_epochs):
             U = self._solve(X, Y)
             Y = self._solve(X.T.tocsr(), U)
             self.item_factors_ = Y

@@ -1,9 +1,16 @@
-"""The one contract every tabular model keeps (scikit-learn style) and its artifact layout.
+"""The one contract every model family keeps, and the tabular models' part of it.
 
-A model folder holds ``model.json`` (family, init parameters, fitted metadata, the
-preprocessor) plus the family's own weight files (safetensors, LightGBM text, JSON).
-Loading reads data only: the family name picks a class from a fixed table, no code runs
-from the artifact.
+Every family is a scikit-learn estimator: a keyword-only ``__init__`` that only stores its
+arguments (so ``get_params`` / ``clone`` work), ``fit`` returning ``self``, fitted state
+ending in ``_``. A saved model is a folder holding ``model.json`` (``family``, the init
+``params`` and the kind's fitted metadata) plus the family's own weight files
+(safetensors, LightGBM's text format, ONNX, JSON). Loading reads data only: the family name
+picks a class from the catalogue (``models/registry.py``); no code runs from the artifact.
+
+The kinds differ only in what they take and give: ``TabularModel`` (a raw DataFrame ->
+probability of the positive class, here), ``ModalityModel`` (text, images, visits, fusion),
+``WindowModel`` (sensor windows -> remaining life) and ``Recommender`` (histories ->
+item scores).
 """
 
 from __future__ import annotations
@@ -17,15 +24,48 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from tailorkit.data.preprocess import TabularPreprocessor
+from tailorkit.data.schema import infer_schema
 from tailorkit.errors import DataError
+from tailorkit.models.registry import MODEL_FILE
 
-MODEL_FILE = "model.json"
 # Small tables, where one fit's score depends on which rows its inner split holds out to
 # stop training: models that bag (FT-Transformer, LightGBM) average several fits up to here.
 SMALL_TABLE_ROWS = 5000
 
 
-class TabularModel(ClassifierMixin, BaseEstimator):
+class Model(BaseEstimator):
+    """Root of every family: the artifact layout and the names the catalogue knows."""
+
+    family: ClassVar[str] = ""
+    kind: ClassVar[str] = ""  # tabular | modality | window | recommender
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``model.json`` (family, params, the kind's metadata) and the weight files."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        document = {"family": self.family, "params": self._saved_params()}
+        document.update(self._save_document(path))
+        (path / MODEL_FILE).write_text(json.dumps(document, indent=1))
+        return path
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any], path: Path) -> Model:
+        """A model from its ``model.json`` contents and folder (the catalogue calls this)."""
+        model = cls(**document.get("params", {}))
+        model._load_document(document, path)
+        return model
+
+    def _saved_params(self) -> dict[str, Any]:
+        return self.get_params(deep=False)
+
+    def _save_document(self, path: Path) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _load_document(self, document: dict[str, Any], path: Path) -> None:
+        raise NotImplementedError
+
+
+class TabularModel(ClassifierMixin, Model):
     """Binary classifier over a raw DataFrame.
 
     Subclasses implement ``_fit``, ``_predict_score`` (probability of the positive
@@ -33,7 +73,7 @@ class TabularModel(ClassifierMixin, BaseEstimator):
     ``__init__`` only stores keyword arguments (so ``sklearn.clone`` works).
     """
 
-    family: ClassVar[str] = ""
+    kind = "tabular"
     # Folds worth running in parallel processes (seconds per fold, not milliseconds).
     parallel_folds: ClassVar[bool] = False
 
@@ -47,8 +87,6 @@ class TabularModel(ClassifierMixin, BaseEstimator):
         X_unlabeled: pd.DataFrame | None = None,
     ) -> TabularModel:
         """Fit preprocessing and model on ``X`` (raw columns) and binary ``y`` (0/1)."""
-        from tailorkit.data.schema import infer_schema
-
         y = _binary_target(y)
         self.schema_ = dict(schema or infer_schema(X))
         self.classes_ = np.array([0, 1])
@@ -98,29 +136,20 @@ class TabularModel(ClassifierMixin, BaseEstimator):
         return pd.Series(self.importances_, index=self.feature_names_in_)
 
     # ------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        document = {
-            "family": self.family,
-            "params": self.get_params(deep=False),
+    def _save_document(self, path: Path) -> dict[str, Any]:
+        return {
             "schema": self.schema_,
             "importances": [float(v) for v in self.importances_],
             "preprocessor": self.preprocessor_.to_dict(),
             "state": self._save_weights(path),
         }
-        (path / MODEL_FILE).write_text(json.dumps(document, indent=1))
-        return path
 
-    @classmethod
-    def _from_document(cls, document: dict[str, Any], path: Path) -> TabularModel:
-        model = cls(**document["params"])
-        model.schema_ = document["schema"]
-        model.classes_ = np.array([0, 1])
-        model.importances_ = np.array(document["importances"])
-        model.preprocessor_ = TabularPreprocessor.from_dict(document["preprocessor"])
-        model._load_weights(path, document["state"])
-        return model
+    def _load_document(self, document: dict[str, Any], path: Path) -> None:
+        self.schema_ = document["schema"]
+        self.classes_ = np.array([0, 1])
+        self.importances_ = np.array(document["importances"])
+        self.preprocessor_ = TabularPreprocessor.from_dict(document["preprocessor"])
+        self._load_weights(path, document["state"])
 
     # ------------------------------------------------ to be implemented
     def _fit(self, X: pd.DataFrame, y: np.ndarray, X_unlabeled: pd.DataFrame | None) -> None:

@@ -13,8 +13,9 @@ Deviations from the paper, for 28–64 px grey-scale inputs on a CPU:
   by default (anatomy has a side).
 - Early stopping on a validation set (given to ``fit`` or an inner stratified split) by
   validation log loss, best weights restored.
-- ``time_limit`` (seconds, default 600, ``None`` for none) caps training; when it cuts
-  training short, results depend on machine speed.
+- The budget is ``max_epochs`` with early stopping; ``time_limit`` (seconds, off by
+  default) is an opt-in safety cap: when it cuts training short, results depend on machine
+  speed.
 - ``backbone``: ``"small"`` (the network above) or ``"resnet18"`` / ``"resnet34"``: the
   ImageNet ResNets with torchvision's and timm's parameter names (no torchvision needed;
   its Linux wheels here are CUDA builds that do not load beside the CPU torch), the grey
@@ -41,8 +42,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from tailorkit.errors import DataError, SpecError
-from tailorkit.models.ft_transformer import _torch_session
 from tailorkit.models.modality_base import ModalityModel
+from tailorkit.models.torch_utils import deadline_after, torch_session
 
 WEIGHTS_FILE = "weights.safetensors"
 PREDICT_BATCH = 512
@@ -250,7 +251,7 @@ class ImageCNN(ModalityModel):
         widths: tuple[int, ...] = (24, 48, 96),
         blocks_per_stage: int = 1,
         dropout: float = 0.2,
-        epochs: int = 40,
+        max_epochs: int = 40,
         batch_size: int = 64,
         learning_rate: float = 3e-3,
         weight_decay: float = 5e-4,
@@ -259,7 +260,7 @@ class ImageCNN(ModalityModel):
         shift: float = 0.08,
         validation_fraction: float = 0.15,
         patience: int = 8,
-        time_limit: float | None = 600.0,
+        time_limit: float | None = None,
         backbone: str = "small",
         pretrained_path: str | None = None,
         random_state: int | None = 0,
@@ -270,7 +271,7 @@ class ImageCNN(ModalityModel):
         self.widths = widths
         self.blocks_per_stage = blocks_per_stage
         self.dropout = dropout
-        self.epochs = epochs
+        self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -298,7 +299,7 @@ class ImageCNN(ModalityModel):
             valid_images, valid_y = images[valid], y[valid]
         self.mean_ = float(train_images.mean())
         self.std_ = float(train_images.std() + 1e-6)
-        with _torch_session(seed, self.n_threads):
+        with torch_session(seed, self.n_threads):
             self.network_ = self._build()
             if self.pretrained_path:
                 self.pretrained_tensors_ = load_trunk_weights(
@@ -324,12 +325,12 @@ class ImageCNN(ModalityModel):
             network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
         schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, self.learning_rate, total_steps=steps_per_epoch * self.epochs
+            optimizer, self.learning_rate, total_steps=steps_per_epoch * self.max_epochs
         )
         best_loss, best_state, since_best = np.inf, None, 0
-        started = time.perf_counter()
+        end = deadline_after(self.time_limit)
         self.epochs_ = 0
-        for _epoch in range(self.epochs):
+        for _epoch in range(self.max_epochs):
             network.train()
             order = torch.randperm(len(y), generator=generator)
             for start in range(0, len(y), self.batch_size):
@@ -351,8 +352,7 @@ class ImageCNN(ModalityModel):
                 best_state = {k: v.clone() for k, v in network.state_dict().items()}
             else:
                 since_best += 1
-            out_of_time = self.time_limit and time.perf_counter() - started > self.time_limit
-            if since_best >= self.patience or out_of_time:
+            if since_best >= self.patience or time.monotonic() > end:
                 break
         if best_state is not None:
             network.load_state_dict(best_state)
@@ -369,7 +369,7 @@ class ImageCNN(ModalityModel):
     # ------------------------------------------------------------ inference
     def _predict_logits(self, inputs: Any) -> np.ndarray:
         images = as_image_batch(inputs, self.image_size)
-        with _torch_session(0, self.n_threads):
+        with torch_session(0, self.n_threads):
             return self._logits(self._tensor(images)).numpy()
 
     def embed(self, inputs: Any) -> np.ndarray:

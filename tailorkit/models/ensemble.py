@@ -8,7 +8,6 @@ member into ``members/<name>/``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from tailorkit.evaluate.metrics import roc_auc
-from tailorkit.models.base import MODEL_FILE, TabularModel
+from tailorkit.models.base import TabularModel
+from tailorkit.models.registry import load_model, make_model
 
 
 def select_weights(
@@ -73,8 +73,6 @@ class WeightedEnsemble(TabularModel):
             del self._ready
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, X_unlabeled: pd.DataFrame | None) -> None:
-        from tailorkit.models import make_model
-
         self.models_: dict[str, TabularModel] = {}
         for entry in self.members or []:
             name = entry["name"]
@@ -129,29 +127,19 @@ class WeightedEnsemble(TabularModel):
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         for name, model in self.models_.items():
             model.save(path / "members" / name)
-        document = {
-            "family": self.family,
-            "params": self.get_params(deep=False),
-            "schema": self.schema_,
-            "importances": [float(v) for v in self.importances_],
-        }
-        (path / MODEL_FILE).write_text(json.dumps(document, indent=1))
-        return path
+        return super().save(path)
 
-    @classmethod
-    def _from_document(cls, document: dict[str, Any], path: Path) -> WeightedEnsemble:
-        from tailorkit.models import load_model
+    def _save_document(self, path: Path) -> dict[str, Any]:
+        return {"schema": self.schema_, "importances": [float(v) for v in self.importances_]}
 
-        model = cls(**document["params"])
-        model.schema_ = document["schema"]
-        model.classes_ = np.array([0, 1])
-        model.importances_ = np.array(document["importances"])
-        model.models_ = {
+    def _load_document(self, document: dict[str, Any], path: Path) -> None:
+        self.schema_ = document["schema"]
+        self.classes_ = np.array([0, 1])
+        self.importances_ = np.array(document["importances"])
+        self.models_ = {
             entry["name"]: load_model(path / "members" / entry["name"])
-            for entry in model.members
-            if model.weights.get(entry["name"], 0) > 0
+            for entry in self.members
+            if self.weights.get(entry["name"], 0) > 0
         }
-        return model

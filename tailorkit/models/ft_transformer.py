@@ -29,24 +29,19 @@ Deviations from the paper:
 - Bagging on small tables (``n_bags``; auto: 3 networks up to 5,000 rows, else 1): each
   network has its own inner split and initialisation, their logits are averaged. On small
   tables one network's score depends on which rows validate it and where it stops.
-- ``time_limit`` (default 30 s per fit, all bags together) caps wall-clock training; when
-  it cuts training short, results depend on machine speed (otherwise the same
-  ``random_state`` gives identical predictions). The default is a time budget, not a
-  fitted value: on a 30,000-row table two cores run a 5-fold run's six fits in three rounds,
-  so 30 s per fit keeps such a run near 100 s; larger tables are cut short, smaller ones
-  stop early long before it.
+- Training budgets are epochs with early stopping (``max_epochs``, ``patience``), so the
+  same data and ``random_state`` give the same predictions however busy the machine is.
+  ``time_limit`` (seconds per fit, all bags together; off by default) is an opt-in safety
+  cap: when it cuts training short, the result depends on machine speed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -60,6 +55,8 @@ from torch.nn import functional as F
 from tailorkit.data.preprocess import TabularPreprocessor, _source_of
 from tailorkit.errors import RegistryError, SpecError
 from tailorkit.models.base import SMALL_TABLE_ROWS, TabularModel
+from tailorkit.models.quantiles import apply_quantiles, fit_quantiles
+from tailorkit.models.torch_utils import deadline_after, resolve_seed, torch_session, torch_threads
 
 WEIGHTS_FILE = "weights.safetensors"
 PREDICT_BATCH = 4096
@@ -68,7 +65,6 @@ IMPORTANCE_ROWS = 5000
 # split, its stopping epoch) dominates and three fits are cheap: logit average of networks
 # on different inner splits.
 SMALL_TABLE_BAGS = 3
-N_QUANTILES = 64
 
 
 class FTTransformer(TabularModel):
@@ -78,9 +74,9 @@ class FTTransformer(TabularModel):
     rows alone the masked-feature stage cost 3x the time and lowered AUC on both credit
     benchmarks (see BENCHMARKS.md), so it is kept for the case it is meant for.
     ``batch_size=None`` picks a power of two near ``n/10`` between 32 and 256.
-    ``time_limit`` (seconds, ``None`` for no cap) bounds both stages together; pretraining
-    gets at most 40% of it. ``n_bags=None`` bags 3 networks on tables up to 5,000 rows and
-    fits one above. ``n_threads=None`` uses half the cores, at most 4 (and at most
+    ``time_limit`` (seconds; ``None``, the default, for no cap) bounds both stages together;
+    pretraining gets at most 40% of it. ``n_bags=None`` bags 3 networks on tables up to
+    5,000 rows and fits one above. ``n_threads=None`` uses half the cores, at most 4 (and at most
     the process's torch setting, which fold workers set to their share).
     """
 
@@ -108,7 +104,7 @@ class FTTransformer(TabularModel):
         mask_rate: float = 0.3,
         validation_fraction: float = 0.15,
         numeric_transform: str = "quantile",
-        time_limit: float | None = 30.0,
+        time_limit: float | None = None,
         n_bags: int | None = None,
         n_threads: int | None = None,
         random_state: int | None = 0,
@@ -146,8 +142,8 @@ class FTTransformer(TabularModel):
     def _fit(self, X: pd.DataFrame, y: np.ndarray, X_unlabeled: pd.DataFrame | None) -> None:
         self._check_params()
         started = time.monotonic()
-        seed = _resolve_seed(self.random_state)
-        with _torch_session(seed, self.n_threads):
+        seed = resolve_seed(self.random_state)
+        with torch_session(seed, self.n_threads):
             self.preprocessor_ = TabularPreprocessor(schema=self.schema_, scale=True).fit(X)
             scaled, token_names = self.preprocessor_.transform_numeric(X)
             self.quantiles_ = (
@@ -233,9 +229,8 @@ class FTTransformer(TabularModel):
             )
 
     def _deadline(self, started: float, share: float) -> float:
-        if self.time_limit is None:
-            return math.inf
-        return started + share * float(self.time_limit)
+        limit = None if self.time_limit is None else share * float(self.time_limit)
+        return deadline_after(limit, started)
 
     def _build_network(self) -> FTNetwork:
         return FTNetwork(
@@ -356,7 +351,7 @@ class FTTransformer(TabularModel):
         if len(numeric) == 0:
             return np.full(len(columns), 1.0 / max(1, len(columns)))
         self.network_.eval()
-        with _threads(self.n_threads), torch.no_grad():
+        with torch_threads(self.n_threads), torch.no_grad():
             attention = sum(
                 self.network_.cls_attention(numeric[i], categorical[i]).sum(0)
                 for i in _batches(len(numeric), PREDICT_BATCH)
@@ -372,7 +367,7 @@ class FTTransformer(TabularModel):
 
     # --------------------------------------------------------- predicting
     def _predict_score(self, X: pd.DataFrame) -> np.ndarray:
-        with _threads(self.n_threads):
+        with torch_threads(self.n_threads):
             numeric, categorical = self._encode(X)
             self.network_.eval()
             logits = _predict_logits(self.network_, numeric, categorical)
@@ -722,67 +717,6 @@ def auto_batch_size(n_rows: int) -> int:
     return int(np.clip(2 ** np.floor(np.log2(max(n_rows, 1) / 10)), 32, 256))
 
 
-# ============================================================ quantile transform
-def fit_quantiles(block: np.ndarray) -> list[list[list[float]] | None]:
-    """Per column: knots (value, normal score) mapping values to a normal distribution.
-
-    Columns with fewer than three distinct quantiles (indicators, near-constants) get
-    ``None`` and stay standardized.
-    """
-    levels = np.linspace(0.0, 1.0, N_QUANTILES)
-    normal = NormalDist()
-    knots: list[list[list[float]] | None] = []
-    for column in block.T:
-        values, inverse = np.unique(np.quantile(column, levels), return_inverse=True)
-        if len(values) < 3:
-            knots.append(None)
-            continue
-        level = np.bincount(inverse, weights=levels) / np.bincount(inverse)
-        scores = [normal.inv_cdf(p) for p in np.clip(level, 1e-3, 1 - 1e-3)]
-        knots.append([values.tolist(), scores])
-    return knots
-
-
-def apply_quantiles(block: np.ndarray, knots: list[list[list[float]] | None]) -> np.ndarray:
-    out = block.copy()
-    for j, column_knots in enumerate(knots):
-        if column_knots is not None:
-            out[:, j] = np.interp(block[:, j], column_knots[0], column_knots[1])
-    return out.astype(np.float32)
-
-
 # ================================================================ torch state
 def _uniform(shape: tuple[int, ...], scale: float) -> torch.Tensor:
     return torch.empty(shape).uniform_(-scale, scale)
-
-
-def _resolve_seed(random_state: int | None) -> int:
-    if random_state is None:
-        return int(np.random.default_rng().integers(2**31))
-    return int(random_state)
-
-
-def default_threads() -> int:
-    """Half the cores, at most 4, and never more than this process's torch setting (a fold
-    worker's share): tiny matrices gain little from more threads, and oversubscribed cores
-    (other jobs, parallel folds) slow torch down many times over."""
-    return max(1, min(4, (os.cpu_count() or 2) // 2, torch.get_num_threads()))
-
-
-@contextlib.contextmanager
-def _threads(n_threads: int | None):
-    """Use ``n_threads`` intra-op threads inside the block, then restore the setting."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads or default_threads())
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@contextlib.contextmanager
-def _torch_session(seed: int, n_threads: int | None):
-    """Seeded torch RNG (restored afterwards) and thread count for one fit."""
-    with _threads(n_threads), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield

@@ -39,8 +39,8 @@ from tailorkit.models.cnn import (
     load_trunk_weights,
     pick_validation,
 )
-from tailorkit.models.ft_transformer import _torch_session
 from tailorkit.models.modality_base import ModalityModel
+from tailorkit.models.torch_utils import torch_session
 from tailorkit.models.visit_gru import VisitEncoder, visit_statistics, visit_tensor
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -110,7 +110,7 @@ class FusionClassifier(ModalityModel):
         backbone: str = "small",
         pretrained_path: str | None = None,
         augmentation: bool = True,
-        epochs: int = 60,
+        max_epochs: int = 60,
         batch_size: int = 64,
         learning_rate: float = 2e-3,
         weight_decay: float = 1e-3,
@@ -130,7 +130,7 @@ class FusionClassifier(ModalityModel):
         self.backbone = backbone
         self.pretrained_path = pretrained_path
         self.augmentation = augmentation
-        self.epochs = epochs
+        self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -216,7 +216,7 @@ class FusionClassifier(ModalityModel):
     # ------------------------------------------------------------ training
     def _fit(self, inputs: Any, y: np.ndarray) -> None:
         seed = 0 if self.random_state is None else int(self.random_state)
-        with _torch_session(seed, self.n_threads):
+        with torch_session(seed, self.n_threads):
             self._fit_normalisers(inputs, y)
             prepared = self._prepare(inputs, y)
             self.dims_ = self._dims(prepared)
@@ -249,7 +249,7 @@ class FusionClassifier(ModalityModel):
         )
         best, best_state, waited = np.inf, None, 0
         self.epochs_ = 0
-        for _epoch in range(self.epochs):
+        for _epoch in range(self.max_epochs):
             self.network_.train()
             order = train[torch.randperm(len(train), generator=generator).numpy()]
             for start in range(0, len(order), self.batch_size):
@@ -290,13 +290,13 @@ class FusionClassifier(ModalityModel):
 
     # ------------------------------------------------------------ inference
     def _predict_logits(self, inputs: Any) -> np.ndarray:
-        with _torch_session(0, self.n_threads):
+        with torch_session(0, self.n_threads):
             return self._logits(self._prepare(inputs))
 
     def explain(self, inputs: Any) -> pd.DataFrame:
         """Per-record contributions to the positive-class log-odds: non-tabular modalities
         by ablation (against their "missing" vector), table columns by occlusion."""
-        with _torch_session(0, self.n_threads):
+        with torch_session(0, self.n_threads):
             prepared = self._prepare(inputs)
             full = _positive_logit(self._logits(prepared))
             out = {}

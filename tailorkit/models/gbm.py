@@ -44,7 +44,7 @@ SINGLE_THREAD_CELLS = 1_000_000
 class LightGBMModel(TabularModel):
     """Binary LightGBM classifier with early stopping and a refit on all training rows.
 
-    ``num_threads=None`` uses one thread for small tables and every available core above
+    ``n_threads=None`` uses one thread for small tables and every available core above
     ``SINGLE_THREAD_CELLS`` cells. Feature importances are mean |TreeSHAP| over up to
     ``IMPORTANCE_ROWS`` training rows (a seeded sample when there are more). ``n_bags=None``
     bags 5 fits on tables up to ``SMALL_TABLE_ROWS`` rows and fits one above.
@@ -68,7 +68,7 @@ class LightGBMModel(TabularModel):
         early_stopping_rounds: int = 100,
         refit: bool | None = None,
         n_bags: int | None = None,
-        num_threads: int | None = None,
+        n_threads: int | None = None,
         random_state: int = 0,
     ):
         self.learning_rate = learning_rate
@@ -84,7 +84,7 @@ class LightGBMModel(TabularModel):
         self.early_stopping_rounds = early_stopping_rounds
         self.refit = refit
         self.n_bags = n_bags
-        self.num_threads = num_threads
+        self.n_threads = n_threads
         self.random_state = random_state
 
     def sized_for(self, n_rows: int) -> LightGBMModel:
@@ -120,8 +120,8 @@ class LightGBMModel(TabularModel):
         return matrix
 
     def _thread_count(self, cells: int) -> int:
-        if self.num_threads is not None:
-            return self.num_threads
+        if self.n_threads is not None:
+            return self.n_threads
         if cells < SINGLE_THREAD_CELLS:
             return 1
         if hasattr(os, "sched_getaffinity"):

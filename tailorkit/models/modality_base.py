@@ -1,31 +1,27 @@
-"""The contract shared by the non-tabular model families (text, images, visits, fusion).
+"""The non-tabular classifiers' part of the model contract (text, images, visits, fusion).
 
-Same scikit-learn shape as ``TabularModel``: keyword-only ``__init__`` that stores its
-arguments, ``fit(inputs, y)`` returns self, fitted state ends in ``_``, ``predict_proba``
-gives one column per class (``classes_`` holds the original labels, binary or multi-class).
-A saved model is a folder with ``model.json`` (family, parameters, classes, the family's
-own state) plus safetensors weights; loading picks the class from a fixed table by family
-name and never runs code from the folder.
+``fit(inputs, y)`` returns self; ``predict_proba`` gives one column per class (``classes_``
+holds the original labels, binary or multi-class). ``model.json`` adds the classes and the
+family's own state to the common layout (``models/base.py``).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+import pandas as pd
+from sklearn.base import ClassifierMixin
 
-from tailorkit.errors import DataError, RegistryError
+from tailorkit.errors import DataError
+from tailorkit.models.base import Model
 
-MODEL_FILE = "model.json"
 
-
-class ModalityModel(ClassifierMixin, BaseEstimator):
+class ModalityModel(ClassifierMixin, Model):
     """Base class: subclasses implement ``_fit``, ``_predict_logits``, ``_save``, ``_load``."""
 
-    family: ClassVar[str] = ""
+    kind = "modality"
     modality: ClassVar[str] = ""
 
     def fit(self, inputs: Any, y: Any, **options: Any) -> ModalityModel:
@@ -52,24 +48,12 @@ class ModalityModel(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(inputs).argmax(axis=1)]
 
     # ------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        document = {
-            "family": self.family,
-            "params": self.get_params(deep=False),
-            "classes": self.classes_.tolist(),
-            "state": self._save(path),
-        }
-        (path / MODEL_FILE).write_text(json.dumps(document, indent=1))
-        return path
+    def _save_document(self, path: Path) -> dict[str, Any]:
+        return {"classes": self.classes_.tolist(), "state": self._save(path)}
 
-    @classmethod
-    def _from_document(cls, document: dict[str, Any], path: Path) -> ModalityModel:
-        model = cls(**document["params"])
-        model.classes_ = np.asarray(document["classes"])
-        model._load(path, document["state"])
-        return model
+    def _load_document(self, document: dict[str, Any], path: Path) -> None:
+        self.classes_ = np.asarray(document["classes"])
+        self._load(path, document["state"])
 
     # ------------------------------------------------ to be implemented
     def _fit(self, inputs: Any, y: np.ndarray, **options: Any) -> None:
@@ -90,34 +74,4 @@ def _length(inputs: Any) -> int:
 
 
 def pd_isna(values: np.ndarray) -> np.ndarray:
-    import pandas as pd
-
     return pd.isna(values)
-
-
-MODALITY_FAMILIES = {
-    "image_cnn": ("tailorkit.models.cnn", "ImageCNN"),
-    "text_classifier": ("tailorkit.models.text_classifier", "TextClassifier"),
-    "visit_gru": ("tailorkit.models.visit_gru", "VisitGRU"),
-    "fusion": ("tailorkit.models.fusion", "FusionClassifier"),
-}
-
-
-def modality_class(family: str) -> type:
-    """The class of a family from the fixed table (imported on first use)."""
-    import importlib
-
-    module, name = MODALITY_FAMILIES[family]
-    return getattr(importlib.import_module(module), name)
-
-
-def load_modality_model(path: str | Path) -> ModalityModel:
-    """Load a saved text/image/visit/fusion model folder (JSON and safetensors only)."""
-    path = Path(path)
-    config = path / MODEL_FILE
-    if not config.exists():
-        raise RegistryError(f"{path} is not a saved tailorkit model (no {MODEL_FILE})")
-    document = json.loads(config.read_text())
-    if document.get("family") not in MODALITY_FAMILIES:
-        raise RegistryError(f"{config}: unknown model family {document.get('family')!r}")
-    return modality_class(document["family"])._from_document(document, path)

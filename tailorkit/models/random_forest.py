@@ -39,7 +39,7 @@ class RandomForestModel(LightGBMModel):
         max_features: int | None = None,
         cat_smooth: float = 1.0,
         min_data_per_group: int = 1,
-        num_threads: int | None = None,
+        n_threads: int | None = None,
         random_state: int = 0,
     ):
         self.n_estimators = n_estimators
@@ -49,7 +49,7 @@ class RandomForestModel(LightGBMModel):
         self.max_features = max_features
         self.cat_smooth = cat_smooth
         self.min_data_per_group = min_data_per_group
-        self.num_threads = num_threads
+        self.n_threads = n_threads
         self.random_state = random_state
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, X_unlabeled: pd.DataFrame | None) -> None:

@@ -1,25 +1,27 @@
-"""The recommender contract shared by every recommendation model family.
+"""The recommenders' part of the model contract.
 
 ``fit(data, valid=None) -> self`` learns from per-user item sequences;
 ``score(histories) -> (n, n_items)`` scores every catalogue item for each given history
 (a user is what they did: unknown users are an empty history); ``recommend`` ranks,
-excluding seen and rule-blocked items. ``save``/``load`` write ``model.json`` (family,
-parameters, JSON state) and ``weights.safetensors`` (arrays); loading runs no code from
-the files.
+excluding seen and rule-blocked items. ``model.json`` adds the family's JSON state to the
+common layout (``models/base.py``); its arrays go to ``weights.safetensors``.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import load_file, save_file
+from scipy.sparse import csr_matrix
 
 from tailorkit.errors import RegistryError
+from tailorkit.evaluate.ranking import evaluate_scorer, per_case, seen_mask, top_k
+from tailorkit.models.base import Model
+from tailorkit.models.registry import MODEL_FILE
 
-MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
 
 
@@ -48,25 +50,17 @@ class Validation:
 
     def case_ndcg(self, score, n_items: int) -> np.ndarray:
         """NDCG@10 per case (for paired comparisons of two scorers)."""
-        from tailorkit.evaluate.ranking import evaluate_scorer, per_case
-
         ranks, _ = evaluate_scorer(
             score, self.histories, self.targets, n_items, exclude_seen=self.exclude_seen
         )
         return per_case(ranks, "ndcg@10")
 
 
-class Recommender:
+class Recommender(Model):
     """Base class: keyword-only parameters stored as given; fitted state ends in ``_``."""
 
-    family = "recommender"
+    kind = "recommender"
     n_items_: int
-
-    def get_params(self) -> dict[str, Any]:
-        import inspect
-
-        names = inspect.signature(type(self).__init__).parameters
-        return {n: getattr(self, n) for n in names if n != "self"}
 
     def fit(self, data: TrainingSequences, valid: Validation | None = None) -> Recommender:
         raise NotImplementedError
@@ -88,8 +82,6 @@ class Recommender:
         blocked: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` item codes and scores per history (``-1``/NaN pad when fewer exist)."""
-        from tailorkit.evaluate.ranking import seen_mask, top_k
-
         scores = np.asarray(self.score(histories), dtype=np.float64)
         excluded = np.zeros_like(scores, dtype=bool)
         if exclude_seen:
@@ -116,67 +108,24 @@ class Recommender:
     def _restore(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    def save(self, folder: str | Path) -> Path:
-        from safetensors.numpy import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        document = {
-            "family": self.family,
-            "params": self.get_params(),
-            "state": {"n_items": int(self.n_items_), **self._state()},
-        }
-        (folder / MODEL_FILE).write_text(json.dumps(document, indent=1))
+    def _save_document(self, path: Path) -> dict[str, Any]:
         arrays = {k: np.ascontiguousarray(v) for k, v in self._arrays().items()}
-        save_file(arrays or {"_empty": np.zeros(1, np.float32)}, str(folder / WEIGHTS_FILE))
-        return folder
+        save_file(arrays or {"_empty": np.zeros(1, np.float32)}, str(path / WEIGHTS_FILE))
+        return {"state": {"n_items": int(self.n_items_), **self._state()}}
 
-
-def recommender_families() -> dict[str, type[Recommender]]:
-    from tailorkit.models.als import ImplicitALS
-    from tailorkit.models.item_knn import ItemKNN
-    from tailorkit.models.popularity import Popularity
-    from tailorkit.models.sasrec import SASRec
-
-    return {cls.family: cls for cls in (Popularity, ItemKNN, ImplicitALS, SASRec)}
-
-
-def make_recommender(family: str, **params) -> Recommender:
-    families = recommender_families()
-    if family not in families:
-        raise RegistryError(f"unknown recommender {family!r}; choose from {', '.join(families)}")
-    return families[family](**params)
-
-
-def load_recommender(folder: str | Path) -> Recommender:
-    """Load a saved recommender folder: JSON and safetensors only."""
-    from safetensors.numpy import load_file
-
-    folder = Path(folder)
-    config = folder / MODEL_FILE
-    if not config.exists():
-        raise RegistryError(f"{folder} is not a saved tailorkit recommender (no {MODEL_FILE})")
-    document = json.loads(config.read_text())
-    families = recommender_families()
-    family = document.get("family")
-    if family not in families:
-        raise RegistryError(f"{config}: unknown recommender family {family!r}")
-    model = families[family](**document.get("params", {}))
-    arrays = load_file(str(folder / WEIGHTS_FILE))
-    arrays.pop("_empty", None)
-    state = document.get("state", {})
-    model.n_items_ = int(state.get("n_items", 0))
-    try:
-        model._restore(arrays, state)
-    except RegistryError as error:
-        raise RegistryError(f"{config}: {error}") from None
-    return model
+    def _load_document(self, document: dict[str, Any], path: Path) -> None:
+        arrays = load_file(str(path / WEIGHTS_FILE))
+        arrays.pop("_empty", None)
+        state = document.get("state", {})
+        self.n_items_ = int(state.get("n_items", 0))
+        try:
+            self._restore(arrays, state)
+        except RegistryError as error:
+            raise RegistryError(f"{path / MODEL_FILE}: {error}") from None
 
 
 def histories_matrix(histories: list[np.ndarray], n_items: int, weights=None):
     """Sparse (n × items) CSR with 1 (or the weight) for every history item."""
-    from scipy.sparse import csr_matrix
-
     lengths = [len(h) for h in histories]
     rows = np.repeat(np.arange(len(histories)), lengths)
     cols = np.concatenate(histories) if rows.size else np.zeros(0, np.int64)

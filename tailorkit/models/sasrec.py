@@ -9,7 +9,7 @@
   into windows of ``max_len`` transitions, so one forward pass trains every position;
   batches are padded tensors and there is no Python loop over users in the hot path.
 - **Pretraining**: ``pretrain_epochs`` of masked-item prediction (BERT4Rec-style,
-  bidirectional attention, ``mask_prob`` of the items replaced by a mask token) over the
+  bidirectional attention, ``mask_rate`` of the items replaced by a mask token) over the
   same sequences, then next-item fine-tuning of the same weights.
 - **Item text**: when the data carries item text vectors (a pretrained encoder's, e.g.
   MiniLM), ``item = id_embedding + W · text``. Items never seen in training have their id
@@ -41,7 +41,7 @@
 - **Seed bag** (``n_seeds``, default 3): that many networks with seeds ``random_state + k``,
   each trained and early-stopped on its own, side by side in worker processes (one thread
   each); a user's scores are the mean of the members' log-softmax scores. ``n_seeds=1`` is
-  one network, a third of the compute. ``time_budget_s`` bounds the whole fit: each member
+  one network, a third of the compute. ``time_limit`` bounds the whole fit: each member
   gets the budget's share of the rounds the members run in.
 """
 
@@ -55,6 +55,7 @@ import numpy as np
 
 from tailorkit.errors import RegistryError, SpecError
 from tailorkit.models.recommender import Recommender, TrainingSequences, Validation
+from tailorkit.models.torch_utils import default_threads
 
 LAYOUT = "post-norm"  # saved with the weights: an artifact of another layout is refused
 PRIOR_WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # the co-occurrence prior's candidates
@@ -72,14 +73,14 @@ class SASRec(Recommender):
         heads: int = 2,
         max_len: int = 200,
         dropout: float = 0.5,
-        lr: float = 2e-3,
+        learning_rate: float = 2e-3,
         weight_decay: float = 0.0,
         batch_size: int = 16,
         max_epochs: int = 200,
         patience: int = 5,
         n_seeds: int = 3,
         pretrain_epochs: int = 3,
-        mask_prob: float = 0.2,
+        mask_rate: float = 0.2,
         use_text: bool = True,
         id_dropout: float = 0.1,
         mask_seen: bool = False,
@@ -87,8 +88,8 @@ class SASRec(Recommender):
         cooccurrence: int = 10,
         cooccurrence_weight: float | None = None,
         bf16_logits: bool | None = None,
-        time_budget_s: float | None = None,
-        threads: int | None = None,
+        time_limit: float | None = None,
+        n_threads: int | None = None,
         random_state: int = 0,
         verbose: bool = False,
     ):
@@ -97,14 +98,14 @@ class SASRec(Recommender):
         self.heads = heads
         self.max_len = max_len
         self.dropout = dropout
-        self.lr = lr
+        self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.patience = patience
         self.n_seeds = n_seeds
         self.pretrain_epochs = pretrain_epochs
-        self.mask_prob = mask_prob
+        self.mask_rate = mask_rate
         self.use_text = use_text
         self.id_dropout = id_dropout
         self.mask_seen = mask_seen
@@ -112,8 +113,8 @@ class SASRec(Recommender):
         self.cooccurrence = cooccurrence
         self.cooccurrence_weight = cooccurrence_weight
         self.bf16_logits = bf16_logits
-        self.time_budget_s = time_budget_s
-        self.threads = threads
+        self.time_limit = time_limit
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -146,8 +147,8 @@ class SASRec(Recommender):
         early stopping on the validation cases."""
         import torch
 
-        if self.threads:
-            torch.set_num_threads(self.threads)
+        if self.n_threads:
+            torch.set_num_threads(self.n_threads)
         self._session = None
         torch.manual_seed(self.random_state)
         rng = np.random.default_rng(self.random_state)
@@ -167,9 +168,9 @@ class SASRec(Recommender):
         windows = torch.from_numpy(_windows(data.sequences, self.max_len))
         self.log_: list[dict[str, Any]] = []
         optimizer = torch.optim.Adam(
-            self.network_.parameters(), lr=self.lr, weight_decay=self.weight_decay
+            self.network_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
-        deadline = started + self.time_budget_s if self.time_budget_s else math.inf
+        deadline = started + self.time_limit if self.time_limit else math.inf
         for epoch in range(self.pretrain_epochs):
             if time.perf_counter() > deadline or not len(windows):
                 break
@@ -178,7 +179,7 @@ class SASRec(Recommender):
             self._say(self.log_[-1], started)
         self.pretrain_seconds_ = time.perf_counter() - started
         optimizer = torch.optim.Adam(
-            self.network_.parameters(), lr=self.lr, weight_decay=self.weight_decay
+            self.network_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
         best, best_state, waited = -1.0, None, 0
         self.best_epoch_ = 0
@@ -248,8 +249,8 @@ class SASRec(Recommender):
         self.n_items_ = data.n_items
         seeds = [self.random_state + k for k in range(self.n_seeds)]
         workers = fold_workers(None, len(seeds))
-        budget = member_budget(self.time_budget_s, len(seeds), workers)
-        member = {"n_seeds": 1, "threads": 1, "time_budget_s": budget, "cooccurrence": 0}
+        budget = member_budget(self.time_limit, len(seeds), workers)
+        member = {"n_seeds": 1, "n_threads": 1, "time_limit": budget, "cooccurrence": 0}
         params = {**self.get_params(), **member}  # the prior is the bag's, fitted once
         jobs = [[params] * len(seeds), seeds, [data] * len(seeds), [valid] * len(seeds)]
         if workers > 1:
@@ -305,7 +306,7 @@ class SASRec(Recommender):
             table = net.item_table(drop)
             if masked:
                 seq = batch[:, 1:]
-                chosen = (torch.rand(seq.shape) < self.mask_prob) & (seq > 0)
+                chosen = (torch.rand(seq.shape) < self.mask_rate) & (seq > 0)
                 inputs = seq.masked_fill(chosen, net.mask_token)
                 hidden = net.encode(inputs, table, causal=False)[chosen]
                 targets = seq[chosen]
@@ -616,7 +617,6 @@ def _onnx_scorer(model: SASRec):
     import torch
 
     from tailorkit.models.compressed import onnx_session
-    from tailorkit.models.ft_transformer import default_threads
 
     class Scorer(torch.nn.Module):
         def __init__(self):
@@ -642,7 +642,7 @@ def _onnx_scorer(model: SASRec):
             opset_version=17,
             dynamo=False,
         )
-    return onnx_session(buffer.getvalue(), model.threads or default_threads())
+    return onnx_session(buffer.getvalue(), model.n_threads or default_threads())
 
 
 def _network(n_items: int, params: SASRec, text_dim: int):

@@ -11,13 +11,14 @@ from typing import Any
 
 import numpy as np
 
+from tailorkit.models.registry import load_model
 from tailorkit.models.sensor_base import WindowModel
 
 
 class WindowEnsemble(WindowModel):
     """Average of ``members`` (fitted ``WindowModel`` objects) with ``weights``."""
 
-    family = "ensemble"
+    family = "sensor_ensemble"
 
     def __init__(self, *, members: list | None = None, weights: list[float] | None = None):
         self.members = members
@@ -62,6 +63,4 @@ class WindowEnsemble(WindowModel):
         return {"members": folders}
 
     def _load_state(self, path: Path, state: dict[str, Any]) -> None:
-        from tailorkit.models.sensor_base import load_window_model
-
-        self.members = [load_window_model(path / folder) for folder in state["members"]]
+        self.members = [load_model(path / folder) for folder in state["members"]]

@@ -8,13 +8,13 @@ pretraining (``SequenceRULModel``).
 
 from __future__ import annotations
 
-from tailorkit.models.sensor_base import SequenceRULModel
+from tailorkit.models.sensor_sequence import SequenceRULModel
 
 
 class SensorLSTM(SequenceRULModel):
     """Stacked LSTM encoder; ``hidden`` units per layer, ``layers`` layers."""
 
-    family = "lstm"
+    family = "sensor_lstm"
 
     def __init__(
         self,
@@ -30,7 +30,7 @@ class SensorLSTM(SequenceRULModel):
         learning_rate: float = 2e-3,
         weight_decay: float = 1e-4,
         validation_fraction: float = 0.15,
-        mask_ratio: float = 0.3,
+        mask_rate: float = 0.3,
         mask_segment: int = 5,
         band_weight: float = 1.0,
         failure_weight: float = 0.1,
@@ -49,7 +49,7 @@ class SensorLSTM(SequenceRULModel):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
-        self.mask_ratio = mask_ratio
+        self.mask_rate = mask_rate
         self.mask_segment = mask_segment
         self.band_weight = band_weight
         self.failure_weight = failure_weight

@@ -31,9 +31,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from tailorkit.errors import SpecError
-from tailorkit.models.ft_transformer import _torch_session
 from tailorkit.models.modality_base import ModalityModel
 from tailorkit.models.text_encoder import encode_texts, load_encoder, mean_pool, resolve_encoder
+from tailorkit.models.torch_utils import torch_session
 
 HEAD_FILE = "head.safetensors"
 MODES = ("frozen", "finetune", "lora")
@@ -104,7 +104,7 @@ class TextClassifier(ModalityModel):
         mode: str = "frozen",
         max_length: int = 256,
         head_C: float | None = None,
-        epochs: int = 3,
+        max_epochs: int = 3,
         batch_size: int = 16,
         learning_rate: float | None = None,
         warmup_fraction: float = 0.1,
@@ -116,7 +116,7 @@ class TextClassifier(ModalityModel):
         self.mode = mode
         self.max_length = max_length
         self.head_C = head_C
-        self.epochs = epochs
+        self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.warmup_fraction = warmup_fraction
@@ -130,7 +130,7 @@ class TextClassifier(ModalityModel):
             raise SpecError(f"text mode must be one of {', '.join(MODES)} (got {self.mode!r})")
         texts = clean_texts(inputs)
         seed = 0 if self.random_state is None else int(self.random_state)
-        with _torch_session(seed, self.n_threads):
+        with torch_session(seed, self.n_threads):
             if self.mode == "frozen":
                 self._fit_head(self.embed(texts), y)
             else:
@@ -178,7 +178,7 @@ class TextClassifier(ModalityModel):
             {"params": self.network_.head.parameters(), "lr": rate * 10},
         ]
         optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
-        steps = self.epochs * math.ceil(len(texts) / self.batch_size)
+        steps = self.max_epochs * math.ceil(len(texts) / self.batch_size)
         warmup = max(1, int(self.warmup_fraction * steps))
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
@@ -186,7 +186,7 @@ class TextClassifier(ModalityModel):
         generator = torch.Generator().manual_seed(seed)
         labels = torch.from_numpy(y)
         self.network_.train()
-        for _epoch in range(self.epochs):
+        for _epoch in range(self.max_epochs):
             order = torch.randperm(len(texts), generator=generator).tolist()
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
@@ -215,7 +215,7 @@ class TextClassifier(ModalityModel):
 
     def _predict_logits(self, inputs: Any) -> np.ndarray:
         texts = clean_texts(inputs)
-        with _torch_session(0, self.n_threads):
+        with torch_session(0, self.n_threads):
             if self.mode == "frozen":
                 logits = self.embed(texts) @ self.coef_.T + self.intercept_
                 return logits[:, 0] if logits.shape[1] == 1 else logits

@@ -20,8 +20,8 @@ from torch.nn import functional as F
 
 from tailorkit.errors import DataError
 from tailorkit.models.cnn import pick_validation
-from tailorkit.models.ft_transformer import _torch_session
 from tailorkit.models.modality_base import ModalityModel
+from tailorkit.models.torch_utils import torch_session
 
 WEIGHTS_FILE = "weights.safetensors"
 
@@ -81,7 +81,7 @@ class VisitGRU(ModalityModel):
         self,
         *,
         hidden: int = 32,
-        epochs: int = 60,
+        max_epochs: int = 60,
         batch_size: int = 64,
         learning_rate: float = 3e-3,
         weight_decay: float = 1e-4,
@@ -91,7 +91,7 @@ class VisitGRU(ModalityModel):
         n_threads: int | None = None,
     ):
         self.hidden = hidden
-        self.epochs = epochs
+        self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -117,14 +117,14 @@ class VisitGRU(ModalityModel):
         visits, lengths = self._arrays(inputs)
         train, valid = pick_validation(len(y), y, self.validation_fraction, seed)
         labels = torch.from_numpy(y)
-        with _torch_session(seed, self.n_threads):
+        with torch_session(seed, self.n_threads):
             self.network_ = _Network(self.n_features_, self.hidden, len(self.classes_))
             optimizer = torch.optim.AdamW(
                 self.network_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
             )
             generator = torch.Generator().manual_seed(seed)
             best, best_state, waited = np.inf, None, 0
-            for _epoch in range(self.epochs):
+            for _epoch in range(self.max_epochs):
                 self.network_.train()
                 order = train[torch.randperm(len(train), generator=generator).numpy()]
                 for start in range(0, len(order), self.batch_size):
@@ -151,7 +151,7 @@ class VisitGRU(ModalityModel):
 
     def _predict_logits(self, inputs: Any) -> np.ndarray:
         visits, lengths = self._arrays(inputs)
-        with _torch_session(0, self.n_threads), torch.inference_mode():
+        with torch_session(0, self.n_threads), torch.inference_mode():
             return self.network_(visits, lengths).numpy()
 
     def _save(self, path: Path) -> dict[str, Any]:

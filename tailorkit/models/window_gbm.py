@@ -32,7 +32,7 @@ def window_features(X: np.ndarray) -> np.ndarray:
 class WindowLightGBM(WindowModel):
     """LightGBM regression (point and quantiles) and classification on window features."""
 
-    family = "lightgbm"
+    family = "sensor_lightgbm"
 
     def __init__(
         self,

@@ -88,15 +88,15 @@ class TextModelSection(_Strict):
     encoder: str | None = Field(None, description="HF name or path; default: offline MiniLM")
     mode: Literal["frozen", "finetune", "lora"] = "frozen"
     max_length: int = Field(256, ge=8, le=512)
-    epochs: int | None = Field(None, ge=1, description="finetune / lora epochs (default 3)")
+    max_epochs: int | None = Field(None, ge=1, description="finetune / lora epochs (default 3)")
 
     @model_validator(mode="after")
     def _epochs_train_an_encoder(self, info: ValidationInfo) -> TextModelSection:
-        if self.mode == "frozen" and self.epochs is not None and _user_spec(info):
+        if self.mode == "frozen" and self.max_epochs is not None and _user_spec(info):
             raise ValueError(
-                "epochs applies to mode finetune or lora; mode frozen fits a "
-                "logistic-regression head on fixed embeddings (no epochs): remove epochs or "
-                "set mode"
+                "max_epochs applies to mode finetune or lora; mode frozen fits a "
+                "logistic-regression head on fixed embeddings (no epochs): remove max_epochs "
+                "or set mode"
             )
         return self
 
@@ -105,7 +105,7 @@ class ImageModelSection(_Strict):
     size: int | None = Field(
         None, ge=8, le=256, description="side in pixels (default: most common)"
     )
-    epochs: int = Field(40, ge=1)
+    max_epochs: int = Field(40, ge=1)
     backbone: Literal["small", "resnet18", "resnet34"] = Field(
         "small", description="small (from scratch) or an ImageNet ResNet for pretrained weights"
     )
@@ -122,7 +122,7 @@ class VisitsSection(_Strict):
 
 class FusionSection(_Strict):
     modality_dropout: float = Field(0.25, ge=0, lt=1)
-    epochs: int = Field(60, ge=1)
+    max_epochs: int = Field(60, ge=1)
 
 
 class DiagnosisSpec(Spec):
@@ -498,7 +498,7 @@ def candidates_for(spec: DiagnosisSpec, data: PatientData) -> list[Candidate]:
         "text_classifier": spec.text_model.model_dump(exclude_none=True),
         "image_cnn": {
             "image_size": data.image_size,
-            "epochs": spec.image_model.epochs,
+            "max_epochs": spec.image_model.max_epochs,
             "backbone": spec.image_model.backbone,
             "pretrained_path": spec.image_model.pretrained_path,
         },
@@ -508,7 +508,7 @@ def candidates_for(spec: DiagnosisSpec, data: PatientData) -> list[Candidate]:
             "text_max_length": spec.text_model.max_length,
             "image_size": data.image_size or 28,
             "modality_dropout": spec.fusion.modality_dropout,
-            "epochs": spec.fusion.epochs,
+            "max_epochs": spec.fusion.max_epochs,
             "backbone": spec.image_model.backbone,
             "pretrained_path": spec.image_model.pretrained_path,
         },
@@ -1146,8 +1146,8 @@ def fusion_comparison(
             "text": ["note"],
             "text_model": {"max_length": 64},
             "images": {"xray": "xray"},
-            "image_model": {"epochs": epochs},
-            "fusion": {"epochs": epochs},
+            "image_model": {"max_epochs": epochs},
+            "fusion": {"max_epochs": epochs},
             "models": ["logistic", "text_classifier", "image_cnn", "fusion"],
             "evaluation": {"folds": folds, "seed": 0, "bootstrap": 500},
         }

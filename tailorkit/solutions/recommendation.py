@@ -568,7 +568,7 @@ def _refit(name, candidates, fitted, data, sequences, times, weights, vectors):
         params["max_epochs"] = epochs + int(getattr(fitted, "average", 0))  # its last 2a+1 mean
         params["cooccurrence_weight"] = float(getattr(fitted, "prior_weight_", 0.0))
     if family == "als" and getattr(fitted, "history_", None):
-        params["iterations"] = int(np.argmax(fitted.history_)) + 1
+        params["max_epochs"] = int(np.argmax(fitted.history_)) + 1
     model = make_recommender(family, **params)
     return model.fit(TrainingSequences(sequences, data.n_items, times, weights, vectors))
 

@@ -1,0 +1,1 @@
+"""Shared training machinery of the solutions: cross-validation, blends, ablation twins."""
