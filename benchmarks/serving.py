@@ -19,7 +19,7 @@ LightGBM and an FT-Transformer are fitted on all rows with tailorkit's defaults 
   concurrency 1 also the service with 3 reason codes;
 - cold start: process start to the first answered predict;
 - compression of the FT-Transformer (ONNX fp32, int8, distillation): size, latency, AUC delta
-  on a 20% check split (see ``tailorkit/serve/compress.py`` for that protocol).
+  on a 20% check split (see ``tailorkit/compress/variants.py`` for that protocol).
 
 Recommender protocol: MovieLens ml-latest-small (100,836 ratings of 610 users,
 ``../shared/datasets/ml-latest-small``; every rating is an interaction, movies.csv gives the
@@ -414,9 +414,10 @@ def cold_start(workspace: Path, project: str, body: dict, key: str, endpoint="pr
 
 
 def compression(workspace: Path, X: pd.DataFrame, y: np.ndarray) -> list[dict]:
+    from tailorkit.compress.split import split_for_compression
+    from tailorkit.compress.variants import compress
     from tailorkit.models import load_model
     from tailorkit.registry import Registry
-    from tailorkit.serve.compress import compress, split_for_compression
 
     teacher = load_model(Registry(workspace).resolve("german-ft@champion").path)
     data = split_for_compression(X, y, 0)

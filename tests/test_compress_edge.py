@@ -15,22 +15,18 @@ import numpy as np
 import pytest
 import yaml
 
+from tailorkit.compress.measure import Variant
+from tailorkit.compress.prune import prune_and_finetune
+from tailorkit.compress.split import split_for_compression
+from tailorkit.compress.variants import choose, compress
 from tailorkit.data.simulators.applicants import simulate_applicants
 from tailorkit.errors import GateFailed, TailorkitError
 from tailorkit.models import load_model, make_model
 from tailorkit.predict import DECISION_FILE
 from tailorkit.registry import Registry
 from tailorkit.serve.app import ServiceSettings, create_app
-from tailorkit.serve.compress import (
-    Variant,
-    choose,
-    compress,
-    compress_registered,
-    prune_and_finetune,
-    split_for_compression,
-)
-from tailorkit.serve.edge import export_edge
 from tailorkit.serve.events import EventStore
+from tailorkit.solutions.tabular_compression import compress_registered, export_edge
 
 from .serving_helpers import (
     FEATURES,
@@ -193,7 +189,7 @@ def test_pruning_zeroes_half_the_weights_and_keeps_a_working_model():
 
 
 def test_the_runner_needs_only_numpy_and_onnxruntime():
-    source = (Path(__file__).parents[1] / "tailorkit/serve/edge_runner.py").read_text()
+    source = (Path(__file__).parents[1] / "tailorkit/compress/edge_runner.py").read_text()
     imported = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -201,6 +197,12 @@ def test_the_runner_needs_only_numpy_and_onnxruntime():
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module.split(".")[0])
     assert imported <= {"json", "math", "sys", "pathlib", "numpy", "onnxruntime"}
+
+
+def test_importing_the_compress_package_does_not_load_torch():
+    code = "import tailorkit.compress, sys; assert 'torch' not in sys.modules"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize("ref", ["acme-credit@champion", "acme-credit@compressed"])

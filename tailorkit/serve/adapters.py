@@ -201,7 +201,7 @@ class FastPath:
 
     @classmethod
     def build(cls, model: Any, decision: dict[str, Any]) -> FastPath | None:
-        from tailorkit.serve.edge import preprocessing_document
+        from tailorkit.compress.edge import preprocessing_document
 
         if getattr(model, "family", None) not in cls.FAMILIES:
             return None
@@ -222,7 +222,7 @@ class FastPath:
 
     def score(self, rows: list[dict[str, Any]], reasons: int):
         """(probabilities rounded as the Scorer does, reason names per row or None)."""
-        from tailorkit.serve.edge_runner import encode_rows
+        from tailorkit.compress.edge_runner import encode_rows
 
         numeric, codes = encode_rows(self.spec, rows)
         model = self.model

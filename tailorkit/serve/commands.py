@@ -237,7 +237,8 @@ def compress(
 ) -> None:
     """Quantize, prune, distill and export a model; trade-off table; the spec's limits apply."""
     from tailorkit.errors import GateFailed
-    from tailorkit.serve.compress import TABLE_COLUMNS, compress_registered
+    from tailorkit.report.compression_report import TABLE_COLUMNS
+    from tailorkit.solutions.tabular_compression import compress_registered
 
     chosen_methods = tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else None
     document = compress_registered(
@@ -267,7 +268,7 @@ def export(
     workspace: Path | None = WorkspaceOption,
 ) -> None:
     """Write an edge bundle: ONNX model, preprocessing JSON, a numpy + onnxruntime runner."""
-    from tailorkit.serve.edge import export_edge
+    from tailorkit.solutions.tabular_compression import export_edge
 
     registry = _registry(workspace, None)
     folder = export_edge(registry.resolve(model), edge)

@@ -1,9 +1,9 @@
-"""``tailorkit export --edge``: a folder that scores without tailorkit, torch or pandas.
+"""The edge bundle: a folder that scores without tailorkit, torch or pandas.
 
 The bundle holds ``model.onnx`` (the network: encoded inputs -> logit), ``preprocessing.json``
 (every fitted preprocessing number and the decision threshold), ``runner.py`` (numpy +
-onnxruntime only) and a README. An FT-Transformer version is exported to ONNX here; a
-compressed version (``tailorkit compress``) already is one.
+onnxruntime only) and a README. An FT-Transformer is exported to ONNX here; a compressed
+model (``tailorkit compress``) already is one.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from tailorkit.errors import TailorkitError
-from tailorkit.models import load_model
-from tailorkit.predict import DECISION_FILE
 
 RUNNER_SOURCE = Path(__file__).with_name("edge_runner.py")
 README = """# tailorkit edge bundle: {model}
@@ -33,18 +31,17 @@ to 1e-5. Unknown categories and nulls are treated as missing, as in the service.
 """
 
 
-def export_edge(version, folder: Path) -> Path:
-    """Write the bundle of a registered version into ``folder`` (created; must be empty)."""
+def write_bundle(model, decision: dict[str, Any], folder: Path, *, name: str) -> Path:
+    """Write the bundle of ``model`` with its decision policy into ``folder`` (created; must
+    be empty); ``name`` (e.g. ``project:version``) labels it."""
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise TailorkitError(f"{folder} is not empty; choose a new folder for the bundle")
-    model = load_model(version.path)
-    decision = json.loads((version.path / DECISION_FILE).read_text())
-    graph, quantiles = _graph_of(model, version)
+    graph, quantiles = _graph_of(model, name)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.onnx").write_bytes(graph)
     spec = preprocessing_document(model.preprocessor_, quantiles, decision)
-    spec["model"] = f"{version.project}:{version.version}"
+    spec["model"] = name
     (folder / "preprocessing.json").write_text(json.dumps(spec, indent=1))
     shutil.copyfile(RUNNER_SOURCE, folder / "runner.py")
     (folder / "README.md").write_text(
@@ -60,6 +57,7 @@ def export_edge(version, folder: Path) -> Path:
 
 
 def preprocessing_document(preprocessor, quantiles, decision: dict[str, Any]) -> dict[str, Any]:
+    """Every fitted preprocessing number and the decision policy, as the runner reads them."""
     labels = decision.get("labels") or {}
     return {
         "columns": list(decision["columns"]),
@@ -82,20 +80,21 @@ def preprocessing_document(preprocessor, quantiles, decision: dict[str, Any]) ->
     }
 
 
-def _graph_of(model, version) -> tuple[bytes, Any]:
+def _graph_of(model, name: str) -> tuple[bytes, Any]:
     if model.family == "compressed":
         return model.graph_, model.quantiles_
     if model.family == "ft_transformer":
+        # torch loads only here: the service imports preprocessing_document for every family
         import torch
 
-        from tailorkit.serve.compress import GraphFT, export_onnx
+        from tailorkit.compress.onnx_graph import GraphFT, export_onnx
 
         n_numeric = model.network_.n_numeric
         numeric = torch.zeros(2, n_numeric)
         categorical = torch.zeros(2, len(model.network_.cardinalities), dtype=torch.long)
         return export_onnx(GraphFT(model.network_), numeric, categorical), model.quantiles_
     raise TailorkitError(
-        f"{version.project}:{version.version} is a {model.family} model; the edge bundle needs "
+        f"{name} is a {model.family} model; the edge bundle needs "
         "an ft_transformer or a compressed version (run `tailorkit compress --methods distill` "
         "to get a small ONNX student of any model)"
     )
