@@ -1,5 +1,5 @@
-"""``python -m tailorkit`` runs the command line."""
+"""``python -m tailorkit``: the command line."""
 
-from tailorkit.cli import main
+from tailorkit.cli.main import main
 
 main()

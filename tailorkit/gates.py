@@ -75,10 +75,14 @@ def evaluate_requirements(
     lines: list[str],
     metrics: dict[str, Any],
     fairness: list[dict],
-    stage: str,
+    *,
     known: tuple[str, ...] = MODEL_METRICS,
+    measured_on_final: tuple[str, ...] = (),
+    stage: str = "evaluation",
 ) -> list[dict[str, Any]]:
-    """Check each requirement against the chosen model's metrics and fairness audit."""
+    """Check each requirement against the chosen model's metrics and fairness audit. A
+    metric in ``measured_on_final`` was measured on the refitted model: its stage reads
+    "before promotion"."""
     by_column = {entry["column"]: entry for entry in fairness}
     outcomes = []
     for line in lines:
@@ -96,7 +100,7 @@ def evaluate_requirements(
                 "metric": requirement.metric,
                 "value": None if value is None else float(value),
                 "passed": requirement.check(value),
-                "stage": stage,
+                "stage": "before promotion" if requirement.metric in measured_on_final else stage,
                 "note": note,
             }
         )

@@ -1,6 +1,8 @@
-"""The project spec (``tailorkit.yaml``): validated with pydantic, layered like RecBole.
+"""The project spec (``tailorkit.yaml``): sections shared by the solutions, validated with
+pydantic, layered like RecBole.
 
-Layers, later wins: solution defaults -> the user's YAML -> command-line ``--set`` overrides.
+Layers, later wins: solution defaults -> the user's YAML -> command-line ``--set`` overrides
+(``tailorkit.solutions.specs.load_spec`` puts them together for the spec's solution).
 Errors name the field and the line it sits on.
 """
 
@@ -32,8 +34,8 @@ class _Strict(BaseModel):
 class SpecBase(_Strict):
     """What every solution's spec has: a name, the solution, requirements, a workspace.
 
-    Each solution module subclasses this (``SPEC``) with its own data and model sections;
-    requirement lines are checked against the solution's ``METRICS`` when resolving.
+    Each solution subclasses this (its ``spec_class``) with its own data and model sections;
+    requirement lines are checked against the solution's ``metrics`` when resolving.
     """
 
     name: str
@@ -121,11 +123,9 @@ class Spec(SpecBase):
         ]
 
 
-# ------------------------------------------------------------------ loading
-def load_spec(
-    path: str | Path, overrides: list[str] | None = None
-) -> tuple[SpecBase, dict[str, Any]]:
-    """Read, layer and validate a spec file; returns the spec and the resolved dict."""
+# ------------------------------------------------------------------ reading
+def read_spec_file(path: str | Path) -> tuple[dict[str, Any], dict[tuple, int]]:
+    """A spec file's mapping and the line of every key (for error messages)."""
     path = Path(path)
     if not path.exists():
         raise SpecError(f"spec file '{path}' not found; create one with `tailorkit init`")
@@ -144,36 +144,31 @@ def load_spec(
         raise SpecError(
             f"{path}: the spec must be a mapping of keys (name:, solution:, data:, ...)"
         )
-    return resolve_spec(user, overrides=overrides, source=str(path), lines=lines)
+    return user, lines
 
 
-def resolve_spec(
-    user: dict[str, Any],
-    *,
-    overrides: list[str] | None = None,
-    source: str = "spec",
-    lines: dict[tuple, int] | None = None,
-) -> tuple[SpecBase, dict[str, Any]]:
-    """Layer solution defaults, the user's mapping and overrides, then validate."""
-    from tailorkit.gates import parse_requirement
-    from tailorkit.solutions import get_solution
-
-    module = get_solution(user.get("solution"), source)
-    merged = _deep_merge(module.DEFAULTS, user)
+def layer(
+    defaults: dict[str, Any], user: dict[str, Any], overrides: list[str] | None = None
+) -> dict[str, Any]:
+    """RecBole-style layers, later wins: solution defaults, the user's mapping, then the
+    command line's ``key.sub=value`` overrides."""
+    merged = _deep_merge(defaults, user)
     for override in overrides or []:
         _apply_override(merged, override)
+    return merged
+
+
+def validate(
+    spec_class: type[SpecBase],
+    merged: dict[str, Any],
+    source: str = "spec",
+    lines: dict[tuple, int] | None = None,
+) -> SpecBase:
+    """The validated spec; a mistake is a ``SpecError`` naming the field and its line."""
     try:
-        spec = module.SPEC.model_validate(merged)
+        return spec_class.model_validate(merged)
     except ValidationError as error:
         raise SpecError(_describe(error, source, lines or {})) from None
-    for index, line in enumerate(spec.requirements):
-        try:
-            parse_requirement(line, module.METRICS)
-        except SpecError as error:
-            where = (lines or {}).get(("requirements", index))
-            where = f"{source} line {where}" if where else source
-            raise SpecError(f"{where}: field 'requirements.{index}': {error}") from None
-    return spec, spec.model_dump(mode="json")
 
 
 def _describe(error: ValidationError, source: str, lines: dict[tuple, int]) -> str:

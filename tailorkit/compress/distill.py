@@ -17,7 +17,7 @@ from tailorkit.compress.split import CompressionData
 from tailorkit.data.preprocess import TabularPreprocessor
 from tailorkit.models.base import TabularModel
 from tailorkit.models.compressed import CompressedModel
-from tailorkit.models.ft_transformer import apply_quantiles, fit_quantiles
+from tailorkit.models.quantiles import apply_quantiles, fit_quantiles
 
 
 class StudentMLP(nn.Module):

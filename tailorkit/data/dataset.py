@@ -13,6 +13,9 @@ from tailorkit.data.schema import infer_schema
 from tailorkit.errors import DataError, SpecError
 from tailorkit.spec import Spec
 
+# target values read as the event (the positive class) when the spec names none
+POSITIVE_LABELS = ("1", "bad", "yes", "true", "default", "defaulted", "y", "fraud")
+
 
 @dataclass
 class TrainingData:
@@ -76,8 +79,6 @@ def load_training_data(
 
 def binary_target(series: pd.Series, spec: Spec, source: str) -> tuple[np.ndarray, str]:
     """Map the target column to 0/1; the positive class is the event (default, fraud)."""
-    from tailorkit.solutions.credit_risk import POSITIVE_LABELS
-
     values = series.astype(str).str.strip()
     levels = sorted(values.unique())
     if len(levels) < 2:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,26 +90,36 @@ def join_notes(frame: pd.DataFrame, columns: list[str]) -> list[str]:
     return joined.tolist()
 
 
-def check_notes(notes: list[str], encoder: str | None, max_length: int, report: LoadReport) -> None:
-    """Count empty notes (text treated as missing) and over-long ones (truncated)."""
-    from tailorkit.models.text_classifier import count_truncated
-
+def check_notes(notes: list[str], report: LoadReport) -> None:
+    """Count empty notes (text treated as missing)."""
     empty = [i for i, note in enumerate(notes) if not note]
     report.add(
         "empty_notes",
         len(empty),
         f"{len(empty)} note(s) are empty (rows {_rows(empty)}): text treated as missing there",
     )
-    long = count_truncated(notes, encoder, max_length)
-    report.add(
-        "truncated_notes",
-        long,
-        f"{long} note(s) are longer than {max_length} tokens and were truncated to their "
-        f"first {max_length} tokens (text_model.max_length)",
-    )
 
 
 # -------------------------------------------------------------------- images
+def as_image_batch(images: Any, size: int) -> np.ndarray:
+    """(n, H, W) grey-scale as float32 in [0, 1], resized to ``size`` × ``size`` if needed."""
+    array = np.asarray(images)
+    if array.ndim == 4 and array.shape[-1] in (1, 3):  # channels last
+        array = array.mean(axis=-1)
+    if array.ndim != 3:
+        raise DataError(f"images must be an (n, height, width) array, got shape {array.shape}")
+    scale = 255.0 if array.dtype == np.uint8 or float(np.nanmax(array, initial=0)) > 1.5 else 1.0
+    array = np.nan_to_num(array.astype(np.float32) / scale)
+    if array.shape[1:] != (size, size):
+        import torch  # lazy: torch, only to resize
+        from torch.nn import functional as F
+
+        tensor = torch.from_numpy(array).unsqueeze(1)
+        array = F.interpolate(tensor, size=(size, size), mode="bilinear", antialias=True)
+        array = array.squeeze(1).numpy()
+    return array
+
+
 def read_image(path: Path) -> np.ndarray:
     """One grey-scale image as a 2-D float array in [0, 1]; ``ValueError`` if unreadable."""
     if path.suffix.lower() == ".npy":
@@ -199,8 +210,6 @@ def stack_images(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """(n, size, size) images (zeros where missing) and the presence mask; ``size``
     defaults to the most common side length."""
-    from tailorkit.models.cnn import as_image_batch
-
     shapes = Counter(image.shape for image in loaded.values())
     if size is None:
         size = max(shapes.most_common(1)[0][0]) if shapes else 28

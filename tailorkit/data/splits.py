@@ -79,3 +79,17 @@ def assert_no_patient_leak(splits: list[tuple[np.ndarray, np.ndarray]], groups: 
                 f"fold {number}: patient(s) {', '.join(map(str, shared[:5]))} appear in both "
                 "training and validation rows; split by patient"
             )
+
+
+def local_splits(splits: list[tuple[np.ndarray, np.ndarray]]) -> list:
+    """Splits re-indexed to the evaluated rows only (for cross-fitting on them); a single
+    holdout is cut into two seeded halves that are fitted on each other."""
+    evaluated = np.sort(np.concatenate([valid for _, valid in splits]))
+    everything = np.arange(len(evaluated))
+    if len(splits) == 1:
+        shuffled = np.random.default_rng(0).permutation(everything)
+        groups = [np.sort(shuffled[: len(shuffled) // 2]), np.sort(shuffled[len(shuffled) // 2 :])]
+    else:
+        position = {row: i for i, row in enumerate(evaluated)}
+        groups = [np.array([position[r] for r in valid]) for _, valid in splits]
+    return [(np.setdiff1d(everything, group), group) for group in groups]

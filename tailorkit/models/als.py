@@ -5,8 +5,8 @@ Both half-steps are exact batched solves (``torch.linalg.solve`` over users or i
 the per-row Gram matrices ``Y^T C_u Y`` come from one sparse product with the row-wise
 outer products of the factors, so there is no Python loop over users. Only item factors
 are kept: a history is scored by folding it in (the user half-step for that history), so
-new and unknown users are scored exactly like training users. Iterations (``max_epochs``) stop early when
-validation NDCG@10 stops improving.
+new and unknown users are scored exactly like training users. Iterations (``max_epochs``)
+stop early when validation NDCG@10 stops improving.
 """
 
 from __future__ import annotations

@@ -41,28 +41,13 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional as F
 
-from tailorkit.errors import DataError, SpecError
+from tailorkit.data.patients import as_image_batch
+from tailorkit.errors import SpecError
 from tailorkit.models.modality_base import ModalityModel
 from tailorkit.models.torch_utils import deadline_after, torch_session
 
 WEIGHTS_FILE = "weights.safetensors"
 PREDICT_BATCH = 512
-
-
-def as_image_batch(images: Any, size: int) -> np.ndarray:
-    """(n, H, W) grey-scale as float32 in [0, 1], resized to ``size`` × ``size`` if needed."""
-    array = np.asarray(images)
-    if array.ndim == 4 and array.shape[-1] in (1, 3):  # channels last
-        array = array.mean(axis=-1)
-    if array.ndim != 3:
-        raise DataError(f"images must be an (n, height, width) array, got shape {array.shape}")
-    scale = 255.0 if array.dtype == np.uint8 or float(np.nanmax(array, initial=0)) > 1.5 else 1.0
-    array = np.nan_to_num(array.astype(np.float32) / scale)
-    if array.shape[1:] != (size, size):
-        tensor = torch.from_numpy(array).unsqueeze(1)
-        array = F.interpolate(tensor, size=(size, size), mode="bilinear", antialias=True)
-        array = array.squeeze(1).numpy()
-    return array
 
 
 class BasicBlock(nn.Module):

@@ -18,6 +18,7 @@ import pandas as pd
 from tailorkit.data.preprocess import TabularPreprocessor
 from tailorkit.errors import RegistryError, SpecError
 from tailorkit.models.base import TabularModel
+from tailorkit.models.quantiles import apply_quantiles
 
 GRAPH_FILE = "model.onnx"
 
@@ -59,8 +60,6 @@ class CompressedModel(TabularModel):
 
     def encode(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The graph's inputs: (numeric float32, categorical int64)."""
-        from tailorkit.models.ft_transformer import apply_quantiles
-
         numeric, categorical = self.preprocessor_.transform(X)
         if self.quantiles_ is not None:
             numeric = apply_quantiles(numeric, self.quantiles_)

@@ -29,11 +29,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 
+from tailorkit.data.patients import as_image_batch
 from tailorkit.data.preprocess import TabularPreprocessor
 from tailorkit.data.schema import infer_schema
 from tailorkit.errors import DataError
 from tailorkit.models.cnn import (
-    as_image_batch,
     augment,
     image_trunk,
     load_trunk_weights,

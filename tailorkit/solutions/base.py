@@ -16,8 +16,9 @@ from typing import IO, Any, ClassVar
 
 import pandas as pd
 
+from tailorkit.data.io import read_table
 from tailorkit.errors import SpecError, TailorkitError
-from tailorkit.registry import ModelVersion
+from tailorkit.registry import ModelVersion, Registry
 from tailorkit.spec import SpecBase
 
 Say = Callable[[str], None]
@@ -122,8 +123,11 @@ class Solution(ABC):
     def serving_adapter(self, version: ModelVersion) -> Any:
         """The loaded version behind the service's endpoints (a ``ServingAdapter``)."""
 
-    def compress(self, version: ModelVersion, spec_path: Path, **options: Any) -> dict[str, Any]:
-        """``tailorkit compress``: smaller variants of a registered version, with a report."""
+    def compress(
+        self, registry: Registry, version: ModelVersion, spec: Any, base_dir: Path, **options: Any
+    ) -> dict[str, Any]:
+        """``tailorkit compress``: smaller variants of a registered version (its project's
+        ``spec``, whose folder is ``base_dir``), chosen by the spec's limits, with a report."""
         raise UnsupportedCommand(
             f"tailorkit compress is not available for {self.name} projects (it compresses "
             "tabular scoring models: credit_risk)"
@@ -143,6 +147,11 @@ def require_options(solution: str, options: dict[str, Any], *names: str) -> None
     if missing:
         flags = ", ".join("--" + n.replace("_", "-") for n in missing)
         raise SpecError(f"tailorkit init {solution} needs {flags}")
+
+
+def table_columns(source: str) -> list[str]:
+    """The column names of a table ``tailorkit init`` was pointed at (read in full)."""
+    return [str(c) for c in read_table(source, base_dir=Path.cwd()).columns]
 
 
 def require_columns(source: str, columns: list[str], wanted: dict[str, str | None]) -> None:

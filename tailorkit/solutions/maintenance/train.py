@@ -10,13 +10,13 @@ at random cycles (one prediction at the cut, ``cuts_per_asset`` cuts per life: `
 
 from __future__ import annotations
 
-import tempfile
 import time
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from tailorkit.data.sensors import LifeContext, SensorNormalizer, Windows, sliding_windows
 from tailorkit.errors import DataError
@@ -32,14 +32,15 @@ from tailorkit.evaluate.rul_metrics import (
     classification_metrics,
     rul_metrics,
 )
-from tailorkit.gates import evaluate_requirements
-from tailorkit.models.sensor_base import WindowModel, make_window_model
+from tailorkit.models import make_model
+from tailorkit.models.sensor_base import WindowModel
 from tailorkit.models.sensor_ensemble import WindowEnsemble
-from tailorkit.solutions.maintenance_bundle import MaintenanceBundle
-from tailorkit.solutions.maintenance_data import FleetData, load_fleet
+from tailorkit.solutions.base import Evaluation, RunContext
+from tailorkit.solutions.maintenance.bundle import MaintenanceBundle
+from tailorkit.solutions.maintenance.data import FleetData, load_fleet
+from tailorkit.solutions.maintenance.document import ABLATION_SUFFIX, result_document
 
-ABLATION_SUFFIX = " (no pretraining)"
-SEQUENCE_FAMILIES = ("lstm", "cnn", "transformer")
+SEQUENCE_FAMILIES = ("sensor_lstm", "sensor_cnn", "sensor_transformer")
 LOWER_IS_BETTER = ("rmse", "mae", "phm08_score", "rmse_all_windows", "policy_cost_rate")
 
 
@@ -73,37 +74,14 @@ class Split:
         self.time = self.times[end]
 
 
-def run_maintenance(project, registry, run_id: int, say) -> Any:
-    from tailorkit.pipeline import RunResult
-
-    spec = project.spec
+def fit_candidates(context: RunContext) -> Evaluation:
+    """Grouped split, candidates, C-MAPSS-style evaluation, the policy, the bundle saved."""
+    spec, say = context.spec, context.say
     say("reading sensor data")
-    fleet = load_fleet(spec, project.base_dir)
+    fleet = load_fleet(spec, context.base_dir)
     warnings = list(fleet.warnings)
     train_assets, valid_assets = split_assets(fleet, spec)
-    train_rows = np.isin(fleet.readings[spec.data.asset].to_numpy(str), train_assets)
-    normalizer = SensorNormalizer(
-        sensors=fleet.sensors, settings=fleet.settings, random_state=spec.evaluation.seed
-    ).fit(fleet.readings.loc[train_rows])
-    if normalizer.dropped_:
-        warnings.append(
-            f"constant sensor(s) {', '.join(normalizer.dropped_)} carry no information and "
-            "were dropped"
-        )
-    context = None
-    if spec.tasks.life_context:
-        times = fleet.readings[spec.data.time].to_numpy(float)
-        context = LifeContext(baseline=spec.tasks.window).fit(
-            times[train_rows], fleet.lives[train_rows]
-        )
-    split = Split(fleet, spec, normalizer, context, train_assets)
-    short = pd.Series(fleet.lives).value_counts()
-    if (short < spec.tasks.window).any():
-        warnings.append(
-            f"{int((short < spec.tasks.window).sum())} life/lives have fewer than "
-            f"{spec.tasks.window} readings; their windows were padded with the first reading "
-            "and kept (flagged in predictions)"
-        )
+    normalizer, life_context, split = _windows(spec, fleet, train_assets, warnings)
     fitted, rows = train_candidates(spec, split, say)
     say("choosing the best model and the maintenance policy")
     best = rows[0]["model"]
@@ -113,55 +91,59 @@ def run_maintenance(project, registry, run_id: int, say) -> Any:
     if policy:
         rows[0]["policy_cost_rate"] = policy["policies"]["predictive policy"]["cost_rate"]
         rows[0]["policy_saving_vs_fixed"] = policy["saving_vs_fixed"]
-    requirements = evaluate_requirements(
-        spec.requirements, rows[0], [], "evaluation", known=_metric_names()
-    )
-    gates_passed = all(r["passed"] for r in requirements)
     bundle = MaintenanceBundle(
-        _bundle_config(spec, policy), normalizer, model, detector, ref=spec.name, context=context
+        _bundle_config(spec, policy),
+        normalizer,
+        model,
+        detector,
+        ref=spec.name,
+        context=life_context,
     )
-    with tempfile.TemporaryDirectory() as folder:
-        path = bundle.save(f"{folder}/model")
-        version = registry.register_model(
-            spec.name,
-            path,
-            family=model.family,
-            run_id=run_id,
-            metrics=_numbers(rows[0]),
-        )
-    for row in rows:
-        registry.log_metrics(run_id, row["model"], _numbers(row))
-    document = _document(spec, run_id, version.version, fleet, normalizer, split, rows, best)
+    bundle.save(context.artifact_dir)
+    document = result_document(spec, fleet, normalizer, split, rows)
     document.update(
         {
             "policy": policy,
-            "requirements": requirements,
-            "gates_passed": gates_passed,
             "warnings": warnings,
-            "examples": _examples(split, model, detector, bundle, valid_assets),
+            "examples": examples(split, bundle),
         }
     )
-    from tailorkit.report.maintenance_report import write_maintenance_report
-
-    html_path, json_path = project.report_paths(run_id)
-    write_maintenance_report(document, html_path, json_path)
-    return RunResult(
-        leaderboard=pd.DataFrame(rows),
+    return Evaluation(
+        leaderboard=rows,
         best=best,
-        report_path=html_path,
-        json_path=json_path,
-        model_ref=f"{spec.name}:{version.version}",
-        gates_passed=gates_passed,
-        promoted=False,
-        requirements=requirements,
-        result=document,
+        family=model.family,
+        document=document,
+        metrics=_numbers(rows[0]),
+        model=bundle,
     )
 
 
-def _metric_names() -> tuple[str, ...]:
-    from tailorkit.solutions.maintenance import METRICS
-
-    return METRICS
+def _windows(spec, fleet: FleetData, train_assets, warnings: list[str]):
+    """The normalizer and life context fitted on the training assets, and the windows."""
+    train_rows = np.isin(fleet.readings[spec.data.asset].to_numpy(str), train_assets)
+    normalizer = SensorNormalizer(
+        sensors=fleet.sensors, settings=fleet.settings, random_state=spec.evaluation.seed
+    ).fit(fleet.readings.loc[train_rows])
+    if normalizer.dropped_:
+        warnings.append(
+            f"constant sensor(s) {', '.join(normalizer.dropped_)} carry no information and "
+            "were dropped"
+        )
+    life_context = None
+    if spec.tasks.life_context:
+        times = fleet.readings[spec.data.time].to_numpy(float)
+        life_context = LifeContext(baseline=spec.tasks.window).fit(
+            times[train_rows], fleet.lives[train_rows]
+        )
+    split = Split(fleet, spec, normalizer, life_context, train_assets)
+    short = pd.Series(fleet.lives).value_counts()
+    if (short < spec.tasks.window).any():
+        warnings.append(
+            f"{int((short < spec.tasks.window).sum())} life/lives have fewer than "
+            f"{spec.tasks.window} readings; their windows were padded with the first reading "
+            "and kept (flagged in predictions)"
+        )
+    return normalizer, life_context, split
 
 
 # ---------------------------------------------------------------------- split
@@ -189,11 +171,11 @@ def candidates(spec) -> dict[str, WindowModel]:
     out: dict[str, WindowModel] = {}
     ablation = spec.evaluation.pretraining_ablation
     for entry in spec.model_entries():
-        out[entry.name] = make_window_model(entry.family, random_state=seed, **entry.params)
+        out[entry.name] = make_model(entry.family, random_state=seed, **entry.params)
         wanted = ablation is True or (isinstance(ablation, list) and entry.name in ablation)
         if entry.family in SEQUENCE_FAMILIES and wanted and entry.params.get("pretrain", True):
             params = {**entry.params, "pretrain": False}
-            out[entry.name + ABLATION_SUFFIX] = make_window_model(
+            out[entry.name + ABLATION_SUFFIX] = make_model(
                 entry.family, random_state=seed, **params
             )
     return out
@@ -246,8 +228,11 @@ def score_candidate(name: str, model: WindowModel, spec, split: Split) -> dict[s
     predict_ms = (time.perf_counter() - started) * 1000.0 / max(len(valid), 1) * 1000.0
     row: dict[str, Any] = {"model": name, "family": model.family}
     cuts = cut_positions(split, valid, spec.evaluation.cuts_per_asset, spec.evaluation.seed)
-    true = split.rul[valid][cuts]
-    row.update(rul_metrics(forecast["rul"][cuts], true))
+    # the models learn the capped target, so they are measured against it (as the C-MAPSS
+    # literature does); the uncapped error is reported beside it
+    row.update(rul_metrics(forecast["rul"][cuts], split.target[valid][cuts]))
+    uncapped = rul_metrics(forecast["rul"][cuts], split.rul[valid][cuts])
+    row["rmse_uncapped"] = uncapped["rmse"]
     row["cuts"] = int(len(cuts))
     row["rmse_all_windows"] = float(np.sqrt(np.mean((forecast["rul"] - split.target[valid]) ** 2)))
     row["band_coverage"] = band_coverage(
@@ -297,8 +282,6 @@ def _anomaly_auroc(model, X, target, rul, spec) -> float | None:
     failing = rul <= spec.tasks.horizon
     if healthy.sum() < 2 or failing.sum() < 2:
         return None
-    from sklearn.metrics import roc_auc_score
-
     rows = np.flatnonzero(healthy | failing)
     errors = detector.anomaly_error(X[rows])
     return float(roc_auc_score(failing[rows], errors))
@@ -375,67 +358,7 @@ def _numbers(row: dict) -> dict[str, float]:
     }
 
 
-def _document(spec, run_id, version, fleet, normalizer, split, rows, best) -> dict[str, Any]:
-    evaluation = spec.evaluation
-    n_valid = len(np.unique(split.assets[split.windows.end][~split.train]))
-    description = (
-        f"Grouped holdout by asset: {n_valid} validation asset(s) (seed {evaluation.seed}, "
-        f"{evaluation.validation_fraction:.0%} of the assets with failures); no asset has "
-        "windows on both sides; the normalizer and every model are fitted on the training "
-        f"assets only. rmse, mae and phm08_score follow the C-MAPSS protocol: each validation "
-        f"life is cut at {evaluation.cuts_per_asset} random cycle(s) and predicted once at "
-        "the cut (true RUL uncapped); rmse_all_windows scores every validation window against "
-        f"the capped target ({spec.tasks.rul_cap:g}). Classification: failure within "
-        f"{spec.tasks.horizon:g} time steps, F1 at the alert threshold "
-        f"{spec.alerts.failure_probability_above:g}."
-    )
-    return {
-        "project": spec.name,
-        "solution": spec.solution,
-        "run_id": run_id,
-        "model_version": version,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "protocol": {
-            "kind": "grouped holdout",
-            "title": f"grouped holdout by asset ({n_valid} validation assets), seed "
-            f"{evaluation.seed}",
-            "folds": 1,
-            "seed": evaluation.seed,
-            "description": description,
-        },
-        "data": {
-            **fleet.summary(),
-            **normalizer.describe(),
-            "life_context": spec.tasks.life_context,
-        },
-        "tasks": spec.tasks.model_dump(),
-        "leaderboard": rows,
-        "best": best,
-        "ablation": _ablation(rows),
-    }
-
-
-def _ablation(rows: list[dict]) -> list[dict]:
-    by_name = {r["model"]: r for r in rows}
-    out = []
-    for name, row in by_name.items():
-        twin = by_name.get(name + ABLATION_SUFFIX)
-        if twin:
-            out.append(
-                {
-                    "model": name,
-                    "rmse_with_pretraining": row["rmse"],
-                    "rmse_without": twin["rmse"],
-                    "phm08_with": row["phm08_score"],
-                    "phm08_without": twin["phm08_score"],
-                    "rmse_all_windows_with": row["rmse_all_windows"],
-                    "rmse_all_windows_without": twin["rmse_all_windows"],
-                }
-            )
-    return out
-
-
-def _examples(split: Split, model, detector, bundle, valid_assets, n: int = 4) -> list[dict]:
+def examples(split: Split, bundle: MaintenanceBundle, n: int = 4) -> list[dict]:
     """RUL band and anomaly score over the lives of a few validation assets (for plots)."""
     valid = np.flatnonzero(~split.train & ~np.isnan(split.target))
     out = []

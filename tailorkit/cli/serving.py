@@ -1,6 +1,5 @@
-"""CLI commands for serving: ``serve``, ``tenants ...``, ``experiments ...``, ``compress``,
-``export --edge``. ``register(app)`` adds them to the main Typer app; heavy imports
-(FastAPI, torch, onnx) happen inside the commands."""
+"""Serving commands: ``serve``, ``tenants ...``, ``experiments ...``. Heavy imports (FastAPI,
+SQLAlchemy, the models) happen inside the commands, so ``tailorkit --help`` stays fast."""
 
 from __future__ import annotations
 
@@ -8,26 +7,18 @@ import json
 from pathlib import Path
 
 import typer
+from rich.table import Table
+
+from tailorkit.cli.common import DbUrlOption, WorkspaceOption, registry_of
+from tailorkit.console import default_workspace, out
+from tailorkit.console import say as _note
+from tailorkit.errors import TailorkitError
 
 tenants_app = typer.Typer(no_args_is_help=True, help="Client companies and their API keys.")
 experiments_app = typer.Typer(no_args_is_help=True, help="A/B and shadow experiments.")
 
-WorkspaceOption = typer.Option(
-    None, "--workspace", "-w", help="Workspace folder (default: the spec's, or ./.tailorkit)."
-)
-DbUrlOption = typer.Option(
-    None,
-    "--db-url",
-    envvar="TAILORKIT_DB_URL",
-    help="Database URL (e.g. postgresql://...); default: the workspace's SQLite file.",
-)
-
-
 def _registry(workspace: Path | None, db_url: str | None):
-    from tailorkit.cli import _default_workspace
-    from tailorkit.registry import Registry
-
-    return Registry(workspace or _default_workspace(), url=db_url)
+    return registry_of(workspace, db_url)
 
 
 def _store(workspace: Path | None, db_url: str | None):
@@ -37,8 +28,6 @@ def _store(workspace: Path | None, db_url: str | None):
 
 
 def _print(text: str) -> None:
-    from tailorkit.cli import out
-
     out.print(text, highlight=False, soft_wrap=True)
 
 
@@ -61,14 +50,13 @@ def serve(
 
     import uvicorn
 
-    from tailorkit.cli import _default_workspace
     from tailorkit.serve.app import ServiceSettings, create_app
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     settings = ServiceSettings(
-        workspace=workspace or _default_workspace(),
+        workspace=workspace or default_workspace(),
         db_url=db_url,
         max_body_bytes=max_body,
         max_rows=max_rows,
@@ -136,10 +124,6 @@ def tenants_list(
     if as_json:
         _print(json.dumps(rows))
         return
-    from rich.table import Table
-
-    from tailorkit.cli import out
-
     table = Table(title="Tenants")
     for column in ("tenant", "key id", "projects", "created"):
         table.add_column(column)
@@ -186,10 +170,6 @@ def experiments_list(
     if as_json:
         _print(json.dumps(rows))
         return
-    from rich.table import Table
-
-    from tailorkit.cli import out
-
     table = Table(title="Experiments")
     for column in ("id", "project", "name", "mode", "arms", "status", "units / exposures"):
         table.add_column(column)
@@ -215,92 +195,7 @@ def experiments_stop(
     _print(json.dumps(experiment.as_dict()))
 
 
-# ---------------------------------------------------------------------------- compress / export
-def compress(
-    model: str = typer.Argument(..., help="name@alias, name:version or name."),
-    spec: Path = typer.Option(Path("tailorkit.yaml"), "--spec", "-s", help="The project spec."),
-    methods: str | None = typer.Option(
-        None,
-        "--methods",
-        help="Comma-separated: onnx,int8,prune,distill (default: the spec's deploy.compress "
-        "and deploy.export, or all four when both are none).",
-    ),
-    alias: str | None = typer.Option(
-        None, "--alias", "-a", help="Point this alias at the chosen variant (e.g. challenger)."
-    ),
-    enforce: bool = typer.Option(
-        False, "--enforce", help="Exit 1 when no variant meets max_quality_drop / p99 latency."
-    ),
-    register: bool = typer.Option(True, "--register/--no-register"),
-    workspace: Path | None = WorkspaceOption,
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Quantize, prune, distill and export a model; trade-off table; the spec's limits apply."""
-    from tailorkit.errors import GateFailed
-    from tailorkit.report.compression_report import TABLE_COLUMNS
-    from tailorkit.solutions.tabular_compression import compress_registered
-
-    chosen_methods = tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else None
-    document = compress_registered(
-        _registry(workspace, None),
-        model,
-        spec,
-        methods=chosen_methods,
-        alias=alias,
-        register=register,
-        say=_note,
-    )
-    if as_json:
-        _print(json.dumps(document))
-    else:
-        _print_variants(document, TABLE_COLUMNS)
-    if enforce and document["chosen"] is None:
-        raise GateFailed(
-            f"no variant of {document['source']} keeps the quality drop within "
-            f"{document['max_quality_drop']} and p99 latency within "
-            f"{document['p99_latency_ms_limit'] or 'any'} ms; see {document['report']}"
-        )
-
-
-def export(
-    model: str = typer.Argument(..., help="name@alias, name:version or name."),
-    edge: Path = typer.Option(..., "--edge", help="Folder for the edge bundle (new or empty)."),
-    workspace: Path | None = WorkspaceOption,
-) -> None:
-    """Write an edge bundle: ONNX model, preprocessing JSON, a numpy + onnxruntime runner."""
-    from tailorkit.solutions.tabular_compression import export_edge
-
-    registry = _registry(workspace, None)
-    folder = export_edge(registry.resolve(model), edge)
-    _print(str(folder))
-
-
-def _print_variants(document: dict, columns: list[str]) -> None:
-    from rich.table import Table
-
-    from tailorkit.cli import out
-
-    table = Table(title=f"Compression of {document['source']}")
-    for column in columns:
-        if column != "description":
-            table.add_column(column)
-    for row in document["variants"]:
-        table.add_row(*[_cell(row[c]) for c in columns if c != "description"])
-    out.print(table)
-    out.print(
-        f"chosen: {document['chosen'] or 'none'}; registered: {document['registered'] or '-'}; "
-        f"report: {document['report']}"
-    )
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "-" if value is None else str(value)
-
-
 def _parse_arm(text: str, shadow: bool):
-    from tailorkit.errors import TailorkitError
     from tailorkit.serve.events import Arm
 
     alias, separator, weight = text.partition("=")
@@ -314,16 +209,8 @@ def _parse_arm(text: str, shadow: bool):
         ) from None
 
 
-def _note(message: str) -> None:
-    from tailorkit.cli import _say
-
-    _say(message)
-
-
 def register(app: typer.Typer) -> None:
     """Add the serving commands to the main CLI."""
     app.command("serve")(serve)
-    app.command("compress")(compress)
-    app.command("export")(export)
     app.add_typer(tenants_app, name="tenants")
     app.add_typer(experiments_app, name="experiments")

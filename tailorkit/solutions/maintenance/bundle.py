@@ -20,7 +20,8 @@ from tailorkit.data.sensors import (
 )
 from tailorkit.errors import DataError, RegistryError
 from tailorkit.evaluate.maintenance_policy import rul_quantile
-from tailorkit.models.sensor_base import WindowModel, load_window_model
+from tailorkit.models import load_model
+from tailorkit.models.sensor_base import WindowModel
 
 BUNDLE_FILE = "maintenance.json"
 FORECAST_COLUMNS = (
@@ -81,12 +82,12 @@ class MaintenanceBundle:
         normalizer = SensorNormalizer.from_dict(config.pop("normalizer"))
         context = config.pop("life_context", None)
         context = LifeContext.from_dict(context) if context else None
-        model = load_window_model(path / "rul")
+        model = load_model(path / "rul")
         detector = None
         if config.get("anomaly_model") == "rul":
             detector = model
         elif config.get("anomaly_model"):
-            detector = load_window_model(path / config["anomaly_model"])
+            detector = load_model(path / config["anomaly_model"])
         return cls(config, normalizer, model, detector, ref, context)
 
     @classmethod

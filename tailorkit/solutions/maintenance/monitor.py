@@ -21,7 +21,8 @@ import pandas as pd
 
 from tailorkit.data.sensors import convert_units, sliding_windows
 from tailorkit.errors import DataError
-from tailorkit.solutions.maintenance_bundle import MaintenanceBundle
+from tailorkit.registry import Registry
+from tailorkit.solutions.maintenance.bundle import MaintenanceBundle
 
 
 class Monitor:
@@ -44,8 +45,6 @@ class Monitor:
 
     @classmethod
     def from_registry(cls, ref: str, workspace: str | Path = ".tailorkit", **kwargs) -> Monitor:
-        from tailorkit.registry import Registry
-
         return cls(MaintenanceBundle.from_version(Registry(workspace).resolve(ref)), **kwargs)
 
     def update(self, asset: Any, reading: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,8 @@ import pandas as pd
 
 from tailorkit.data.io import iter_table_chunks
 from tailorkit.errors import DataError
-from tailorkit.models import TabularModel, load_model
+from tailorkit.models import load_model
+from tailorkit.models.base import TabularModel
 from tailorkit.registry import Registry
 
 DECISION_FILE = "decision.json"

@@ -1,4 +1,4 @@
-"""``tailorkit compress`` and ``tailorkit export --edge`` for a registered tabular version.
+"""``tailorkit compress`` and ``tailorkit export --edge`` for a registered credit-risk version.
 
 Loads the version's project spec and training data, runs the methods of
 ``tailorkit.compress``, applies the spec's ``deploy.max_quality_drop`` and
@@ -22,40 +22,34 @@ from tailorkit.compress.measure import LATENCY_CALLS, Variant
 from tailorkit.compress.split import CHECK_FRACTION, CompressionData, split_for_compression
 from tailorkit.compress.variants import METHODS, choose, compress
 from tailorkit.data.dataset import load_training_data
-from tailorkit.errors import TailorkitError
 from tailorkit.gates import parse_requirement
 from tailorkit.models import load_model
-from tailorkit.predict import DECISION_FILE
+from tailorkit.registry import ModelVersion, Registry
 from tailorkit.report.compression_report import render
-from tailorkit.spec import load_spec
+from tailorkit.solutions.credit_risk.predict import DECISION_FILE
 
 
 def compress_registered(
-    registry,
-    ref: str,
-    spec_path: Path,
+    registry: Registry,
+    version: ModelVersion,
+    spec: Any,
+    base_dir: Path,
     *,
     methods: tuple[str, ...] | None = None,
     alias: str | None = None,
     register: bool = True,
     say: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
-    """Compress a registered version with its project's data; report, gates, registration.
-    ``methods`` default: what the spec's ``deploy.compress`` / ``deploy.export`` name, or
-    every method when both are ``none``."""
-    version = registry.resolve(ref)
-    spec, _ = load_spec(spec_path)
-    if spec.name != version.project:
-        raise TailorkitError(
-            f"{spec_path} is the spec of '{spec.name}', not of '{version.project}'; pass --spec"
-        )
+    """Compress a registered version with its project's data (``spec``, whose folder is
+    ``base_dir``); report, gates, registration. ``methods`` default: what the spec's
+    ``deploy.compress`` / ``deploy.export`` name, or every method when both are ``none``."""
     if methods is None:
         deploy = spec.deploy
         named = ("onnx",) * (deploy.export == "onnx") + ("int8",) * (deploy.compress == "int8")
         methods = named or METHODS
     decision = json.loads((version.path / DECISION_FILE).read_text())
     say("reading data")
-    data = _compression_data(spec, spec_path, decision["columns"])
+    data = _compression_data(spec, base_dir, decision["columns"])
     teacher = load_model(version.path)
     source = f"{version.project}:{version.version}"
     variants = compress(
@@ -97,8 +91,8 @@ def export_edge(version, folder: Path) -> Path:
     return write_bundle(model, decision, folder, name=f"{version.project}:{version.version}")
 
 
-def _compression_data(spec, spec_path: Path, columns: list[str]) -> CompressionData:
-    training = load_training_data(spec, Path(spec_path).resolve().parent)
+def _compression_data(spec, base_dir: Path, columns: list[str]) -> CompressionData:
+    training = load_training_data(spec, base_dir)
     unlabeled = training.X_unlabeled
     return split_for_compression(
         training.X[columns],
