@@ -13,20 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from tailorkit.report.html import escape, figure, page, paragraph, section, table
-from tailorkit.report.run_report import (
-    BEST_COLOR,
-    _ablation_section,
+from tailorkit.report.jsonable import to_jsonable
+from tailorkit.report.run_explain import _ablation_section
+from tailorkit.report.run_format import (
     _bullets,
     _grid,
     _interval,
     _key_value_table,
-    _new_axes,
     _number,
     _percent,
-    _precision_recall_plot,
-    _roc_plot,
-    to_jsonable,
 )
+from tailorkit.report.run_plots import BEST_COLOR, _new_axes, _precision_recall_plot, _roc_plot
 
 BOARD = (
     ("modality", "uses", None),
