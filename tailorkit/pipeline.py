@@ -14,7 +14,6 @@ import pandas as pd
 
 from tailorkit.gates import evaluate_requirements
 from tailorkit.registry import Registry
-from tailorkit.report.run_report import to_jsonable
 from tailorkit.solutions import get_solution
 from tailorkit.solutions.base import Evaluation, RunContext, Say
 from tailorkit.solutions.specs import load_spec
@@ -148,7 +147,7 @@ class Project:
             "gates_passed": gates_passed,
             "promoted": gates_passed,
         }
-        return to_jsonable(document)
+        return document
 
 
 def _numbers(row: dict[str, Any]) -> dict[str, float]:

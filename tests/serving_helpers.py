@@ -15,8 +15,8 @@ import uvicorn
 
 from tailorkit.data.simulators.applicants import simulate_applicants
 from tailorkit.models import make_model
-from tailorkit.predict import DECISION_FILE
 from tailorkit.registry import Registry
+from tailorkit.solutions.credit_risk.predict import DECISION_FILE
 
 TINY_PARAMS = {
     "lightgbm": {"n_estimators": 30},

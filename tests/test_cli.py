@@ -206,14 +206,11 @@ def test_demo_runs_offline_on_embedded_data(tmp_path):
     assert Path(summary["report"]).exists()
     board = {row["model"]: row for row in summary["leaderboard"]}
     assert board["logistic"]["auc"] > 0.7  # real German credit data, not a toy
-    # Quality and fairness gates must pass; the latency gate depends on how busy the machine is.
-    gates = {r["metric"]: r for r in summary["requirements"]}
-    latency = gates.pop("predict_ms_per_1000")
-    limit = float(latency["requirement"].split("<=")[1])
-    assert latency["value"] == pytest.approx(board["logistic"]["predict_ms_per_1000"])
-    assert latency["value"] > 0 and latency["passed"] is (latency["value"] <= limit)
-    assert all(r["passed"] for r in gates.values())
-    assert summary["promoted"] == all(r["passed"] for r in summary["requirements"])
+    # The demo's gates are quality and fairness only: a latency gate would fail on a busy
+    # machine and leave the README's next steps (predict, serve) without a champion.
+    gates = {r["metric"] for r in summary["requirements"]}
+    assert gates == {"auc", "cost", "demographic_parity_difference"}
+    assert all(r["passed"] for r in summary["requirements"]) and summary["promoted"]
 
 
 def test_piped_tables_keep_their_names(monkeypatch):
@@ -222,7 +219,7 @@ def test_piped_tables_keep_their_names(monkeypatch):
 
     from rich.table import Table
 
-    from tailorkit.cli import _console
+    from tailorkit.console import make_console as _console
 
     def render() -> str:
         monkeypatch.setattr(sys, "stdout", io.StringIO())

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tailorkit.data.splits import assert_no_patient_leak, patient_splits
 from tailorkit.errors import DataError
 from tailorkit.evaluate.clinical import (
     OperatingPolicy,
     age_band,
     apply_recalibration,
-    assert_no_patient_leak,
     calibration,
     choose_threshold,
     cross_fitted_operating_point,
@@ -21,7 +21,6 @@ from tailorkit.evaluate.clinical import (
     fit_recalibration,
     metrics_at,
     net_benefit,
-    patient_splits,
     predictive_values,
     subgroup_table,
 )

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
+from tailorkit import get_solution, load_spec
 from tailorkit.compress.measure import Variant
 from tailorkit.compress.prune import prune_and_finetune
 from tailorkit.compress.split import split_for_compression
@@ -22,11 +23,11 @@ from tailorkit.compress.variants import choose, compress
 from tailorkit.data.simulators.applicants import simulate_applicants
 from tailorkit.errors import GateFailed, TailorkitError
 from tailorkit.models import load_model, make_model
-from tailorkit.predict import DECISION_FILE
 from tailorkit.registry import Registry
 from tailorkit.serve.app import ServiceSettings, create_app
 from tailorkit.serve.events import EventStore
-from tailorkit.solutions.tabular_compression import compress_registered, export_edge
+from tailorkit.solutions.credit_risk.compression import export_edge
+from tailorkit.solutions.credit_risk.predict import DECISION_FILE
 
 from .serving_helpers import (
     FEATURES,
@@ -77,6 +78,15 @@ def compressed(project, tmp_path_factory) -> None:
     register_folder(project["workspace"], "acme-credit", folder, "compressed")
 
 
+def compress_spec(workspace: Path, spec_path: Path, **options) -> dict:
+    """The champion compressed through the solution contract, as ``tailorkit compress``."""
+    registry = Registry(workspace)
+    spec, _ = load_spec(spec_path)
+    version = registry.resolve("acme-credit@champion")
+    solution = get_solution("credit_risk")
+    return solution.compress(registry, version, spec, spec_path.parent, **options)
+
+
 def test_compress_cli_reports_the_trade_off_and_registers_the_choice(project):
     done = subprocess.run(
         [
@@ -123,10 +133,10 @@ def test_limits_that_no_variant_meets_fail_the_gate(project, monkeypatch):
     spec = yaml.safe_load(project["spec"].read_text())
     spec["requirements"] = ["p99_latency_ms <= 0.000001"]
     strict.write_text(yaml.safe_dump(spec))
-    from tailorkit.serve import commands
+    from tailorkit.cli import compression
 
     with pytest.raises(GateFailed, match="no variant"):
-        commands.compress(
+        compression.compress(
             "acme-credit@champion",
             spec=strict,
             methods="onnx",
@@ -138,17 +148,10 @@ def test_limits_that_no_variant_meets_fail_the_gate(project, monkeypatch):
         )
     spec["requirements"], spec["deploy"] = [], {"compress": "int8", "export": "none"}
     strict.write_text(yaml.safe_dump(spec))  # no --methods: the spec's deploy section
-    named = compress_registered(
-        Registry(project["workspace"]), "acme-credit@champion", strict, register=False
-    )
+    named = compress_spec(project["workspace"], strict, register=False)
     assert {v["name"] for v in named["variants"]} == {"original", "torch-int8", "int8"}
     with pytest.raises(TailorkitError, match="unknown compression method"):
-        compress_registered(
-            Registry(project["workspace"]),
-            "acme-credit@champion",
-            project["spec"],
-            methods=("zip",),
-        )
+        compress_spec(project["workspace"], project["spec"], methods=("zip",))
 
 
 def test_choose_takes_the_fastest_model_call_within_the_limits():

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tailorkit import load_spec
 from tailorkit.data.dataset import load_training_data
 from tailorkit.errors import DataError, SpecError
-from tailorkit.spec import load_spec
 
 from .conftest import write_spec
 

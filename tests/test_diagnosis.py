@@ -17,7 +17,7 @@ from PIL import Image
 from tailorkit import Project
 from tailorkit.data.simulators.patients import write_patient_files
 from tailorkit.errors import DataError, SpecError
-from tailorkit.spec import resolve_spec
+from tailorkit.solutions.specs import resolve_spec
 
 TINY_FUSION = {"max_epochs": 2, "widths": [4, 8], "d_embed": 8, "hidden": 16}
 
@@ -48,7 +48,7 @@ def clinic(tmp_path: Path) -> Path:
 
 
 def spec_and_data(folder: Path, **changes):
-    from tailorkit.solutions.diagnosis import load_patient_data
+    from tailorkit.solutions.diagnosis.data import load_patient_data
 
     spec, _ = resolve_spec(yaml.safe_load(write_project(folder, **changes).read_text()))
     return spec, load_patient_data(spec, folder)
@@ -120,7 +120,7 @@ def test_spec_naming_missing_columns(clinic):
 
 
 def test_patient_with_several_rows_never_spans_folds(clinic):
-    from tailorkit.solutions.diagnosis import make_fold_splits
+    from tailorkit.solutions.diagnosis.train import make_fold_splits
 
     frame = pd.read_csv(clinic / "patients.csv")
     doubled = pd.concat([frame, frame.head(30)], ignore_index=True)
@@ -161,7 +161,7 @@ def test_holdout_with_specificity_target(clinic):
 
 
 def test_unlabeled_rows_reach_the_ft_transformers_pretraining(clinic):
-    from tailorkit.solutions.diagnosis import Candidate, fit_candidate
+    from tailorkit.solutions.diagnosis.candidates import Candidate, fit_candidate
 
     table = pd.read_csv(clinic / "patients.csv")
     table.drop(columns=["disease"]).head(40).to_csv(clinic / "more.csv", index=False)
@@ -294,7 +294,7 @@ def test_protected_columns_are_audited_and_kept_out_of_the_models(clinic):
 
 
 def test_holdout_honours_a_fraction_that_is_not_one_over_k(clinic):
-    from tailorkit.solutions.diagnosis import make_fold_splits
+    from tailorkit.solutions.diagnosis.train import make_fold_splits
 
     def holdout(fraction: float):
         evaluation = {"protocol": "holdout", "holdout_fraction": fraction}
@@ -314,7 +314,7 @@ def test_holdout_honours_a_fraction_that_is_not_one_over_k(clinic):
 
 
 def test_n_jobs_runs_the_folds_in_worker_processes(clinic):
-    from tailorkit.solutions.diagnosis import evaluate_candidates
+    from tailorkit.solutions.diagnosis.train import evaluate_candidates
 
     def out_of_fold(**evaluation):
         evaluation = {"folds": 3, "bootstrap": 0, **evaluation}
@@ -382,7 +382,7 @@ def test_fusion_uses_the_image_backbone_and_its_pretrained_weights(clinic):
 
 
 def test_text_epochs_apply_to_fine_tuning_only(clinic):
-    from tailorkit.solutions.diagnosis import candidates_for
+    from tailorkit.solutions.diagnosis.candidates import candidates_for
 
     write_project(clinic, text_model={"max_length": 48, "max_epochs": 2})
     with pytest.raises(SpecError, match=r"text_model.*max_epochs applies to mode finetune or lora"):

@@ -11,9 +11,9 @@ from sklearn.base import clone
 from tailorkit.data.patients import PatientInputs
 from tailorkit.data.simulators.patients import simulate_patients, simulate_visits
 from tailorkit.errors import DataError
+from tailorkit.models import load_model as load_modality_model
 from tailorkit.models.cnn import ImageCNN
 from tailorkit.models.fusion import FusionClassifier
-from tailorkit.models.modality_base import load_modality_model
 from tailorkit.models.text_classifier import TextClassifier
 from tailorkit.models.visit_gru import VisitGRU
 

@@ -262,18 +262,20 @@ def test_other_numeric_columns_get_quantile_bands():
 def test_parallel_folds_give_the_same_predictions_as_sequential_folds():
     from tailorkit.data.schema import infer_schema
     from tailorkit.data.simulators.applicants import simulate_applicants
-    from tailorkit.evaluate.crossval import FoldJobs, cross_validate, fold_executor, make_splits
+    from tailorkit.data.splits import make_splits
+    from tailorkit.execution.process_pool import fold_executor
     from tailorkit.models import make_model
+    from tailorkit.training.crossval import FoldJobs, TabularFolds, cross_validate
     from tests.conftest import TINY_FT
 
     frame = simulate_applicants(300, random_state=3)
     y = frame.pop("default").to_numpy()
     splits = make_splits(y, protocol="kfold", folds=3, holdout_fraction=0.2, seed=0)
     model = make_model("ft_transformer", time_limit=None, **TINY_FT)
-    common = dict(schema=infer_schema(frame), X_unlabeled=None)
-    sequential = cross_validate("ft", model, frame, y, splits, **common)
+    task = TabularFolds(model, frame, y, infer_schema(frame))
+    sequential = cross_validate("ft", task, y, splits)
     with fold_executor(2) as executor:
-        parallel = FoldJobs("ft", model, frame, y, splits, executor=executor, **common).result()
+        parallel = FoldJobs("ft", task, y, splits, executor=executor).result()
     np.testing.assert_allclose(parallel.oof, sequential.oof, rtol=1e-6)
     assert parallel.fold_auc == pytest.approx(sequential.fold_auc)
 
@@ -281,25 +283,19 @@ def test_parallel_folds_give_the_same_predictions_as_sequential_folds():
 def test_a_fold_workers_error_reaches_the_caller_as_it_was_raised():
     from tailorkit.data.schema import infer_schema
     from tailorkit.data.simulators.applicants import simulate_applicants
+    from tailorkit.data.splits import make_splits
     from tailorkit.errors import SpecError
-    from tailorkit.evaluate.crossval import FoldJobs, fold_executor, make_splits
+    from tailorkit.execution.process_pool import fold_executor
     from tailorkit.models import make_model
+    from tailorkit.training.crossval import FoldJobs, TabularFolds
 
     frame = simulate_applicants(120, random_state=4)
     y = frame.pop("default").to_numpy()
     splits = make_splits(y, protocol="kfold", folds=3, holdout_fraction=0.2, seed=0)
     model = make_model("ft_transformer", d_token=30, n_heads=4)  # checked when fitting
     with fold_executor(2, ("tailorkit.models.ft_transformer",)) as executor:
-        jobs = FoldJobs(
-            "ft",
-            model,
-            frame,
-            y,
-            splits,
-            schema=infer_schema(frame),
-            X_unlabeled=None,
-            executor=executor,
-        )
+        task = TabularFolds(model, frame, y, infer_schema(frame))
+        jobs = FoldJobs("ft", task, y, splits, executor=executor)
         with pytest.raises(SpecError, match="multiple of n_heads"):
             jobs.result()
 
@@ -307,7 +303,7 @@ def test_a_fold_workers_error_reaches_the_caller_as_it_was_raised():
 def _thread_counts() -> tuple[set[int], int]:
     from threadpoolctl import threadpool_info
 
-    from tailorkit.models.ft_transformer import default_threads
+    from tailorkit.models.torch_utils import default_threads
 
     blas = {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
     return blas, default_threads()
@@ -316,7 +312,7 @@ def _thread_counts() -> tuple[set[int], int]:
 def test_every_fold_worker_caps_blas_and_torch_threads_at_its_share_of_the_cores():
     import os
 
-    from tailorkit.evaluate.crossval import fold_executor
+    from tailorkit.execution.process_pool import fold_executor
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     share = max(1, (cores or 1) // 2)

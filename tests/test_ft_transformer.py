@@ -225,12 +225,13 @@ def test_bagging_is_settled_by_the_whole_data_set_not_by_each_fold(project_dir):
     """A fold just under the size line and a refit just over it fit the same model."""
     from tailorkit import Project
     from tailorkit.models.ft_transformer import SMALL_TABLE_ROWS
+    from tailorkit.solutions.credit_risk.train import make_candidates
 
     assert FTTransformer().sized_for(SMALL_TABLE_ROWS + 1).n_bags == 1
     assert FTTransformer().sized_for(SMALL_TABLE_ROWS).n_bags == 3
     assert FTTransformer(n_bags=2).sized_for(10).n_bags == 2  # an explicit choice stays
     project = Project.from_yaml(project_dir / "tailorkit.yaml")
     project.spec.models = ["ft_transformer"]
-    big = project._candidates(SMALL_TABLE_ROWS + 1)["ft_transformer"]
-    small = project._candidates(100)["ft_transformer"]
+    big = make_candidates(project.spec, SMALL_TABLE_ROWS + 1)["ft_transformer"]
+    small = make_candidates(project.spec, 100)["ft_transformer"]
     assert big.n_bags == 1 and small.n_bags == 3

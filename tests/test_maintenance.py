@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from tailorkit import load_spec
 from tailorkit.data.sensors import LifeContext, SensorNormalizer, check_readings, convert_units
 from tailorkit.data.simulators.fleet import failure_log, simulate_fleet, truncate_fleet
 from tailorkit.errors import DataError, SpecError
 from tailorkit.pipeline import Project
-from tailorkit.solutions.maintenance_train import split_assets
-from tailorkit.spec import load_spec
+from tailorkit.solutions.maintenance.train import split_assets
 
 SENSORS = [f"s{i}" for i in range(1, 12)] + ["temp_k", "temp_f"]
 SETTINGS = ["setting_1", "setting_2", "setting_3"]
@@ -160,8 +160,8 @@ def test_life_context_is_causal_per_life_and_streams_as_it_batches():
 
 def test_life_context_channels_follow_the_spec_switch(trained):
     folder, _ = trained
-    from tailorkit.solutions.maintenance_data import load_fleet
-    from tailorkit.solutions.maintenance_train import Split
+    from tailorkit.solutions.maintenance.data import load_fleet
+    from tailorkit.solutions.maintenance.train import Split
 
     spec, _ = load_spec(folder / "tailorkit.yaml")
     assert spec.tasks.life_context  # on by default
@@ -185,7 +185,7 @@ def test_life_context_channels_follow_the_spec_switch(trained):
 
 def test_grouped_split_has_no_asset_on_both_sides(trained):
     folder, _ = trained
-    from tailorkit.solutions.maintenance_data import load_fleet
+    from tailorkit.solutions.maintenance.data import load_fleet
 
     spec, _ = load_spec(folder / "tailorkit.yaml")
     train, valid = split_assets(load_fleet(spec, folder), spec)
@@ -211,7 +211,7 @@ def test_run_registers_a_bundle_with_report_policy_and_gates(trained):
 def test_predict_per_asset_with_band_probability_anomaly_and_padding(trained):
     folder, result = trained
     from tailorkit.registry import Registry
-    from tailorkit.solutions.maintenance_bundle import MaintenanceBundle
+    from tailorkit.solutions.maintenance.bundle import MaintenanceBundle
 
     bundle = MaintenanceBundle.from_version(
         Registry(folder / ".tailorkit").resolve(result.model_ref)
@@ -239,7 +239,7 @@ def test_predict_per_asset_with_band_probability_anomaly_and_padding(trained):
 def test_sensors_missing_at_predict_time_are_named(trained):
     folder, result = trained
     from tailorkit.registry import Registry
-    from tailorkit.solutions.maintenance_bundle import MaintenanceBundle
+    from tailorkit.solutions.maintenance.bundle import MaintenanceBundle
 
     bundle = MaintenanceBundle.from_version(
         Registry(folder / ".tailorkit").resolve(result.model_ref)
@@ -251,7 +251,7 @@ def test_sensors_missing_at_predict_time_are_named(trained):
 
 def test_monitor_streams_readings_and_alerts_once_when_rul_crosses(trained):
     folder, result = trained
-    from tailorkit.solutions.maintenance_monitor import Monitor
+    from tailorkit.solutions.maintenance.monitor import Monitor
 
     monitor = Monitor.from_registry(result.model_ref, workspace=folder / ".tailorkit",
                                     thresholds={"rul_below": 25})  # fmt: skip
@@ -273,7 +273,7 @@ def test_monitor_streams_readings_and_alerts_once_when_rul_crosses(trained):
 
 def test_monitor_streaming_gives_the_batch_forecast(trained):
     folder, result = trained
-    from tailorkit.solutions.maintenance_monitor import Monitor
+    from tailorkit.solutions.maintenance.monitor import Monitor
 
     monitor = Monitor.from_registry(result.model_ref, workspace=folder / ".tailorkit")
     assert monitor.bundle.context is not None  # the default adds drift and age channels
@@ -298,7 +298,7 @@ def test_no_failure_labels_is_a_clear_error(tmp_path: Path):
 
 
 def test_a_named_event_column_that_is_missing_is_an_error(tmp_path: Path):
-    from tailorkit.solutions.maintenance_data import load_events
+    from tailorkit.solutions.maintenance.data import load_events
 
     log = failure_log(simulate_fleet(3, mean_life=40)).drop(columns="event")
     log.to_csv(tmp_path / "failures.csv", index=False)
@@ -365,11 +365,11 @@ def test_profiler_flags_a_failure_mode_column_as_leakage():
 
 
 def test_demo_project_is_valid_and_its_data_loads(tmp_path: Path):
-    from tailorkit.solutions.maintenance import demo_project, describe_data
+    from tailorkit.solutions.maintenance.solution import SOLUTION
 
-    spec_path, description = demo_project(tmp_path / "demo")
+    spec_path, description = SOLUTION.demo_project(tmp_path / "demo")
     spec, _ = load_spec(spec_path)
-    warnings, summary = describe_data(spec, spec_path.parent)
+    warnings, summary = SOLUTION.describe_data(spec, spec_path.parent)
     assert "40 assets" in description and "40 lives ending in failure" in summary
     assert any("converted from degF" in w for w in warnings)
 

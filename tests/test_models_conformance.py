@@ -10,13 +10,12 @@ import pytest
 from sklearn.base import clone
 
 from tailorkit.errors import DataError
-from tailorkit.models import (
-    MODEL_FAMILIES,
-    PARALLEL_FOLD_FAMILIES,
-    TabularModel,
-    load_model,
-    make_model,
-    model_families,
+from tailorkit.models import FAMILIES, families, family_class, load_model, make_model
+from tailorkit.models.base import TabularModel
+from tailorkit.models.registry import INTERNAL_FAMILIES
+
+MODEL_FAMILIES = tuple(
+    f for f in families("tabular") if f not in INTERNAL_FAMILIES or f == "ensemble"
 )
 
 TINY_LIGHTGBM = {"n_estimators": 40, "early_stopping_rounds": 10, "n_threads": 1}
@@ -100,11 +99,10 @@ def test_every_family_has_a_tiny_configuration():
     assert set(TINY_PARAMS) == set(MODEL_FAMILIES)
 
 
-def test_fold_worker_families_are_the_classes_with_parallel_folds():
-    """The pipeline starts fold workers from this list, before any model module is imported."""
-    parallel = {family for family, cls in model_families().items() if cls.parallel_folds}
-    assert parallel == set(PARALLEL_FOLD_FAMILIES)
-    assert all(cls.family == family for family, cls in model_families().items())
+def test_catalogue_names_are_the_classes_family_names():
+    for name, entry in FAMILIES.items():
+        cls = family_class(name)
+        assert cls.family == name and cls.kind == entry.kind
 
 
 @pytest.mark.parametrize("family", MODEL_FAMILIES)

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from tailorkit import Project, load_model
-from tailorkit.predict import Scorer
 from tailorkit.registry import Registry
+from tailorkit.solutions.credit_risk.predict import Scorer
 
 from .conftest import TINY_FT, write_spec
 

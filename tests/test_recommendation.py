@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from tailorkit import load_spec
 from tailorkit.data.interactions import (
     blocked_items,
     build_interactions,
@@ -37,8 +38,8 @@ from tailorkit.models import load_model, make_model
 from tailorkit.models.recommender import TrainingSequences, Validation
 from tailorkit.models.sasrec import _left_pad, member_budget
 from tailorkit.report.recommendation_report import validation_curves
-from tailorkit.solutions.recommendation import METRICS, rank_by_validation
-from tailorkit.spec import load_spec
+from tailorkit.solutions.recommendation.document import rank_by_validation
+from tailorkit.solutions.recommendation.spec import METRICS
 
 from .conftest import tk
 

@@ -305,7 +305,7 @@ def test_report_renders_what_the_evaluation_code_produces(tmp_path):
             ["auc >= 0.5", "demographic_parity_difference[sex] <= 0.5"],
             leaderboard[0],
             fairness,
-            "evaluation",
+            stage="evaluation",
         ),
         "threshold": {
             "chosen": threshold,

@@ -13,10 +13,10 @@ import httpx
 import numpy as np
 import pytest
 
-from tailorkit.predict import Scorer
 from tailorkit.registry import Registry
 from tailorkit.serve.app import ServiceSettings, create_app
 from tailorkit.serve.events import Arm, EventStore, Experiment
+from tailorkit.solutions.credit_risk.predict import Scorer
 
 from .serving_helpers import (
     FEATURES,
@@ -109,7 +109,7 @@ def test_predict_matches_the_in_process_scorer(server, workspace):
 
 @pytest.mark.parametrize("family", ["lightgbm", "ft_transformer"])
 def test_the_numpy_fast_path_equals_the_pandas_path(models, tmp_path, family):
-    from tailorkit.serve.adapters import ScoringAdapter
+    from tailorkit.solutions.credit_risk.serving import ScoringAdapter
 
     register_folder(tmp_path / ".tailorkit", "fast", models[family], "champion")
     adapter = ScoringAdapter(Registry(tmp_path / ".tailorkit").resolve("fast@champion"), "x")
@@ -275,8 +275,8 @@ def test_cheap_calls_leave_the_event_loop_only_under_load():
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-    from tailorkit.serve.adapters import Adapter
     from tailorkit.serve.runtime import MicroBatcher
+    from tailorkit.solutions.serving import ServingAdapter as Adapter
 
     class Cheap(Adapter):
         def is_cheap(self, rows):

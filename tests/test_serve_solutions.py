@@ -10,7 +10,7 @@ from tailorkit.pipeline import Project
 from tailorkit.registry import Registry
 from tailorkit.serve.app import ServiceSettings, create_app
 from tailorkit.serve.events import EventStore
-from tailorkit.solutions import recommendation
+from tailorkit.solutions.recommendation.solution import SOLUTION as recommendation
 
 from .serving_helpers import ThreadServer
 
@@ -28,12 +28,13 @@ def service(tmp_path_factory):
     ).run()  # fmt: skip
     readings = simulate_fleet(10, mean_life=60, random_state=4)
     readings.to_csv(root / "readings.csv", index=False)
-    from tailorkit.solutions.maintenance import init_template
+    from tailorkit.solutions.maintenance.templates import init_template
 
     fleet_spec = root / "tailorkit.yaml"
     fleet_spec.write_text(
         init_template(
-            "fleet", {"sensors": "readings.csv", "asset_col": "asset_id", "time_col": "cycle"}
+            "fleet",
+            {"sensors": str(root / "readings.csv"), "asset_col": "asset_id", "time_col": "cycle"},
         )
     )
     fleet = Project.from_yaml(

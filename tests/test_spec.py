@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tailorkit import load_spec
 from tailorkit.errors import SpecError
 from tailorkit.gates import evaluate_requirements, parse_requirement
-from tailorkit.spec import dump_spec, load_spec
+from tailorkit.spec import dump_spec
 
 GOOD = """\
 name: acme
@@ -92,7 +93,7 @@ def test_requirement_parsing_and_checking():
         ],
         {"auc": 0.75, "brier": 0.2},
         fairness,
-        "evaluation",
+        stage="evaluation",
     )
     assert [o["passed"] for o in outcome] == [True, False, False, False]
     assert "not a protected column" in outcome[3]["note"]

@@ -155,5 +155,6 @@ def _print_issues(results: list) -> None:
         cells = [issue.get(k) for k in ("severity", "column", "message")]
         table.add_row(escape(Path(name).name), *[escape(str(c)) for c in cells])
     out.print(table)
-    for name, _, path in results:
-        out.print(f"profile of {name}: {path}", highlight=False)
+    for number, (name, _, path) in enumerate(results):
+        which = "" if number == 0 else f" ({Path(name).name})"
+        out.print(f"profile report{which}: {path}", highlight=False)

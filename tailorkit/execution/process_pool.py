@@ -48,9 +48,11 @@ def warm_up(modules: tuple[str, ...], threads: int = 1) -> None:
     """Import ``modules`` (already there when forked from the fork server) and cap the
     worker's BLAS/OpenMP pools and torch's intra-op threads at its share of the cores (idle
     BLAS threads spin, and oversubscribed cores slow every process down; models' default
-    thread counts stay within torch's setting)."""
-    threadpool_limits(threads)
+    thread counts stay within torch's setting). The limits apply to the pools loaded so
+    far, so numpy's BLAS is loaded first."""
+    importlib.import_module("numpy")
     for module in modules:
         importlib.import_module(module)
+    threadpool_limits(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from tailorkit.errors import RegistryError, SpecError
+from tailorkit.execution.process_pool import fold_executor, fold_workers
 from tailorkit.models.recommender import Recommender, TrainingSequences, Validation
 from tailorkit.models.torch_utils import default_threads
 
@@ -242,7 +243,6 @@ class SASRec(Recommender):
 
     def _fit_bag(self, data: TrainingSequences, valid: Validation | None) -> SASRec:
         """One network per seed, trained side by side (one worker process per core)."""
-        from tailorkit.evaluate.crossval import fold_executor, fold_workers
 
         started = time.perf_counter()
         self._session = None

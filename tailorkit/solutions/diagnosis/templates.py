@@ -20,8 +20,8 @@ def init_template(name: str, options: dict[str, Any]) -> str:
     wanted.update({f"--text {c}": c for c in options.get("text") or []})
     wanted.update({f"--protected {c}": c for c in options.get("protected") or []})
     for image in options.get("image") or []:
-        name, _, column = image.partition("=")
-        wanted[f"--image {image}"] = column or name
+        image_name, _, column = image.partition("=")
+        wanted[f"--image {image}"] = column or image_name
     require_columns(options["data"], table_columns(options["data"]), wanted)
     key = options.get("key")
     lines = [

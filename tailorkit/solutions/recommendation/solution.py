@@ -9,6 +9,7 @@ from typing import IO, Any
 from tailorkit.data.io import read_table
 from tailorkit.registry import ModelVersion
 from tailorkit.report.recommendation_report import render_recommendation_report
+from tailorkit.report.run_report import to_jsonable
 from tailorkit.solutions.base import Evaluation, ProfileTable, RunContext, Say, Solution
 from tailorkit.solutions.recommendation import recommend, templates, train
 from tailorkit.solutions.recommendation.data import load_data, load_users
@@ -67,8 +68,9 @@ class Recommendation(Solution):
         return train.fit_candidates(context)
 
     def write_report(self, document: dict[str, Any], html_path: Path, json_path: Path) -> None:
-        json_path.write_text(json.dumps(document, indent=1, allow_nan=False), encoding="utf-8")
-        html_path.write_text(render_recommendation_report(document), encoding="utf-8")
+        plain = to_jsonable(document)
+        json_path.write_text(json.dumps(plain, indent=1, allow_nan=False), encoding="utf-8")
+        html_path.write_text(render_recommendation_report(plain), encoding="utf-8")
 
     def predict_file(
         self, version: ModelVersion, source: str, handle: IO[str], *, chunk_rows: int, warn: Say
