@@ -8,7 +8,8 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
-from tailorkit.models.ft_transformer import FTTransformer, apply_quantiles, fit_quantiles
+from tailorkit.models.ft_transformer import FTTransformer
+from tailorkit.models.quantiles import apply_quantiles, fit_quantiles
 
 TINY = {
     "d_token": 8,
@@ -134,7 +135,7 @@ def test_quantile_transform_is_monotone_and_bounded():
 def test_attention_dropout_is_unbiased_and_off_in_eval():
     import torch
 
-    from tailorkit.models.ft_transformer import SelfAttention
+    from tailorkit.models.ft_network import SelfAttention
 
     torch.manual_seed(0)
     attention = SelfAttention(8, 2, dropout=0.5)
@@ -154,7 +155,7 @@ def test_attention_dropout_is_unbiased_and_off_in_eval():
 def test_keep_mask_rate_and_scale():
     import torch
 
-    from tailorkit.models.ft_transformer import ByteDropout, keep_mask
+    from tailorkit.models.ft_network import ByteDropout, keep_mask
 
     torch.manual_seed(0)
     mask = keep_mask(torch.Size((400, 500)), 0.2)
@@ -173,7 +174,7 @@ def test_cls_only_last_block_equals_the_full_network():
     import torch
     from torch.nn import functional as F
 
-    from tailorkit.models.ft_transformer import FTNetwork
+    from tailorkit.models.ft_network import FTNetwork
 
     torch.manual_seed(0)
     network = FTNetwork(
@@ -203,7 +204,7 @@ def test_small_tables_bag_three_networks_and_save_them(data, tmp_path):
     import torch
 
     from tailorkit.models import load_model
-    from tailorkit.models.ft_transformer import FTBag, FTNetwork
+    from tailorkit.models.ft_network import FTBag, FTNetwork
 
     X, y, X_test, _ = data
     bagged = FTTransformer(**TINY, random_state=3).fit(X, y)  # 400 rows: auto bags

@@ -36,7 +36,8 @@ from tailorkit.evaluate.ranking import (
 from tailorkit.gates import parse_requirement
 from tailorkit.models import load_model, make_model
 from tailorkit.models.recommender import TrainingSequences, Validation
-from tailorkit.models.sasrec import _left_pad, member_budget
+from tailorkit.models.sasrec_network import left_pad as _left_pad
+from tailorkit.models.sasrec_network import member_budget
 from tailorkit.report.recommendation_report import validation_curves
 from tailorkit.solutions.recommendation.document import rank_by_validation
 from tailorkit.solutions.recommendation.spec import METRICS
@@ -354,7 +355,7 @@ def test_sasrec_item_table_is_cached_per_set_of_weights(shop_data):
 
 
 def test_history_mask_hides_each_positions_earlier_items_but_never_its_target():
-    from tailorkit.models.sasrec import _history_mask
+    from tailorkit.models.sasrec_network import history_mask as _history_mask
 
     inputs = torch.tensor([[0, 0, 3, 5, 2], [4, 1, 3, 1, 6]])  # left padding is 0
     following = torch.tensor([[0, 3, 5, 2, 7], [1, 3, 1, 6, 2]])
@@ -489,7 +490,7 @@ def test_sasrec_cooccurrence_prior_is_chosen_on_validation_saved_and_given_to_a_
     """score = the network's scores + w * log(1 + 100 * ItemKNN(last L) / L); w is chosen
     from PRIOR_WEIGHTS on the validation cases (the smallest within one paired standard
     error of the best), or given; no validation and no weight: none."""
-    from tailorkit.models.sasrec import PRIOR_WEIGHTS, one_standard_error
+    from tailorkit.models.sasrec_prior import PRIOR_WEIGHTS, one_standard_error
 
     seqs, times = shop_data.sequences()
     split = leave_one_out(seqs, times)
@@ -533,7 +534,7 @@ def test_sasrec_cooccurrence_prior_is_chosen_on_validation_saved_and_given_to_a_
 
 def test_prior_weight_is_the_smallest_within_one_paired_standard_error_of_the_best():
     """A larger weight must beat a smaller one by more than the validation noise."""
-    from tailorkit.models.sasrec import one_standard_error
+    from tailorkit.models.sasrec_prior import one_standard_error
 
     rng = np.random.default_rng(0)
     base = rng.uniform(0, 1, 400)

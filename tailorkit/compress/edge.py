@@ -87,7 +87,7 @@ def _graph_of(model, name: str) -> tuple[bytes, Any]:
         # torch loads only here: the service imports preprocessing_document for every family
         import torch
 
-        from tailorkit.compress.onnx_graph import GraphFT, export_onnx
+        from tailorkit.compress.onnx_graph import GraphFT, export_onnx  # lazy: torch
 
         n_numeric = model.network_.n_numeric
         numeric = torch.zeros(2, n_numeric)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from tailorkit.data.interactions import normalize_ids
 from tailorkit.errors import DataError
+from tailorkit.evaluate.ranking import seen_mask, target_ranks
 
 MAX_LEVELS = 50  # columns chosen automatically: 2 to 50 distinct values
 MIN_USERS = 20
@@ -117,8 +118,6 @@ def rank_as_new_users(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Target ranks of ``cases`` scored as if their users were new: by global popularity,
     and by their segments' popularity (global where they have no usable segment)."""
-    from tailorkit.evaluate.ranking import seen_mask, target_ranks
-
     popularity = np.asarray(popularity, np.float64)
     aligned = attributes.reindex(pd.Index(user_ids[cases.users], dtype=object)).fillna("")
     values = [[str(v) for v in row] for row in aligned.to_numpy()]

@@ -40,6 +40,7 @@ from tailorkit.models.cnn import (
     pick_validation,
 )
 from tailorkit.models.modality_base import ModalityModel
+from tailorkit.models.text_classifier import cached_embeddings
 from tailorkit.models.torch_utils import torch_session
 from tailorkit.models.visit_gru import VisitEncoder, visit_statistics, visit_tensor
 
@@ -150,8 +151,6 @@ class FusionClassifier(ModalityModel):
             values["tabular"] = torch.from_numpy(np.nan_to_num(matrix))
             present["tabular"] = torch.ones(n, dtype=torch.bool)
         if "text" in self.modalities_:
-            from tailorkit.models.text_classifier import cached_embeddings
-
             notes = ["" if t is None else str(t) for t in (inputs.notes or [""] * n)]
             embedded = cached_embeddings(notes, self.encoder, self.text_max_length)
             values["text"] = torch.from_numpy(embedded)

@@ -55,12 +55,28 @@ import numpy as np
 
 from tailorkit.errors import RegistryError, SpecError
 from tailorkit.execution.process_pool import fold_executor, fold_workers
+from tailorkit.models.item_knn import ItemKNN
 from tailorkit.models.recommender import Recommender, TrainingSequences, Validation
-from tailorkit.models.torch_utils import default_threads
+from tailorkit.models.sasrec_network import (
+    build_network,
+    fast_bf16,
+    history_mask,
+    left_pad,
+    length_buckets,
+    mean_state,
+    member_budget,
+    onnx_scorer,
+    training_windows,
+)
+from tailorkit.models.sasrec_prior import (
+    PRIOR_TEXT_NEIGHBOURS,
+    PRIOR_WEIGHTS,
+    item_counts,
+    one_standard_error,
+    text_neighbours,
+)
 
 LAYOUT = "post-norm"  # saved with the weights: an artifact of another layout is refused
-PRIOR_WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # the co-occurrence prior's candidates
-PRIOR_TEXT_NEIGHBOURS = 10  # trained items whose prior an item never seen in training takes
 
 
 class SASRec(Recommender):
@@ -158,15 +174,15 @@ class SASRec(Recommender):
         text = data.item_vectors if self.use_text else None
         if text is not None and not np.any(text):
             text = None
-        counts = _item_counts(data)
-        self.network_ = _network(n, self, 0 if text is None else text.shape[1])
+        counts = item_counts(data)
+        self.network_ = build_network(n, self, 0 if text is None else text.shape[1])
         self._unseen = None
         if text is not None:
             self.network_.text[1 : n + 1] = torch.from_numpy(np.asarray(text, np.float32))
             self.network_.id_off[1 : n + 1] = torch.from_numpy(counts == 0)
             if (counts == 0).any():  # scored from text only; never trained as negatives
                 self._unseen = torch.from_numpy(counts == 0)
-        windows = torch.from_numpy(_windows(data.sequences, self.max_len))
+        windows = torch.from_numpy(training_windows(data.sequences, self.max_len))
         self.log_: list[dict[str, Any]] = []
         optimizer = torch.optim.Adam(
             self.network_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
@@ -211,7 +227,7 @@ class SASRec(Recommender):
             self.network_.load_state_dict(best_state)
         if recent:
             centre = self.best_epoch_ if best_state is not None else max(recent) - self.average
-            self.network_.load_state_dict(_mean_state(recent, centre, self.average), strict=False)
+            self.network_.load_state_dict(mean_state(recent, centre, self.average), strict=False)
             if best_state is not None:
                 best = self._validate(valid)
         self.best_valid_ndcg_ = best if best >= 0 else None
@@ -221,14 +237,12 @@ class SASRec(Recommender):
 
     def _fit_prior(self, data: TrainingSequences, valid: Validation | None) -> None:
         """The co-occurrence prior and its weight (given, or the best on validation)."""
-        from tailorkit.models.item_knn import ItemKNN
-
         weight = self.cooccurrence_weight
         has_valid = valid is not None and len(valid.targets)
         if not self.cooccurrence or (weight is None and not has_valid) or weight == 0:
             return
         self.prior_ = ItemKNN(recent=self.cooccurrence).fit(data)
-        self.prior_cold_ = _text_neighbours(data, PRIOR_TEXT_NEIGHBOURS) if self.use_text else None
+        self.prior_cold_ = text_neighbours(data, PRIOR_TEXT_NEIGHBOURS) if self.use_text else None
         if weight is None:
             cases = {}
             for w in PRIOR_WEIGHTS:
@@ -293,9 +307,9 @@ class SASRec(Recommender):
 
         net = self.network_
         net.train()
-        bf16 = _fast_bf16() if self.bf16_logits is None else self.bf16_logits
+        bf16 = fast_bf16() if self.bf16_logits is None else self.bf16_logits
         total, count = 0.0, 0
-        for index in _length_buckets(windows, self.batch_size, rng):
+        for index in length_buckets(windows, self.batch_size, rng):
             batch = windows[index]
             batch = batch[:, int((batch > 0).to(torch.int8).argmax(1).min()) :]  # trim padding
             if batch.shape[1] < 2:
@@ -323,7 +337,7 @@ class SASRec(Recommender):
             if self._unseen is not None:
                 logits = logits.masked_fill(self._unseen, float("-inf"))
             if self.mask_seen and not masked:
-                seen = _history_mask(inputs, used, targets, self.n_items_)
+                seen = history_mask(inputs, used, targets, self.n_items_)
                 logits = logits.masked_fill(seen, float("-inf"))
             loss = F.cross_entropy(logits, targets - 1)
             optimizer.zero_grad(set_to_none=True)
@@ -361,7 +375,7 @@ class SASRec(Recommender):
         out = np.zeros((len(histories), self.n_items_), dtype=np.float32)
         if getattr(self, "_session", None) is not None:  # compiled for serving
             for start in range(0, len(histories), 256):
-                seq = _left_pad(histories[start : start + 256], self.max_len)
+                seq = left_pad(histories[start : start + 256], self.max_len)
                 out[start : start + len(seq)] = self._session.run(None, {"seq": seq})[0]
             return out
         net = self.network_
@@ -372,7 +386,7 @@ class SASRec(Recommender):
             items = table[1 : self.n_items_ + 1]
             for start in range(0, len(histories), 256):
                 part = histories[start : start + 256]
-                seq = torch.from_numpy(_left_pad(part, self.max_len))
+                seq = torch.from_numpy(left_pad(part, self.max_len))
                 hidden = net.encode(seq, table, causal=True)[:, -1]
                 out[start : start + len(part)] = (hidden @ items.T).numpy()
         net.train(was_training)
@@ -388,7 +402,7 @@ class SASRec(Recommender):
             for member in self.members_:
                 member.compile()
             return self
-        self._session = _onnx_scorer(self)
+        self._session = onnx_scorer(self)
         return self
 
     def item_embeddings(self) -> np.ndarray:
@@ -440,8 +454,6 @@ class SASRec(Recommender):
     def _restore(self, arrays, state) -> None:
         import torch
 
-        from tailorkit.models.item_knn import ItemKNN
-
         self.members_ = None
         prior = {k.split("/", 1)[1]: arrays.pop(k) for k in list(arrays) if k.startswith("prior/")}
         self.prior_cold_ = arrays.pop("prior_cold", None)
@@ -471,7 +483,7 @@ class SASRec(Recommender):
                 "differently (pre-norm blocks); its weights would load but score wrongly. "
                 "Retrain it with `tailorkit run`."
             )
-        self.network_ = _network(self.n_items_, self, int(state.get("text_dim", 0)))
+        self.network_ = build_network(self.n_items_, self, int(state.get("text_dim", 0)))
         self.network_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in arrays.items()})
         self.network_.eval()
         self._table = self._session = None
@@ -479,245 +491,7 @@ class SASRec(Recommender):
         self.log_ = state.get("log", [])
 
 
-def _item_counts(data: TrainingSequences) -> np.ndarray:
-    """Each item's number of training events (0: never seen in training)."""
-    every = np.concatenate(data.sequences) if data.sequences else np.zeros(0, np.int64)
-    return np.bincount(every, minlength=data.n_items)
-
-
-def one_standard_error(cases: dict[float, np.ndarray]) -> float:
-    """The smallest weight whose mean is within one paired standard error of the best's.
-
-    ``cases`` maps each candidate weight to its per-case validation NDCG@10 (same cases).
-    A larger weight must beat the smaller ones by more than the validation noise: the
-    prior pushes warm items up, and items never seen in training pay for a weight the
-    warm validation cases cannot tell from a smaller one.
-    """
-    best = max(cases, key=lambda w: (cases[w].mean(), -w))
-    for w in sorted(cases):
-        gap = cases[best] - cases[w]
-        se = gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0.0
-        if gap.mean() <= se:
-            return w
-    return best
-
-
-def _text_neighbours(data: TrainingSequences, k: int) -> np.ndarray | None:
-    """For each item never seen in training, its ``k`` trained items nearest by text
-    (cosine): rows ``[item, neighbour_1, ..., neighbour_k]``; None when there are none."""
-    vectors = data.item_vectors
-    counts = _item_counts(data)
-    cold, warm = np.flatnonzero(counts == 0), np.flatnonzero(counts > 0)
-    if vectors is None or not np.any(vectors) or not len(cold) or not len(warm):
-        return None
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    k = min(k, len(warm))
-    rows = []
-    for start in range(0, len(cold), 1024):
-        part = cold[start : start + 1024]
-        similar = unit[part] @ unit[warm].T
-        nearest = np.argpartition(-similar, k - 1, axis=1)[:, :k]
-        rows.append(np.column_stack([part, warm[nearest]]))
-    return np.concatenate(rows).astype(np.int64)
-
-
-def member_budget(budget_s: float | None, members: int, workers: int) -> float | None:
-    """Each member's time budget: the bag's budget shared by the rounds of ``workers``."""
-    return budget_s / math.ceil(members / workers) if budget_s else budget_s
-
-
 def _fit_member(params: dict, seed: int, data: TrainingSequences, valid: Validation | None):
     """One member of a seed bag (in a worker process): its arrays and JSON state."""
     member = SASRec(**{**params, "random_state": seed}).fit(data, valid)
     return member._arrays(), {**member._state(), "pretrain_seconds": member.pretrain_seconds_}
-
-
-def _mean_state(states: dict[int, dict], centre: int, reach: int) -> dict:
-    """The mean parameters of epochs ``centre - reach .. centre + reach`` (those kept)."""
-    chosen = [states[e] for e in range(centre - reach, centre + reach + 1) if e in states]
-    return {k: sum(s[k] for s in chosen) / len(chosen) for k in chosen[0]}
-
-
-# ---------------------------------------------------------------- batches
-def _history_mask(inputs, used, targets, n_items: int):
-    """(positions × items): True for the items already in a position's window up to and
-    including it, the target excepted. With ``mask_seen`` they leave the training softmax,
-    as evaluation and ``recommend`` never rank a user's seen items."""
-    import torch
-
-    length = inputs.shape[1]
-    earlier = torch.ones(length, length, dtype=torch.bool).tril()  # [t, s]: s <= t
-    b, t, s = (earlier[None] & (inputs[:, None, :] > 0) & used[:, :, None]).nonzero(as_tuple=True)
-    position = used.flatten().cumsum(0).view_as(used) - 1  # (b, t) -> row of hidden[used]
-    mask = torch.zeros(len(targets), n_items, dtype=torch.bool)
-    mask[position[b, t], inputs[b, s] - 1] = True
-    mask[torch.arange(len(targets)), targets - 1] = False
-    return mask
-
-
-def _windows(sequences: list[np.ndarray], max_len: int) -> np.ndarray:
-    """Every sequence cut from its end into windows of ``max_len + 1`` items (codes + 1,
-    left-padded with 0) overlapping by one item, so each transition is trained once."""
-    out = []
-    width = max_len + 1
-    for seq in sequences:
-        shifted = np.asarray(seq, dtype=np.int64) + 1
-        end = len(shifted)
-        while end > 1:
-            start = max(0, end - width)
-            row = np.zeros(width, dtype=np.int64)
-            row[width - (end - start) :] = shifted[start:end]
-            out.append(row)
-            end = start + 1
-    return np.stack(out) if out else np.zeros((0, width), dtype=np.int64)
-
-
-def _fast_bf16() -> bool:
-    """Whether the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); else float32."""
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def _length_buckets(windows, batch_size: int, rng, pool: int = 50):
-    """Batches of window indices in random order, each drawn from a pool of similar
-    lengths so that little left padding is computed; every window once per epoch."""
-    import torch
-
-    lengths = (windows > 0).sum(1).numpy()
-    order = rng.permutation(len(windows))
-    batches = []
-    step = batch_size * pool
-    for start in range(0, len(order), step):
-        chunk = order[start : start + step]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    for position in rng.permutation(len(batches)):
-        yield torch.from_numpy(batches[position])
-
-
-def _left_pad(histories: list[np.ndarray], max_len: int) -> np.ndarray:
-    """The last ``max_len`` items of each history (codes + 1), left-padded with 0."""
-    out = np.zeros((len(histories), max_len), dtype=np.int64)
-    for row, history in enumerate(histories):
-        tail = np.asarray(history[-max_len:], dtype=np.int64) + 1
-        if len(tail):
-            out[row, max_len - len(tail) :] = tail
-    return out
-
-
-def _onnx_scorer(model: SASRec):
-    """An onnxruntime session mapping left-padded histories ``seq`` (users x max_len codes + 1)
-    to every item's score (users x n_items), the item table folded in as a constant."""
-    import io
-    import warnings
-
-    import torch
-
-    from tailorkit.models.compressed import onnx_session
-
-    class Scorer(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.network = model.network_
-            self.register_buffer("table", model._item_table().detach().clone())
-
-        def forward(self, seq):
-            hidden = self.network.encode(seq, self.table, causal=True)[:, -1]
-            return hidden @ self.table[1 : model.n_items_ + 1].T
-
-    scorer, buffer = Scorer().eval(), io.BytesIO()
-    example = torch.from_numpy(_left_pad([np.arange(3)], model.max_len))
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            scorer,
-            (example,),
-            buffer,
-            input_names=["seq"],
-            output_names=["scores"],
-            dynamic_axes={"seq": {0: "users"}, "scores": {0: "users"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    return onnx_session(buffer.getvalue(), model.n_threads or default_threads())
-
-
-def _network(n_items: int, params: SASRec, text_dim: int):
-    """The encoder as in SASRec's reference implementations (RecBole's layout): the item +
-    position embedding layer-normalised and dropped out, post-norm blocks with dropout on the
-    attention weights too, every weight drawn from N(0, 0.02) with zero biases. Positions
-    count from the first item of the (left-padded) window. Measured on ml-latest-small's
-    validation users this layout reached NDCG@10 0.066 where a pre-norm one with PyTorch's
-    default init levelled off at 0.043, same loop and settings (BENCHMARKS.md)."""
-    import torch
-    from torch import nn
-    from torch.nn import functional as F
-
-    class Block(nn.Module):
-        def __init__(self, d: int, heads: int, dropout: float):
-            super().__init__()
-            self.heads, self.p = heads, dropout
-            self.norm1, self.norm2 = nn.LayerNorm(d, eps=1e-12), nn.LayerNorm(d, eps=1e-12)
-            self.qkv, self.out = nn.Linear(d, 3 * d), nn.Linear(d, d)
-            self.ff = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
-            self.drop = nn.Dropout(dropout)
-
-        def forward(self, x, mask):
-            B, L, d = x.shape
-            qkv = self.qkv(x).view(B, L, 3, self.heads, d // self.heads)
-            q, k, v = qkv.permute(2, 0, 3, 1, 4)
-            p = self.p if self.training else 0.0
-            attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-            x = self.norm1(x + self.drop(self.out(attended.transpose(1, 2).reshape(B, L, d))))
-            return self.norm2(x + self.drop(self.ff(x)))
-
-    class Network(nn.Module):
-        def __init__(self):
-            super().__init__()
-            d = params.hidden
-            self.mask_token = n_items + 1
-            self.item = nn.Embedding(n_items + 2, d, padding_idx=0)
-            self.text_proj = nn.Linear(text_dim, d, bias=False) if text_dim else None
-            self.register_buffer("text", torch.zeros(n_items + 2, text_dim))
-            self.register_buffer("id_off", torch.zeros(n_items + 2, dtype=torch.bool))
-            self.pos = nn.Embedding(params.max_len, d)
-            self.blocks = nn.ModuleList(
-                Block(d, params.heads, params.dropout) for _ in range(params.layers)
-            )
-            self.norm = nn.LayerNorm(d, eps=1e-12)
-            self.drop = nn.Dropout(params.dropout)
-            for module in self.modules():
-                if isinstance(module, (nn.Linear, nn.Embedding)):
-                    nn.init.normal_(module.weight, std=0.02)
-                if isinstance(module, nn.Linear) and module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            with torch.no_grad():
-                self.item.weight[0].zero_()
-
-        def item_table(self, drop):
-            """Every item's vector: its id embedding (unless switched off) + projected text."""
-            off = self.id_off if drop is None else self.id_off | drop
-            table = self.item.weight * (~off).unsqueeze(1).to(self.item.weight.dtype)
-            if self.text_proj is not None:
-                table = table + self.text_proj(self.text)
-            return table
-
-        def encode(self, seq, table, causal: bool):
-            L = seq.shape[1]
-            present = seq > 0
-            position = torch.arange(L)
-            from_start = (position[None, :] - (~present).sum(1, keepdim=True)).clamp(min=0)
-            x = self.norm(table[seq] + self.pos(from_start))
-            x = self.drop(x) * present.unsqueeze(-1)
-            mask = present[:, None, None, :]
-            if causal:
-                mask = mask & (position[None, :] <= position[:, None])
-            mask = mask | (position[None, :] == position[:, None])  # no row without a key
-            for block in self.blocks:
-                x = block(x, mask)
-            return x
-
-    return Network()

@@ -7,7 +7,7 @@ __all__ = ["ServiceSettings", "create_app"]
 
 def __getattr__(name: str):
     if name in __all__:
-        from tailorkit.serve import app
+        from tailorkit.serve import app  # lazy: FastAPI, for `tailorkit --help`
 
         return getattr(app, name)
     raise AttributeError(name)
