@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Callable, Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Listener(Protocol):
@@ -44,3 +46,14 @@ def tracking(description: str, total: int) -> Iterator[Callable[[int], None]]:
         yield lambda steps=1: listener.advance(key, steps)
     finally:
         listener.finish(key)
+
+
+def tracked(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+    """``items`` one by one, each one a step of a bar (a loop may stop early: the bar ends)."""
+    if total is None:
+        items = list(items)
+        total = len(items)
+    with tracking(description, total) as advance:
+        for item in items:
+            yield item
+            advance()

@@ -234,3 +234,26 @@ def test_piped_tables_keep_their_names(monkeypatch):
     assert "sasrec (no pretraining)" in render()
     monkeypatch.setenv("COLUMNS", "60")  # a user's explicit width still wins
     assert "sasrec (no pretraining)" not in render()
+
+
+def test_init_names_a_column_the_data_lacks_and_writes_nothing(tmp_path: Path):
+    simulate_applicants(50, random_state=1).to_csv(tmp_path / "applications.csv", index=False)
+    args = ("init", "credit_risk", "--data", "applications.csv", "--target", "default")
+    done = tk(tmp_path, *args, "--protected", "gender", ok=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "applications.csv: no column 'gender' (from --protected gender)" in done.stderr
+    assert not (tmp_path / "tailorkit.yaml").exists()
+    done = tk(tmp_path, "init", "credit_risk", "--data", "applications.csv", "--target", "dflt",
+              ok=False)  # fmt: skip
+    assert done.returncode == 2 and "no column 'dflt' (from --target)" in done.stderr
+    tk(tmp_path, *args, "--protected", "sex", "--key", "application_id")
+    assert "key: application_id" in (tmp_path / "tailorkit.yaml").read_text()
+
+
+def test_global_flags_work_after_the_subcommand_and_version_prints(tmp_path: Path):
+    assert tk(tmp_path, "--version").stdout.strip().startswith("tailorkit ")
+    late = tk(tmp_path, "validate", "--debug", ok=False)  # no spec here: a traceback, on request
+    assert late.returncode != 0 and "Traceback" in late.stderr
+    plain = tk(tmp_path, "validate", ok=False)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert "tailorkit.yaml' not found" in plain.stderr

@@ -293,6 +293,26 @@ def test_protected_columns_are_audited_and_kept_out_of_the_models(clinic):
     assert any("'smoker' is protected" in w for w in result.result["warnings"])
 
 
+def test_fairness_requirements_gate_a_diagnosis_run(clinic):
+    """A fairness line on a protected column is checked against the chosen model's audit at
+    its operating point (it used to validate, then read no value and always fail)."""
+    loose = "equalized_odds_difference[sex] <= 1.0"
+    strict = "demographic_parity_difference[sex] <= 0.0"
+    result = run_table_only(clinic, features={"protected": ["sex"]}, requirements=[loose])
+    gate = result.requirements[0]
+    assert gate["value"] is not None and 0 <= gate["value"] <= 1 and gate["passed"]
+    assert result.promoted and result.result["fairness"][0]["column"] == "sex"
+    audit = result.result["fairness"][0]
+    assert gate["value"] == pytest.approx(audit["equalized_odds_difference"])
+    strict_run = run_table_only(clinic, features={"protected": ["sex"]}, requirements=[strict])
+    assert strict_run.result["fairness"][0]["demographic_parity_difference"] > 0
+    assert not strict_run.gates_passed and not strict_run.promoted
+    unknown = run_table_only(clinic, requirements=[loose])  # sex is not protected here
+    assert unknown.requirements[0]["value"] is None and "not a protected column" in (
+        unknown.requirements[0]["note"]
+    )
+
+
 def test_holdout_honours_a_fraction_that_is_not_one_over_k(clinic):
     from tailorkit.solutions.diagnosis.train import make_fold_splits
 

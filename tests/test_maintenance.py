@@ -389,3 +389,27 @@ def test_maintenance_log_splits_lives_and_censors_maintained_ones():
     assert np.isnan(rul[:5]).all() and not failed[:5].any()  # maintained: censored
     assert list(rul[5:12]) == [6, 5, 4, 3, 2, 1, 0] and failed[5:12].all()
     assert np.isnan(rul[12:]).all()  # asset b is still running
+
+
+def test_default_gate_passes_on_long_run_to_failure_lives(tmp_path: Path, monkeypatch):
+    """Lives of 250-500 cycles (like C-MAPSS FD002/FD004's longest), the init template's
+    defaults: validation measures what the models are asked to predict, the RUL capped at
+    ``rul_cap`` (it used to score capped predictions against the uncapped truth, which no
+    model can reach, so the default gate ``rmse <= 40`` failed and no champion was set)."""
+    from tailorkit.solutions.maintenance.templates import init_template
+
+    readings = simulate_fleet(16, mean_life=350, random_state=7)
+    lives = readings.groupby("asset_id")["cycle"].max()
+    assert lives.max() > 400 and lives.min() > 150
+    readings.to_csv(tmp_path / "readings.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    spec_text = init_template(
+        "long-lives", {"sensors": "readings.csv", "asset_col": "asset_id", "time_col": "cycle"}
+    )
+    assert "rmse <= 40" in spec_text
+    (tmp_path / "tailorkit.yaml").write_text(spec_text)
+    model = "models=[{name: lightgbm, family: lightgbm, params: {n_estimators: 200}}]"
+    result = Project.from_yaml(tmp_path / "tailorkit.yaml", overrides=[model]).run()
+    row = result.result["leaderboard"][0]
+    assert row["rmse"] <= 40 < row["rmse_uncapped"]  # the uncapped figure is reported beside
+    assert result.gates_passed and result.promoted

@@ -19,6 +19,7 @@ from tailorkit.models.recommender import (
     Validation,
     histories_matrix,
 )
+from tailorkit.progress import tracked
 
 
 class ImplicitALS(Recommender):
@@ -48,7 +49,7 @@ class ImplicitALS(Recommender):
         Y = rng.normal(0, 0.01, size=(data.n_items, self.factors)).astype(np.float32)
         best, best_Y, waited = -1.0, Y, 0
         self.history_ = []
-        for _ in range(self.max_epochs):
+        for _ in tracked(range(self.max_epochs), "als: iterations"):
             U = self._solve(X, Y)
             Y = self._solve(X.T.tocsr(), U)
             self.item_factors_ = Y

@@ -45,6 +45,7 @@ from tailorkit.data.patients import as_image_batch
 from tailorkit.errors import SpecError
 from tailorkit.models.modality_base import ModalityModel
 from tailorkit.models.torch_utils import deadline_after, torch_session
+from tailorkit.progress import tracked
 
 WEIGHTS_FILE = "weights.safetensors"
 PREDICT_BATCH = 512
@@ -315,7 +316,7 @@ class ImageCNN(ModalityModel):
         best_loss, best_state, since_best = np.inf, None, 0
         end = deadline_after(self.time_limit)
         self.epochs_ = 0
-        for _epoch in range(self.max_epochs):
+        for _epoch in tracked(range(self.max_epochs), "image_cnn: epochs"):
             network.train()
             order = torch.randperm(len(y), generator=generator)
             for start in range(0, len(y), self.batch_size):

@@ -58,6 +58,7 @@ from tailorkit.models.base import SMALL_TABLE_ROWS, TabularModel
 from tailorkit.models.ft_network import FTBag, FTNetwork, ReconstructionHead
 from tailorkit.models.quantiles import apply_quantiles, fit_quantiles
 from tailorkit.models.torch_utils import deadline_after, resolve_seed, torch_session, torch_threads
+from tailorkit.progress import tracked
 
 WEIGHTS_FILE = "weights.safetensors"
 PREDICT_BATCH = 4096
@@ -306,6 +307,7 @@ class FTTransformer(TabularModel):
             patience=self.pretrain_patience,
             generator=generator,
             deadline=deadline,
+            description="ft_transformer: pretraining epochs",
         )
 
     def _finetune(
@@ -414,11 +416,12 @@ def _train_with_early_stopping(
     patience: int,
     generator: torch.Generator,
     deadline: float,
+    description: str = "ft_transformer: epochs",
 ) -> int:
     """Mini-batch epochs; keeps the weights of the best validation epoch. Returns epochs run."""
     module.train()
     best_loss, best_state, since_best, epochs = math.inf, None, 0, 0
-    for _ in range(max_epochs):
+    for _ in tracked(range(max_epochs), description):
         order = torch.randperm(n_rows, generator=generator)
         for start in range(0, n_rows, batch_size):
             step(order[start : start + batch_size])

@@ -43,6 +43,7 @@ from tailorkit.models.modality_base import ModalityModel
 from tailorkit.models.text_classifier import cached_embeddings
 from tailorkit.models.torch_utils import torch_session
 from tailorkit.models.visit_gru import VisitEncoder, visit_statistics, visit_tensor
+from tailorkit.progress import tracked
 
 WEIGHTS_FILE = "weights.safetensors"
 
@@ -248,7 +249,7 @@ class FusionClassifier(ModalityModel):
         )
         best, best_state, waited = np.inf, None, 0
         self.epochs_ = 0
-        for _epoch in range(self.max_epochs):
+        for _epoch in tracked(range(self.max_epochs), "fusion: epochs"):
             self.network_.train()
             order = train[torch.randperm(len(train), generator=generator).numpy()]
             for start in range(0, len(order), self.batch_size):

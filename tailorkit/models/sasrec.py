@@ -75,6 +75,7 @@ from tailorkit.models.sasrec_prior import (
     one_standard_error,
     text_neighbours,
 )
+from tailorkit.progress import tracked
 
 LAYOUT = "post-norm"  # saved with the weights: an artifact of another layout is refused
 
@@ -188,7 +189,7 @@ class SASRec(Recommender):
             self.network_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
         deadline = started + self.time_limit if self.time_limit else math.inf
-        for epoch in range(self.pretrain_epochs):
+        for epoch in tracked(range(self.pretrain_epochs), "sasrec: pretraining epochs"):
             if time.perf_counter() > deadline or not len(windows):
                 break
             loss = self._epoch(windows, optimizer, rng, masked=True, has_text=text is not None)
@@ -201,7 +202,7 @@ class SASRec(Recommender):
         best, best_state, waited = -1.0, None, 0
         self.best_epoch_ = 0
         recent: dict[int, dict] = {}  # epoch -> weights, for ``average``
-        for epoch in range(self.max_epochs):
+        for epoch in tracked(range(self.max_epochs), "sasrec: epochs"):
             if time.perf_counter() > deadline or not len(windows):
                 break
             loss = self._epoch(windows, optimizer, rng, masked=False, has_text=text is not None)

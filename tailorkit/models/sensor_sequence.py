@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tailorkit.models.sensor_base import QUANTILES, WindowModel, check_windows, inner_split
+from tailorkit.progress import tracked
 
 WEIGHTS_FILE = "weights.safetensors"
 
@@ -118,7 +119,7 @@ class SequenceRULModel(WindowModel):
         rng = np.random.default_rng(self.random_state + 1)
         params = [p for k, p in net.named_parameters() if not k.startswith("head")]
         optimizer = torch.optim.AdamW(params, lr=self.learning_rate, weight_decay=1e-4)
-        for _ in range(self.pretrain_epochs):
+        for _ in tracked(range(self.pretrain_epochs), f"{self.family}: pretraining epochs"):
             net.train()
             for batch in _batches(len(pool), self.batch_size, rng):
                 X = torch.from_numpy(pool[batch])
@@ -149,7 +150,7 @@ class SequenceRULModel(WindowModel):
         target = rul / self.scale_
         best = (math.inf, copy.deepcopy(net.state_dict()), 0)
         self.epochs_ = 0
-        for epoch in range(self.max_epochs):
+        for epoch in tracked(range(self.max_epochs), f"{self.family}: epochs"):
             net.train()
             for batch in _batches(len(train), self.batch_size, rng):
                 rows = train[batch]

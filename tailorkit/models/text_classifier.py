@@ -34,6 +34,7 @@ from tailorkit.errors import SpecError
 from tailorkit.models.modality_base import ModalityModel
 from tailorkit.models.text_encoder import encode_texts, load_encoder, mean_pool, resolve_encoder
 from tailorkit.models.torch_utils import torch_session
+from tailorkit.progress import tracked
 
 HEAD_FILE = "head.safetensors"
 MODES = ("frozen", "finetune", "lora")
@@ -186,7 +187,7 @@ class TextClassifier(ModalityModel):
         generator = torch.Generator().manual_seed(seed)
         labels = torch.from_numpy(y)
         self.network_.train()
-        for _epoch in range(self.max_epochs):
+        for _epoch in tracked(range(self.max_epochs), "text_classifier: epochs"):
             order = torch.randperm(len(texts), generator=generator).tolist()
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]

@@ -22,6 +22,7 @@ from tailorkit.errors import DataError
 from tailorkit.models.cnn import pick_validation
 from tailorkit.models.modality_base import ModalityModel
 from tailorkit.models.torch_utils import torch_session
+from tailorkit.progress import tracked
 
 WEIGHTS_FILE = "weights.safetensors"
 
@@ -124,7 +125,7 @@ class VisitGRU(ModalityModel):
             )
             generator = torch.Generator().manual_seed(seed)
             best, best_state, waited = np.inf, None, 0
-            for _epoch in range(self.max_epochs):
+            for _epoch in tracked(range(self.max_epochs), "visit_gru: epochs"):
                 self.network_.train()
                 order = train[torch.randperm(len(train), generator=generator).numpy()]
                 for start in range(0, len(order), self.batch_size):

@@ -23,6 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from tailorkit.models.ensemble import blend, select_weights
 from tailorkit.models.registry import load_model
+from tailorkit.progress import tracked
 
 Progress = Callable[[str], None]
 Outcome = tuple[np.ndarray, float, float]  # validation scores, fit seconds, predict seconds
@@ -87,7 +88,8 @@ def cross_validate(
     progress: Progress | None = None,
 ) -> CandidateResult:
     """The folds one after another in this process (seeded as :class:`FoldJobs` is)."""
-    outcomes = ((fold, task.fit_score(train, valid)) for fold, (train, valid) in enumerate(splits))
+    folds = tracked(enumerate(splits), f"{name}: folds", total=len(splits))
+    outcomes = ((fold, task.fit_score(train, valid)) for fold, (train, valid) in folds)
     return _gather(name, outcomes, y, splits, progress)
 
 
@@ -125,7 +127,8 @@ class FoldJobs:
         futures = self._futures.result()  # raises what the submission raised
         refit = futures.pop(0) if self._has_refit else None
         folds = dict(zip(futures, range(len(futures)), strict=True))
-        outcomes = ((folds[f], f.result()) for f in as_completed(folds))
+        done = tracked(as_completed(folds), f"{self.name}: folds", total=len(folds))
+        outcomes = ((folds[f], f.result()) for f in done)
         result = _gather(self.name, outcomes, self.y, self.splits, progress)
         if refit is not None:
             result.refit = load_model(refit.result())
