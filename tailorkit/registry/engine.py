@@ -18,10 +18,10 @@ from sqlalchemy.exc import IntegrityError
 BUSY_TIMEOUT_S = 60.0
 WRITE_RETRIES = 8
 SCHEMA_LOCK = 7_146_291  # PostgreSQL advisory-lock key held while tables are created
-_WRITE_OPTION = "tailorkit_write"
+WRITE_OPTION = "tailorkit_write"
 
 
-def _make_engine(url: str) -> Engine:
+def make_engine(url: str) -> Engine:
     """An engine; on SQLite: WAL, a busy timeout, foreign keys, and explicit BEGINs."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
@@ -42,7 +42,7 @@ def _make_engine(url: str) -> Engine:
     def _begin(connection: Connection) -> None:
         # IMMEDIATE takes the write lock up front (waiting on busy_timeout), so a read-then-
         # write transaction cannot fail halfway when another process committed meanwhile.
-        write = connection.get_execution_options().get(_WRITE_OPTION, False)
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine

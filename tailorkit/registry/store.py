@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from tailorkit.errors import RegistryError
 from tailorkit.registry.artifacts import ARTIFACTS_FOLDER, store_artifact
 from tailorkit.registry.convert import aware, dumps, finite, now
-from tailorkit.registry.engine import _WRITE_OPTION, _make_engine, create_tables, retries
+from tailorkit.registry.engine import WRITE_OPTION, create_tables, make_engine, retries
 from tailorkit.registry.queries import (
     alias_map,
     alias_target,
@@ -92,8 +92,8 @@ class Registry:
         self.artifacts = self.workspace / ARTIFACTS_FOLDER
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.url = url or f"sqlite:///{(self.workspace / DATABASE_FILE).resolve()}"
-        self._engine = _make_engine(self.url)
-        self._write_engine = self._engine.execution_options(**{_WRITE_OPTION: True})
+        self._engine = make_engine(self.url)
+        self._write_engine = self._engine.execution_options(**{WRITE_OPTION: True})
         self._ensure_schema()
 
     def close(self) -> None:

@@ -1,5 +1,5 @@
-"""The service's tables beside the registry's: tenants, grants, experiments, served requests,
-assignments and feedback, in the same database (SQLite WAL or PostgreSQL by URL).
+"""The service's event store: tenants and their keys, grants, experiments, served requests,
+assignments and feedback, in the registry's database (SQLite WAL or PostgreSQL by URL).
 
 Durability: feedback is acknowledged only after its transaction commits, so a ``kill -9``
 of the service never loses an acknowledged event. Served-request records are written by a
@@ -16,183 +16,62 @@ import hashlib
 import hmac
 import json
 import logging
-import queue
 import secrets
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    DateTime,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
     func,
     insert,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from tailorkit.errors import RegistryError, TailorkitError
 from tailorkit.registry import Registry
-from tailorkit.registry.store import _WRITE_OPTION, NAME_PATTERN, _make_engine, create_tables
+from tailorkit.registry.engine import WRITE_OPTION, create_tables, make_engine
+from tailorkit.registry.refs import NAME_PATTERN
+from tailorkit.serve.event_tables import (
+    AssignmentRow,
+    ExperimentRow,
+    FeedbackRow,
+    GrantRow,
+    ServeBase,
+    ServedRequestRow,
+    TenantRow,
+)
+from tailorkit.serve.records import (
+    Arm,
+    Experiment,
+    Tenant,
+    check_arms,
+    unit_hash,
+    unit_point,
+)
+from tailorkit.serve.request_log import RequestLogWriter
+
+__all__ = [
+    "Arm",
+    "AssignmentRow",
+    "EventStore",
+    "Experiment",
+    "ExperimentRow",
+    "FeedbackRow",
+    "GrantRow",
+    "RequestLogWriter",
+    "ServedRequestRow",
+    "Tenant",
+    "TenantRow",
+    "unit_hash",
+    "unit_point",
+]
 
 log = logging.getLogger("tailorkit.serve")
 
 KEY_PREFIX = "tk"
-EXPERIMENT_MODES = ("split", "shadow")
-
-
-class ServeBase(DeclarativeBase):
-    """Declarative base of the service tables (created beside the registry's)."""
-
-
-class TenantRow(ServeBase):
-    __tablename__ = "serve_tenants"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    key_id: Mapped[str] = mapped_column(String(32), unique=True)
-    key_salt: Mapped[str] = mapped_column(String(64))
-    key_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class GrantRow(ServeBase):
-    """A project belongs to exactly one tenant (unique project)."""
-
-    __tablename__ = "serve_grants"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("serve_tenants.id"), index=True)
-    project: Mapped[str] = mapped_column(String(200), unique=True)
-    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class ExperimentRow(ServeBase):
-    __tablename__ = "serve_experiments"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project: Mapped[str] = mapped_column(String(200), index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    mode: Mapped[str] = mapped_column(String(20))
-    arms_json: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class ServedRequestRow(ServeBase):
-    """One answered request: who, which model, which arm, outputs (never inputs)."""
-
-    __tablename__ = "serve_requests"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    request_id: Mapped[str] = mapped_column(String(32), unique=True)
-    tenant_id: Mapped[int] = mapped_column(Integer, index=True)
-    project: Mapped[str] = mapped_column(String(200), index=True)
-    endpoint: Mapped[str] = mapped_column(String(20))
-    alias: Mapped[str | None] = mapped_column(String(64))
-    model_version: Mapped[int | None] = mapped_column(Integer)
-    experiment_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    arm: Mapped[str | None] = mapped_column(String(64))
-    unit_hash: Mapped[str | None] = mapped_column(String(64))
-    n_rows: Mapped[int] = mapped_column(Integer)
-    outputs_json: Mapped[str] = mapped_column(Text)
-    shadow_json: Mapped[str | None] = mapped_column(Text)
-    latency_ms: Mapped[float] = mapped_column(Float)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class AssignmentRow(ServeBase):
-    """The first exposure of a unit to an experiment, and the arm it got (sticky)."""
-
-    __tablename__ = "serve_assignments"
-    __table_args__ = (UniqueConstraint("experiment_id", "unit_hash"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    experiment_id: Mapped[int] = mapped_column(Integer, index=True)
-    unit_hash: Mapped[str] = mapped_column(String(64))
-    arm: Mapped[str] = mapped_column(String(64))
-    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class FeedbackRow(ServeBase):
-    __tablename__ = "serve_feedback"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    feedback_id: Mapped[str] = mapped_column(String(32), unique=True)
-    request_id: Mapped[str] = mapped_column(String(32), index=True)
-    tenant_id: Mapped[int] = mapped_column(Integer, index=True)
-    project: Mapped[str] = mapped_column(String(200))
-    outcome: Mapped[str] = mapped_column(String(64))
-    value: Mapped[float | None] = mapped_column(Float)
-    label: Mapped[str | None] = mapped_column(String(200))
-    row: Mapped[int | None] = mapped_column(Integer)
-    observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-# ----------------------------------------------------------------------------- public types
-@dataclass(frozen=True)
-class Tenant:
-    id: int
-    name: str
-
-
-@dataclass(frozen=True)
-class Arm:
-    alias: str
-    weight: float
-
-
-@dataclass(frozen=True)
-class Experiment:
-    id: int
-    project: str
-    name: str
-    mode: str
-    arms: tuple[Arm, ...]
-    status: str
-    created_at: datetime
-    stopped_at: datetime | None
-
-    def assign(self, unit_id: str) -> Arm:
-        """The arm of ``unit_id``: a stable hash, so the same unit always gets the same arm."""
-        if self.mode == "shadow":
-            return self.arms[0]
-        point = unit_point(self.id, unit_id)
-        total = sum(a.weight for a in self.arms)
-        cumulative = 0.0
-        for arm in self.arms:
-            cumulative += arm.weight / total
-            if point < cumulative:
-                return arm
-        return self.arms[-1]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "project": self.project,
-            "name": self.name,
-            "mode": self.mode,
-            "arms": [{"alias": a.alias, "weight": a.weight} for a in self.arms],
-            "status": self.status,
-            "created_at": self.created_at.isoformat(),
-            "stopped_at": self.stopped_at.isoformat() if self.stopped_at else None,
-        }
-
-
-def unit_point(experiment_id: int, unit_id: str) -> float:
-    """A uniform number in [0, 1) from the experiment and the unit (SHA-256, not ``hash``)."""
-    digest = hashlib.sha256(f"{experiment_id}:{unit_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def unit_hash(unit_id: str) -> str:
-    """The stored form of a unit id: a SHA-256 digest, so no raw identifier is kept."""
-    return hashlib.sha256(f"tailorkit-unit:{unit_id}".encode()).hexdigest()
 
 
 # ----------------------------------------------------------------------------- the store
@@ -201,8 +80,8 @@ class EventStore:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self._engine = _make_engine(registry.url)
-        self._write_engine = self._engine.execution_options(**{_WRITE_OPTION: True})
+        self._engine = make_engine(registry.url)
+        self._write_engine = self._engine.execution_options(**{WRITE_OPTION: True})
         with self._write() as session:
             create_tables(ServeBase.metadata, session.connection())
 
@@ -331,7 +210,7 @@ class EventStore:
     ) -> Experiment:
         """Start an experiment; a project runs at most one at a time."""
         self.registry.solution_of(project)
-        _check_arms(arms, mode)
+        check_arms(arms, mode)
         known = self.registry.aliases(project)
         for arm in arms:
             if arm.alias not in known:
@@ -501,61 +380,6 @@ class EventStore:
             ]
 
 
-class RequestLogWriter:
-    """Writes served-request records from a queue in groups, on its own thread."""
-
-    def __init__(self, store: EventStore, flush_interval: float = 0.05, max_group: int = 500):
-        self.store = store
-        self.flush_interval = flush_interval
-        self.max_group = max_group
-        self._queue: queue.Queue = queue.Queue()
-        self._pending = 0
-        self._lock = threading.Condition()
-        self._thread = threading.Thread(target=self._loop, name="request-log", daemon=True)
-        self._stopping = False
-        self._thread.start()
-
-    def put(self, record: dict[str, Any]) -> None:
-        with self._lock:
-            self._pending += 1
-        self._queue.put(record)
-
-    def flush(self, timeout: float = 10.0) -> None:
-        """Block until every record put so far is committed."""
-        with self._lock:
-            self._lock.wait_for(lambda: self._pending == 0, timeout=timeout)
-
-    def close(self) -> None:
-        self.flush()
-        self._stopping = True
-        self._queue.put(None)
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stopping:
-            first = self._queue.get()
-            if first is None:
-                return
-            group = [first]
-            try:
-                group.append(self._queue.get(timeout=self.flush_interval))
-                while len(group) < self.max_group:
-                    group.append(self._queue.get_nowait())
-            except queue.Empty:
-                pass
-            stop = None in group
-            group = [r for r in group if r is not None]
-            try:
-                self.store.write_requests(group)
-            except Exception:  # the service keeps answering; the loss is logged
-                log.exception("could not write %d request log record(s)", len(group))
-            with self._lock:
-                self._pending -= len(group)
-                self._lock.notify_all()
-            if stop:
-                return
-
-
 # ----------------------------------------------------------------------------- helpers
 def _insert_ignore(dialect: str, rows: list[dict[str, Any]]):
     if dialect == "postgresql":
@@ -574,19 +398,6 @@ def _experiment(row: ExperimentRow) -> Experiment:
         created_at=_aware(row.created_at),
         stopped_at=_aware(row.stopped_at) if row.stopped_at else None,
     )
-
-
-def _check_arms(arms: list[Arm], mode: str) -> None:
-    if mode not in EXPERIMENT_MODES:
-        raise TailorkitError(f"experiment mode must be one of {', '.join(EXPERIMENT_MODES)}")
-    if len(arms) < 2:
-        raise TailorkitError("an experiment needs at least two arms (e.g. champion and challenger)")
-    if len({a.alias for a in arms}) != len(arms):
-        raise TailorkitError("each alias may appear in one arm only")
-    if mode == "shadow" and len(arms) != 2:
-        raise TailorkitError("a shadow experiment has two arms: the live alias, then the shadow")
-    if mode == "split" and any(not a.weight > 0 for a in arms):
-        raise TailorkitError("every arm of a split experiment needs a weight above 0")
 
 
 def _check_tenant_name(name: str) -> None:

@@ -1,0 +1,93 @@
+"""The service's tables beside the registry's: tenants, grants, experiments, served requests,
+assignments and feedback (SQLAlchemy models; the same schema on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class ServeBase(DeclarativeBase):
+    """Declarative base of the service tables (created beside the registry's)."""
+
+
+class TenantRow(ServeBase):
+    __tablename__ = "serve_tenants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    key_salt: Mapped[str] = mapped_column(String(64))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GrantRow(ServeBase):
+    """A project belongs to exactly one tenant (unique project)."""
+
+    __tablename__ = "serve_grants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("serve_tenants.id"), index=True)
+    project: Mapped[str] = mapped_column(String(200), unique=True)
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExperimentRow(ServeBase):
+    __tablename__ = "serve_experiments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(String(20))
+    arms_json: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ServedRequestRow(ServeBase):
+    """One answered request: who, which model, which arm, outputs (never inputs)."""
+
+    __tablename__ = "serve_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(32), unique=True)
+    tenant_id: Mapped[int] = mapped_column(Integer, index=True)
+    project: Mapped[str] = mapped_column(String(200), index=True)
+    endpoint: Mapped[str] = mapped_column(String(20))
+    alias: Mapped[str | None] = mapped_column(String(64))
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    experiment_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    arm: Mapped[str | None] = mapped_column(String(64))
+    unit_hash: Mapped[str | None] = mapped_column(String(64))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    outputs_json: Mapped[str] = mapped_column(Text)
+    shadow_json: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AssignmentRow(ServeBase):
+    """The first exposure of a unit to an experiment, and the arm it got (sticky)."""
+
+    __tablename__ = "serve_assignments"
+    __table_args__ = (UniqueConstraint("experiment_id", "unit_hash"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(Integer, index=True)
+    unit_hash: Mapped[str] = mapped_column(String(64))
+    arm: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FeedbackRow(ServeBase):
+    __tablename__ = "serve_feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feedback_id: Mapped[str] = mapped_column(String(32), unique=True)
+    request_id: Mapped[str] = mapped_column(String(32), index=True)
+    tenant_id: Mapped[int] = mapped_column(Integer, index=True)
+    project: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float | None] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(String(200))
+    row: Mapped[int | None] = mapped_column(Integer)
+    observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,87 @@
+"""Plain records the service works with: a tenant, an experiment and its arms; the sticky,
+hashed assignment of a unit (customer, user) to an arm."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tailorkit.errors import TailorkitError
+
+EXPERIMENT_MODES = ("split", "shadow")
+
+
+# ----------------------------------------------------------------------------- public types
+@dataclass(frozen=True)
+class Tenant:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Arm:
+    alias: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: int
+    project: str
+    name: str
+    mode: str
+    arms: tuple[Arm, ...]
+    status: str
+    created_at: datetime
+    stopped_at: datetime | None
+
+    def assign(self, unit_id: str) -> Arm:
+        """The arm of ``unit_id``: a stable hash, so the same unit always gets the same arm."""
+        if self.mode == "shadow":
+            return self.arms[0]
+        point = unit_point(self.id, unit_id)
+        total = sum(a.weight for a in self.arms)
+        cumulative = 0.0
+        for arm in self.arms:
+            cumulative += arm.weight / total
+            if point < cumulative:
+                return arm
+        return self.arms[-1]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "project": self.project,
+            "name": self.name,
+            "mode": self.mode,
+            "arms": [{"alias": a.alias, "weight": a.weight} for a in self.arms],
+            "status": self.status,
+            "created_at": self.created_at.isoformat(),
+            "stopped_at": self.stopped_at.isoformat() if self.stopped_at else None,
+        }
+
+
+def unit_point(experiment_id: int, unit_id: str) -> float:
+    """A uniform number in [0, 1) from the experiment and the unit (SHA-256, not ``hash``)."""
+    digest = hashlib.sha256(f"{experiment_id}:{unit_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def unit_hash(unit_id: str) -> str:
+    """The stored form of a unit id: a SHA-256 digest, so no raw identifier is kept."""
+    return hashlib.sha256(f"tailorkit-unit:{unit_id}".encode()).hexdigest()
+
+
+def check_arms(arms: list[Arm], mode: str) -> None:
+    if mode not in EXPERIMENT_MODES:
+        raise TailorkitError(f"experiment mode must be one of {', '.join(EXPERIMENT_MODES)}")
+    if len(arms) < 2:
+        raise TailorkitError("an experiment needs at least two arms (e.g. champion and challenger)")
+    if len({a.alias for a in arms}) != len(arms):
+        raise TailorkitError("each alias may appear in one arm only")
+    if mode == "shadow" and len(arms) != 2:
+        raise TailorkitError("a shadow experiment has two arms: the live alias, then the shadow")
+    if mode == "split" and any(not a.weight > 0 for a in arms):
+        raise TailorkitError("every arm of a split experiment needs a weight above 0")
