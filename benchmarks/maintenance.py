@@ -53,8 +53,10 @@ from tailorkit.evaluate.maintenance_policy import (  # noqa: E402
     compare_policies,
 )
 from tailorkit.evaluate.rul_metrics import rul_metrics  # noqa: E402
-from tailorkit.models.sensor_base import inner_split, make_window_model  # noqa: E402
+from tailorkit.models import make_model  # noqa: E402
+from tailorkit.models.sensor_base import inner_split  # noqa: E402
 from tailorkit.models.sensor_ensemble import WindowEnsemble  # noqa: E402
+from tailorkit.solutions.maintenance.spec import MODEL_FAMILIES  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -154,7 +156,7 @@ def cmapss_seed(
         started = time.perf_counter()
         if quick:
             params = {**params, **QUICK.get(family, QUICK["default"])}
-        model = make_window_model(family, random_state=seed, **params)
+        model = make_model(MODEL_FAMILIES[family], random_state=seed, **params)
         model.fit(windows.values, target, failure=failure, groups=windows.asset)
         seconds = time.perf_counter() - started
         fitted[name] = model
@@ -188,7 +190,7 @@ def _fit_without(windows, target, failure, valid_rows, seed, quick) -> list:
     members = []
     for family in ENSEMBLE_MEMBERS:
         params = QUICK.get(family, QUICK["default"]) if quick else {}
-        model = make_window_model(family, random_state=seed, **params)
+        model = make_model(MODEL_FAMILIES[family], random_state=seed, **params)
         model.fit(windows.values[keep], target[keep], failure=failure[keep],
                   groups=windows.asset[keep])  # fmt: skip
         members.append(model)
@@ -316,7 +318,6 @@ def ai4i() -> None:
     from sklearn.model_selection import StratifiedKFold
 
     from tailorkit.data.profile import profile_table
-    from tailorkit.models import make_model
 
     frame = pd.read_csv(SHARED / "ai4i2020" / "ai4i2020.csv", encoding="utf-8-sig")
     target = "Machine failure"

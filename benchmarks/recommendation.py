@@ -49,11 +49,11 @@ from tailorkit.evaluate.ranking import (  # noqa: E402
 from tailorkit.models import make_model  # noqa: E402
 from tailorkit.models.recommender import TrainingSequences, Validation  # noqa: E402
 from tailorkit.report.recommendation_report import validation_curves  # noqa: E402
-from tailorkit.solutions.recommendation import (  # noqa: E402
+from tailorkit.solutions.recommendation.document import (  # noqa: E402
     ABLATION_SUFFIX,
-    compare_new_users,
     rank_by_validation,
 )
+from tailorkit.solutions.recommendation.train import compare_new_users  # noqa: E402
 
 # what `tailorkit run` trains by default; its champion is the best of these on validation
 TRANSFORMERS = ("sasrec", "sasrec" + ABLATION_SUFFIX)
@@ -68,7 +68,7 @@ CACHE = Path(os.environ.get("TAILORKIT_BENCH_CACHE", "/tmp/tailorkit-bench-cache
 CI_METRICS = ("hr@10", "ndcg@10", "ndcg@20")
 
 
-def candidates(threads: int, budget_s: float) -> dict[str, tuple[str, dict]]:
+def candidates(threads: int, budget_s: float | None) -> dict[str, tuple[str, dict]]:
     sasrec = {"n_threads": threads, "time_limit": budget_s, "verbose": True}
     return {
         "popularity": ("popularity", {}),
@@ -283,7 +283,7 @@ def run_dataset(key: str, args) -> None:
     vectors = text_vectors(key, data)
     print(f"[{key}] {data.counts} {split.counts} ({time.perf_counter() - started:.0f}s)")
     popularity = np.bincount(np.concatenate(split.train), minlength=data.n_items) / data.n_users
-    models = candidates(args.threads, args.budget_min * 60)
+    models = candidates(args.threads, args.budget_min * 60 if args.budget_min else None)
     chosen = args.models.split(",") if args.models else list(models)
     record = {
         "dataset": key,
@@ -642,7 +642,11 @@ def main() -> None:
     parser.add_argument("--only-cold", action="store_true", help="just the cold-item split")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
-        "--budget-min", type=float, default=30.0, help="per transformer fit (a seed bag shares it)"
+        "--budget-min",
+        type=float,
+        default=None,
+        help="opt-in wall-clock cap per transformer fit (a seed bag shares it); default: none, "
+        "the epoch budget with early stopping decides",
     )
     parser.add_argument("--table", action="store_true", help="merge results and print")
     parser.add_argument("--tag", default="", help="results file suffix (parallel runs)")

@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--param", action="append", default=[], help="name=value, repeatable")
     parser.add_argument("--no-text", action="store_true")
     parser.add_argument("--cases", type=int, default=5, help="inner cases per user")
-    parser.add_argument("--budget-min", type=float, default=25.0)
+    parser.add_argument("--budget-min", type=float, default=None, help="opt-in time cap")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--workers", type=int, default=2, help="seeds fitted at once")
     args = parser.parse_args()
@@ -115,7 +115,7 @@ def main() -> None:
         params,
         cases=args.cases,
         text=not args.no_text,
-        budget_s=args.budget_min * 60,
+        budget_s=args.budget_min * 60 if args.budget_min else None,
     )
     if len(args.seeds) == 1:
         fits = [fit(args.seeds[0])]

@@ -141,8 +141,8 @@ def load_german() -> tuple[pd.DataFrame, np.ndarray]:
 
 def register(workspace: Path, name: str, family: str, X: pd.DataFrame, y: np.ndarray) -> float:
     from tailorkit.models import make_model
-    from tailorkit.predict import DECISION_FILE
     from tailorkit.registry import Registry
+    from tailorkit.solutions.credit_risk.predict import DECISION_FILE
 
     params = {"time_limit": 30.0} if family == "ft_transformer" else {}
     started = time.perf_counter()

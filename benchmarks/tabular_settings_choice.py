@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from credit import SHARED, load_german, load_taiwan  # noqa: E402
 from diagnosis import load_cleveland, load_wdbc  # noqa: E402
 
-from tailorkit.evaluate.crossval import cross_fitted_blend  # noqa: E402
 from tailorkit.models import make_model, sized_params  # noqa: E402
+from tailorkit.training.crossval import cross_fitted_blend  # noqa: E402
 
 
 def load_ai4i() -> tuple[pd.DataFrame, str]:
