@@ -1,4 +1,5 @@
-"""Conformance of the text, image, visit and fusion models (tiny configurations)."""
+"""Text, image, visit and fusion models beyond the catalogue's conformance suite: missing
+modalities, multi-class text, image shapes, fine-tuning modes, pretrained backbones."""
 
 from __future__ import annotations
 
@@ -6,87 +7,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.base import clone
 
 from tailorkit.data.patients import PatientInputs
-from tailorkit.data.simulators.patients import simulate_patients, simulate_visits
 from tailorkit.errors import DataError
 from tailorkit.models import load_model as load_modality_model
+from tailorkit.models import make_model
 from tailorkit.models.cnn import ImageCNN
-from tailorkit.models.fusion import FusionClassifier
 from tailorkit.models.text_classifier import TextClassifier
-from tailorkit.models.visit_gru import VisitGRU
-
-PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin"}
+from tests.unit.test_model_conformance import TINY, patient_records, pickles_in
 
 
 @pytest.fixture(scope="module")
 def patients() -> tuple[PatientInputs, np.ndarray]:
-    from tailorkit.data.patients import load_visit_sequences
-
-    frame, images = simulate_patients(120, random_state=4)
-    visits, lengths, _ = load_visit_sequences(
-        simulate_visits(frame),
-        frame["patient_id"],
-        patient_col="patient_id",
-        time_col="visit_date",
-        features=None,
-        max_visits=6,
-        source="visits",
-    )
-    inputs = PatientInputs(
-        tabular=frame[["age", "sex", "systolic_bp", "cholesterol", "smoker"]],
-        notes=frame["note"].tolist(),
-        images=images,
-        image_present=~frame["image_missing"].to_numpy(),
-        visits=visits,
-        visit_lengths=lengths,
-    )
-    return inputs, frame["disease"].to_numpy()
-
-
-CASES = {
-    "image_cnn": (
-        lambda: ImageCNN(image_size=24, widths=(4, 8), max_epochs=2, n_threads=1),
-        lambda inputs: inputs.images,
-    ),
-    "text_classifier": (
-        lambda: TextClassifier(mode="frozen", max_length=48, n_threads=1),
-        lambda inputs: inputs.notes,
-    ),
-    "visit_gru": (lambda: VisitGRU(hidden=8, max_epochs=3, n_threads=1), lambda inputs: inputs),
-    "fusion": (
-        lambda: FusionClassifier(
-            image_size=24, widths=(4, 8), d_embed=8, hidden=16, max_epochs=2, text_max_length=48,
-            n_threads=1,
-        ),
-        lambda inputs: inputs,
-    ),
-}  # fmt: skip
-
-
-@pytest.mark.parametrize("family", list(CASES))
-def test_conformance(family, patients, tmp_path: Path):
-    build, view = CASES[family]
-    inputs, y = patients
-    model = build()
-    assert clone(model).get_params() == model.get_params()
-    assert model.fit(view(inputs), y) is model
-    probability = model.predict_proba(view(inputs))
-    assert probability.shape == (len(y), 2)
-    np.testing.assert_allclose(probability.sum(axis=1), 1.0, atol=1e-6)
-    assert set(model.predict(view(inputs))) <= {0, 1}
-    folder = model.save(tmp_path / family)
-    assert not [p for p in folder.rglob("*") if p.suffix in PICKLE_SUFFIXES]
-    loaded = load_modality_model(folder)
-    np.testing.assert_allclose(loaded.predict_proba(view(inputs)), probability, atol=1e-5)
-    again = build().fit(view(inputs), y).predict_proba(view(inputs))
-    np.testing.assert_allclose(again, probability, atol=1e-5)  # same seed, same model
+    return patient_records()
 
 
 def test_fusion_handles_missing_modalities_and_explains(patients):
     inputs, y = patients
-    model = CASES["fusion"][0]().fit(inputs, y)
+    model = make_model("fusion", **TINY["fusion"]).fit(inputs, y)
     assert model.modalities_ == ["tabular", "text", "image", "visits"]
     sample = inputs.take(np.arange(6))
     sample.notes = ["", *sample.notes[1:]]
@@ -125,7 +63,7 @@ def test_text_fine_tuning_modes_save_and_reload(mode, tmp_path: Path):
     probability = model.fit(texts, y).predict_proba(texts)
     folder = model.save(tmp_path / mode)
     assert (folder / ("adapter" if mode == "lora" else "encoder")).is_dir()
-    assert not [p for p in folder.rglob("*") if p.suffix in PICKLE_SUFFIXES]
+    assert pickles_in(folder) == []
     np.testing.assert_allclose(
         load_modality_model(folder).predict_proba(texts), probability, atol=1e-5
     )
@@ -167,7 +105,7 @@ def test_resnet18_backbone_loads_torchvision_named_weights_and_round_trips(
     np.testing.assert_allclose(
         reloaded.predict_proba(inputs.images), model.predict_proba(inputs.images), atol=1e-6
     )
-    assert not {p.suffix for p in (tmp_path / "model").rglob("*")} & PICKLE_SUFFIXES
+    assert pickles_in(tmp_path / "model") == []
 
     small = tmp_path / "small.safetensors"
     save_file({"stem.0.weight": torch.zeros(4, 1, 3, 3)}, str(small))

@@ -12,7 +12,7 @@ from tailorkit.errors import SpecError
 from tailorkit.models import load_model
 from tailorkit.models.base import MODEL_FILE, SMALL_TABLE_ROWS
 from tailorkit.models.gbm import LightGBMModel
-from tests.test_models_conformance import TINY_LIGHTGBM, applicants
+from tests.unit.test_model_conformance import TINY_LIGHTGBM, applicants
 
 
 @pytest.fixture(scope="module")

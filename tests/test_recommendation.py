@@ -1,4 +1,4 @@
-"""Recommendation: data layer, splits, ranking metrics, the model contract, the CLI."""
+"""Recommendation: data layer, splits, ranking metrics, the models' own behaviour, the CLI."""
 
 from __future__ import annotations
 
@@ -43,21 +43,7 @@ from tailorkit.solutions.recommendation.document import rank_by_validation
 from tailorkit.solutions.recommendation.spec import METRICS
 
 from .conftest import tk
-
-TINY = {
-    "popularity": {},
-    "item_knn": {"neighbours": 20},
-    "als": {"factors": 8, "max_epochs": 3},
-    "sasrec": {
-        "hidden": 16,
-        "max_len": 20,
-        "max_epochs": 2,
-        "pretrain_epochs": 1,
-        "batch_size": 32,
-        "n_threads": 1,
-        "n_seeds": 1,
-    },
-}
+from .unit.test_model_conformance import TINY
 
 
 @pytest.fixture(scope="module")
@@ -255,36 +241,6 @@ def test_rules_block_items_and_bad_rules_fail_clearly():
 
 
 # ------------------------------------------------------------------- models
-@pytest.mark.parametrize("family", list(TINY))
-def test_recommender_contract_and_save_load(family, shop_data, tmp_path):
-    seqs, times = shop_data.sequences()
-    split = leave_one_out(seqs, times)
-    vectors = np.random.default_rng(0).normal(size=(shop_data.n_items, 12)).astype(np.float32)
-    train = TrainingSequences(split.train, shop_data.n_items, split.train_times, None, vectors)
-    model = make_model(family, **TINY[family])
-    assert model.get_params() == {**model.get_params(), **TINY[family]}
-    assert model.fit(train, Validation(split.valid.histories, split.valid.targets)) is model
-    histories = split.test.histories[:5] + [np.zeros(0, dtype=np.int64)]  # + an unknown user
-    scores = model.score(histories)
-    assert scores.shape == (6, shop_data.n_items) and np.isfinite(scores).all()
-    blocked = np.zeros(shop_data.n_items, dtype=bool)
-    blocked[:3] = True
-    items, values = model.recommend(histories, 5, blocked=blocked)
-    assert items.shape == (6, 5)
-    for history, row in zip(histories, items, strict=False):
-        assert not set(row) & set(history.tolist()) and not set(row) & {0, 1, 2}
-    everything, _ = model.recommend(histories[:1], shop_data.n_items + 10)
-    eligible = shop_data.n_items - len(set(histories[0].tolist()))
-    assert (everything[0] >= 0).sum() == eligible  # k > catalogue: all eligible, then -1
-    loaded = load_model(model.save(tmp_path / family))
-    np.testing.assert_allclose(loaded.score(histories), scores, rtol=1e-5, atol=1e-5)
-    assert not list((tmp_path / family).glob("*.pkl"))
-    assert loaded.compile() is loaded  # the service's path (SASRec: one onnxruntime call)
-    np.testing.assert_allclose(loaded.score(histories), scores, rtol=1e-4, atol=1e-5)
-    _, compiled_values = loaded.recommend(histories, 5, blocked=blocked)
-    np.testing.assert_allclose(compiled_values, values, rtol=1e-4, atol=1e-5)
-
-
 def test_early_stopping_ranks_validation_cases_with_the_runs_exclude_seen(shop_data):
     seqs, times = shop_data.sequences()
     data = TrainingSequences(seqs, shop_data.n_items, times)

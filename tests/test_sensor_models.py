@@ -1,4 +1,5 @@
-"""Sensor-window models: one conformance suite over every family, metrics, policy, windows."""
+"""Sensor-window models beyond the catalogue's conformance suite: the ensemble's average, the
+anomaly head, RUL metrics, the maintenance policy, windows and the inner split."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.base import clone
 
 from tailorkit.data.sensors import sliding_windows
 from tailorkit.evaluate.maintenance_policy import (
@@ -18,64 +18,18 @@ from tailorkit.evaluate.maintenance_policy import (
     rul_quantile,
 )
 from tailorkit.evaluate.rul_metrics import phm08_score, rul_metrics
-from tailorkit.models import families, load_model, make_model
+from tailorkit.models import load_model, make_model
 from tailorkit.models.sensor_base import inner_split
 from tailorkit.models.sensor_ensemble import WindowEnsemble
-
-TINY = {
-    "sensor_lightgbm": {"n_estimators": 30, "early_stopping_rounds": 10},
-    "sensor_lstm": {"hidden": 8, "layers": 1, "max_epochs": 2, "pretrain_epochs": 1},
-    "sensor_cnn": {"channels": 8, "layers": 2, "max_epochs": 2, "pretrain_epochs": 1},
-    "sensor_transformer": {"d_model": 8, "n_heads": 2, "n_layers": 1, "dim_feedforward": 16,
-                    "max_epochs": 2, "pretrain_epochs": 1},
-}  # fmt: skip
-ALLOWED_SUFFIXES = {".json", ".safetensors", ".txt"}
+from tests.unit.test_model_conformance import TINY, sensor_windows
 
 
 @pytest.fixture(scope="module")
 def windows():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(400, 12, 4)).astype(np.float32)
-    health = np.linspace(1, 0, 400) + rng.normal(0, 0.05, 400)
-    X[:, :, 0] += (1 - health)[:, None] * 3
-    rul = np.clip(health * 100, 0, 80).astype(np.float32)
-    failure = (rul <= 20).astype(np.float32)
-    groups = np.arange(400) // 40
-    return X, rul, failure, groups
+    return sensor_windows()
 
 
-@pytest.mark.parametrize("family", sorted(TINY))
-def test_model_conformance(family, windows, tmp_path: Path):
-    X, rul, failure, groups = windows
-    model = make_model(family, random_state=3, **TINY[family])
-    assert clone(model).get_params() == model.get_params()
-    assert model.fit(X, rul, failure=failure, groups=groups) is model
-    out = model.predict_distribution(X[:50])
-    assert set(out) == {"rul", "rul_low", "rul_high", "failure_probability"}
-    assert all(v.shape == (50,) for v in out.values())
-    assert (out["rul_low"] <= out["rul"] + 1e-9).all() and (
-        out["rul"] <= out["rul_high"] + 1e-9
-    ).all()
-    assert ((out["failure_probability"] >= 0) & (out["failure_probability"] <= 1)).all()
-    folder = model.save(tmp_path / family)
-    assert {p.suffix for p in folder.rglob("*") if p.is_file()} <= ALLOWED_SUFFIXES
-    assert not any(b"pickle" in p.read_bytes()[:200] for p in folder.rglob("*") if p.is_file())
-    loaded = load_model(folder)
-    again = loaded.predict_distribution(X[:50])
-    for key in out:
-        np.testing.assert_allclose(out[key], again[key], rtol=1e-5, atol=1e-5)
-    twin = make_model(family, random_state=3, **TINY[family])
-    twin.fit(X, rul, failure=failure, groups=groups)
-    np.testing.assert_allclose(twin.predict(X[:50]), out["rul"], rtol=1e-5, atol=1e-4)
-    if model.has_anomaly_head:
-        np.testing.assert_allclose(model.anomaly_error(X[:5]), loaded.anomaly_error(X[:5]))
-
-
-def test_every_family_is_covered():
-    assert set(families("window")) == set(TINY) | {"sensor_ensemble"}
-
-
-def test_ensemble_round_trip(windows, tmp_path: Path):
+def test_ensemble_of_fitted_members_is_their_weighted_average(windows, tmp_path: Path):
     X, rul, failure, groups = windows
     members = [
         make_model(f, **TINY[f]).fit(X, rul, failure=failure, groups=groups)

@@ -88,7 +88,7 @@ class ImplicitALS(Recommender):
             ).numpy()
         return out
 
-    def score(self, histories: list[np.ndarray]) -> np.ndarray:
+    def _score(self, histories: list[np.ndarray]) -> np.ndarray:
         U = self._solve(histories_matrix(histories, self.n_items_), self.item_factors_)
         return U @ self.item_factors_.T
 

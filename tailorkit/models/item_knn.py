@@ -63,7 +63,7 @@ class ItemKNN(Recommender):
         )
         return self
 
-    def score(self, histories: list[np.ndarray]) -> np.ndarray:
+    def _score(self, histories: list[np.ndarray]) -> np.ndarray:
         if self.recent:
             histories = [np.asarray(h)[-self.recent :] for h in histories]
         H = histories_matrix(histories, self.n_items_)

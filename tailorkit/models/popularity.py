@@ -35,7 +35,7 @@ class Popularity(Recommender):
         self.popularity_ = counts.astype(np.float32)
         return self
 
-    def score(self, histories: list[np.ndarray]) -> np.ndarray:
+    def _score(self, histories: list[np.ndarray]) -> np.ndarray:
         return np.broadcast_to(self.popularity_, (len(histories), self.n_items_)).copy()
 
     def _arrays(self) -> dict[str, np.ndarray]:

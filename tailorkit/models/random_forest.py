@@ -52,6 +52,10 @@ class RandomForestModel(LightGBMModel):
         self.n_threads = n_threads
         self.random_state = random_state
 
+    def sized_for(self, n_rows: int) -> RandomForestModel:
+        """Nothing depends on the data size: a forest does not bag (LightGBM's ``n_bags``)."""
+        return self
+
     def _fit(self, X: pd.DataFrame, y: np.ndarray, X_unlabeled: pd.DataFrame | None) -> None:
         import lightgbm as lgb
 

@@ -17,7 +17,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 from scipy.sparse import csr_matrix
 
-from tailorkit.errors import RegistryError
+from tailorkit.errors import DataError, RegistryError
 from tailorkit.evaluate.ranking import evaluate_scorer, per_case, seen_mask, top_k
 from tailorkit.models.base import Model
 from tailorkit.models.registry import MODEL_FILE
@@ -34,6 +34,9 @@ class TrainingSequences:
     times: list[np.ndarray] | None = None
     weights: list[np.ndarray] | None = None
     item_vectors: np.ndarray | None = None  # (n_items, d) text embeddings, 0 rows = no text
+
+    def __post_init__(self) -> None:
+        check_item_codes(self.sequences, self.n_items, "user")
 
 
 @dataclass
@@ -66,6 +69,11 @@ class Recommender(Model):
         raise NotImplementedError
 
     def score(self, histories: list[np.ndarray]) -> np.ndarray:
+        """(n, n_items) scores; an item code outside the catalogue is a ``DataError``."""
+        check_item_codes(histories, self.n_items_, "history")
+        return self._score(histories)
+
+    def _score(self, histories: list[np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
     def compile(self) -> Recommender:
@@ -122,6 +130,20 @@ class Recommender(Model):
             self._restore(arrays, state)
         except RegistryError as error:
             raise RegistryError(f"{path / MODEL_FILE}: {error}") from None
+
+
+def check_item_codes(sequences: list[np.ndarray], n_items: int, what: str) -> None:
+    """A ``DataError`` naming the first sequence that holds a code outside ``0..n_items-1``."""
+    lengths = [len(s) for s in sequences]
+    codes = np.concatenate(sequences) if sum(lengths) else np.zeros(0, np.int64)
+    outside = (codes < 0) | (codes >= n_items)
+    if outside.any():
+        first = int(np.argmax(outside))
+        number = int(np.searchsorted(np.cumsum(lengths), first, side="right"))
+        raise DataError(
+            f"{what} {number}: item code {codes[first]} is outside the catalogue of "
+            f"{n_items} items (codes 0 to {n_items - 1})"
+        )
 
 
 def histories_matrix(histories: list[np.ndarray], n_items: int, weights=None):

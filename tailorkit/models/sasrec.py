@@ -354,7 +354,7 @@ class SASRec(Recommender):
         return valid.ndcg(self.score, self.n_items_)
 
     # ---------------------------------------------------------------- score
-    def score(self, histories: list[np.ndarray]) -> np.ndarray:
+    def _score(self, histories: list[np.ndarray]) -> np.ndarray:
         out = self._network_scores(histories)
         if getattr(self, "prior_weight_", 0.0) and self.prior_ is not None:
             knn = self.prior_.score(histories)
