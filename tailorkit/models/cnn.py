@@ -143,6 +143,9 @@ class _NamedBasicBlock(nn.Module):
         return F.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
+DEFAULT_WIDTHS = (24, 48, 96)  # the small ResNet's stages (``widths=None``)
+
+
 def image_trunk(backbone: str, widths, blocks_per_stage: int = 1) -> nn.Module:
     """The image trunk of a backbone: the small ResNet of ``widths`` or an ImageNet ResNet."""
     if backbone == "small":
@@ -234,7 +237,7 @@ class ImageCNN(ModalityModel):
         self,
         *,
         image_size: int = 28,
-        widths: tuple[int, ...] = (24, 48, 96),
+        widths: list[int] | None = None,
         blocks_per_stage: int = 1,
         dropout: float = 0.2,
         max_epochs: int = 40,
@@ -295,7 +298,11 @@ class ImageCNN(ModalityModel):
 
     def _build(self) -> _Network:
         return _Network(
-            self.widths, self.blocks_per_stage, len(self.classes_), self.dropout, self.backbone
+            self.widths or DEFAULT_WIDTHS,
+            self.blocks_per_stage,
+            len(self.classes_),
+            self.dropout,
+            self.backbone,
         )
 
     def _tensor(self, images: np.ndarray) -> torch.Tensor:

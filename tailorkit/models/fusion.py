@@ -46,6 +46,7 @@ from tailorkit.models.visit_gru import VisitEncoder, visit_statistics, visit_ten
 from tailorkit.progress import tracked
 
 WEIGHTS_FILE = "weights.safetensors"
+FUSION_WIDTHS = (16, 32, 64)  # the image trunk's stages (``widths=None``)
 
 
 class _FusionNetwork(nn.Module):
@@ -104,7 +105,7 @@ class FusionClassifier(ModalityModel):
         encoder: str | None = None,
         text_max_length: int = 256,
         image_size: int = 28,
-        widths: tuple[int, ...] = (16, 32, 64),
+        widths: list[int] | None = None,
         d_embed: int = 32,
         hidden: int = 64,
         dropout: float = 0.2,
@@ -209,7 +210,7 @@ class FusionClassifier(ModalityModel):
             "d_embed": self.d_embed,
             "hidden": self.hidden,
             "dropout": self.dropout,
-            "widths": list(self.widths),
+            "widths": list(self.widths or FUSION_WIDTHS),
             "backbone": self.backbone,
         }
 
