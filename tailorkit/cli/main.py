@@ -11,6 +11,7 @@ import os
 import sys
 
 import typer
+from rich.markup import escape
 
 from tailorkit import __version__
 from tailorkit.cli import compression, project, registry_commands, runs, serving
@@ -81,7 +82,8 @@ def main() -> None:
     except TailorkitError as error:
         if STATE["debug"]:
             raise
-        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        # escaped: messages hold brackets ('tailorkit[serve]', 'parity[sex]'), not markup
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         console.print("aborted")

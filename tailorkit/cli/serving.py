@@ -13,9 +13,11 @@ from tailorkit.cli.common import DbUrlOption, WorkspaceOption, registry_of
 from tailorkit.console import default_workspace, out
 from tailorkit.console import say as _note
 from tailorkit.errors import TailorkitError
+from tailorkit.optional import require
 
 tenants_app = typer.Typer(no_args_is_help=True, help="Client companies and their API keys.")
 experiments_app = typer.Typer(no_args_is_help=True, help="A/B and shadow experiments.")
+
 
 def _registry(workspace: Path | None, db_url: str | None):
     return registry_of(workspace, db_url)
@@ -48,6 +50,9 @@ def serve(
     """Run the HTTP model service (OpenAPI at /docs, metrics at /metrics)."""
     import logging
 
+    from tailorkit.serve import SERVICE_MODULES
+
+    require(*SERVICE_MODULES, "uvicorn", extra="serve", feature="tailorkit serve")
     import uvicorn
 
     from tailorkit.serve.app import ServiceSettings, create_app

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 
 BOOLEAN = {"true": 1.0, "yes": 1.0, "y": 1.0, "t": 1.0, "1": 1.0}
 BOOLEAN.update({"false": 0.0, "no": 0.0, "n": 0.0, "f": 0.0, "0": 0.0})
@@ -24,6 +23,8 @@ class EdgeModel:
     """The bundled model: ``predict(rows)`` -> [{"probability": p, "decision": d}, ...]."""
 
     def __init__(self, folder="."):
+        import onnxruntime  # here: tailorkit's service reuses encode_rows without onnxruntime
+
         folder = Path(folder)
         self.spec = json.loads((folder / "preprocessing.json").read_text())
         options = onnxruntime.SessionOptions()

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from tailorkit.optional import require
+
 
 class GraphFT(nn.Module):
     """FT-Transformer forward with shapes the ONNX tracer keeps dynamic (rows)."""
@@ -35,6 +37,7 @@ def _graph_logits(net: nn.Module, numeric: torch.Tensor, categorical: torch.Tens
 
 def export_onnx(module: nn.Module, numeric: torch.Tensor, categorical: torch.Tensor) -> bytes:
     """The module as an ONNX graph (inputs numeric, categorical; output logit; dynamic rows)."""
+    require("onnx", extra="onnx", feature="ONNX export")
     buffer = io.BytesIO()
     module.eval()
     with warnings.catch_warnings():
@@ -54,6 +57,7 @@ def export_onnx(module: nn.Module, numeric: torch.Tensor, categorical: torch.Ten
 
 def quantize_onnx(graph: bytes) -> bytes:
     """onnxruntime dynamic int8 quantization of the graph's weights."""
+    require("onnx", "onnxruntime", extra="onnx", feature="int8 quantization")
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))

@@ -22,6 +22,7 @@ from tailorkit.data.io_files import (
     reject_binary,
 )
 from tailorkit.errors import DataError
+from tailorkit.optional import require
 
 
 def read_parquet(file: FileSource, encoding: str) -> pd.DataFrame:
@@ -150,6 +151,8 @@ def read_excel(file: FileSource, sheet: str | int | None) -> pd.DataFrame:
     label = f"data file '{file.given}'"
     sheet_name = 0 if sheet is None else sheet
     expect_signature(file, "Excel", (b"PK\x03\x04", b"\xd0\xcf\x11\xe0"))
+    if file.path.suffix.lower() != ".xls":  # .xlsx/.xlsm: openpyxl (.xls: the user's xlrd)
+        require("openpyxl", extra="excel", feature=f"reading {label}")
     try:
         header = pd.read_excel(file.path, sheet_name=sheet_name, header=None, nrows=1)
         frame = pd.read_excel(file.path, sheet_name=sheet_name)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from tailorkit.data.io_files import SPEC_HINT, FileSource, absolute_path
 from tailorkit.errors import DataError
+from tailorkit.optional import require_sql_driver
 
 _URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -82,6 +83,7 @@ class SqlSource:
     def engine(self):
         import sqlalchemy as sa
 
+        require_sql_driver(self.url)
         if self.database_file is not None and self.dialect == "sqlite":
             uri = self.database_file.as_uri() + "?mode=ro"
             return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))

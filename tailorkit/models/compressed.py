@@ -19,6 +19,7 @@ from tailorkit.data.preprocess import TabularPreprocessor
 from tailorkit.errors import RegistryError, SpecError
 from tailorkit.models.base import TabularModel
 from tailorkit.models.quantiles import apply_quantiles
+from tailorkit.optional import require
 
 GRAPH_FILE = "model.onnx"
 
@@ -93,6 +94,7 @@ class CompressedModel(TabularModel):
 def onnx_session(graph: bytes, n_threads: int):
     """An onnxruntime CPU session for a serialized graph: ``n_threads`` intra-op threads, one
     inter-op thread (the graph is parsed, never executed as code)."""
+    require("onnxruntime", extra="onnx", feature="running an ONNX graph (compressed models)")
     import onnxruntime
 
     options = onnxruntime.SessionOptions()

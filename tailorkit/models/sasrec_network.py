@@ -9,6 +9,7 @@ import numpy as np
 
 from tailorkit.models.compressed import onnx_session
 from tailorkit.models.torch_utils import default_threads
+from tailorkit.optional import require
 
 
 def member_budget(budget_s: float | None, members: int, workers: int) -> float | None:
@@ -95,6 +96,7 @@ def left_pad(histories: list[np.ndarray], max_len: int) -> np.ndarray:
 def onnx_scorer(model):
     """An onnxruntime session mapping left-padded histories ``seq`` (users x max_len codes + 1)
     to every item's score (users x n_items), the item table folded in as a constant."""
+    require("onnx", "onnxruntime", extra="onnx", feature="SASRec's compiled scorer (serving)")
     import io
     import warnings
 

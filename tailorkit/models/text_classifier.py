@@ -34,6 +34,7 @@ from tailorkit.errors import SpecError
 from tailorkit.models.modality_base import ModalityModel
 from tailorkit.models.text_encoder import encode_texts, load_encoder, mean_pool, resolve_encoder
 from tailorkit.models.torch_utils import torch_session
+from tailorkit.optional import require
 from tailorkit.progress import tracked
 
 HEAD_FILE = "head.safetensors"
@@ -158,6 +159,7 @@ class TextClassifier(ModalityModel):
         self.intercept_ = (head.intercept_ - coef @ mean).astype(np.float32)
 
     def _fine_tune(self, texts: list[str], y: np.ndarray, seed: int) -> None:
+        _require_text(self.mode)
         from transformers import AutoModel
 
         self.tokenizer_, _ = load_encoder(self.encoder)
@@ -260,6 +262,7 @@ class TextClassifier(ModalityModel):
             self.coef_ = weights["coef"].numpy()
             self.intercept_ = weights["intercept"].numpy()
             return
+        _require_text(self.mode)
         from transformers import AutoModel, AutoTokenizer
 
         folder = path / state["folder"]
@@ -275,3 +278,9 @@ class TextClassifier(ModalityModel):
         self.network_ = _FineTuned(encoder, len(self.classes_))
         self.network_.head.load_state_dict(weights)
         self.network_.eval()
+
+
+def _require_text(mode: str) -> None:
+    """The text extra's packages that fine-tuning in ``mode`` imports (LoRA: peft too)."""
+    modules = ("transformers", "peft") if mode == "lora" else ("transformers",)
+    require(*modules, extra="text", feature=f"the text classifier ({mode} mode)")

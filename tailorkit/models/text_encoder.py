@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tailorkit.errors import TailorkitError
+from tailorkit.optional import require
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -44,6 +45,7 @@ def resolve_encoder(name_or_path: str | None = None) -> str:
 @lru_cache(maxsize=4)
 def load_encoder(name_or_path: str | None = None):
     """``(tokenizer, model)`` in eval mode; a clear error when neither path nor hub works."""
+    require("transformers", extra="text", feature="a pretrained text encoder")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging

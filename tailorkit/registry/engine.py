@@ -15,6 +15,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from tailorkit.optional import require_sql_driver
+
 BUSY_TIMEOUT_S = 60.0
 WRITE_RETRIES = 8
 SCHEMA_LOCK = 7_146_291  # PostgreSQL advisory-lock key held while tables are created
@@ -24,6 +26,7 @@ WRITE_OPTION = "tailorkit_write"
 def make_engine(url: str) -> Engine:
     """An engine; on SQLite: WAL, a busy timeout, foreign keys, and explicit BEGINs."""
     if not url.startswith("sqlite"):
+        require_sql_driver(url)
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
 
