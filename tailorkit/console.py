@@ -54,4 +54,3 @@ def default_workspace() -> Path:
         if document is not None:
             return spec.resolve().parent / ".tailorkit"
     return Path(".tailorkit")
-

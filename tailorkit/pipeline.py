@@ -151,9 +151,7 @@ class Project:
 
 
 def _numbers(row: dict[str, Any]) -> dict[str, float]:
-    return {
-        k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
+    return {k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _summary(result: RunResult, headline: str) -> dict[str, Any]:

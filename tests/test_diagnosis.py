@@ -308,8 +308,9 @@ def test_fairness_requirements_gate_a_diagnosis_run(clinic):
     assert strict_run.result["fairness"][0]["demographic_parity_difference"] > 0
     assert not strict_run.gates_passed and not strict_run.promoted
     unknown = run_table_only(clinic, requirements=[loose])  # sex is not protected here
-    assert unknown.requirements[0]["value"] is None and "not a protected column" in (
-        unknown.requirements[0]["note"]
+    assert (
+        unknown.requirements[0]["value"] is None
+        and "not a protected column" in (unknown.requirements[0]["note"])
     )
 
 

@@ -29,9 +29,7 @@ def predict(
     solution = get_solution(registry.solution_of(version.project), "registry")
     if output:
         with open(output, "w", newline="") as handle:
-            rows = solution.predict_file(
-                version, data, handle, chunk_rows=chunk_rows, warn=warn
-            )
+            rows = solution.predict_file(version, data, handle, chunk_rows=chunk_rows, warn=warn)
     else:
         rows = solution.predict_file(version, data, sys.stdout, chunk_rows=chunk_rows, warn=warn)
     say(f"scored {rows} rows with {version.project}:{version.version}")

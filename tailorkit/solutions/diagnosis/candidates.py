@@ -112,9 +112,7 @@ def is_twin(candidate: Candidate) -> bool:
 def blend_members(candidates: list[Candidate]) -> list[Candidate]:
     """The tabular candidates the ensemble blends."""
     return [
-        c
-        for c in candidates
-        if c.modality == "tabular" and c.name != "ensemble" and not is_twin(c)
+        c for c in candidates if c.modality == "tabular" and c.name != "ensemble" and not is_twin(c)
     ]
 
 

@@ -136,6 +136,5 @@ class MaintenanceSpec(SpecBase):
             m if isinstance(m, ModelEntry) else ModelEntry(name=m, family=m) for m in self.models
         ]
         return [
-            e.model_copy(update={"family": MODEL_FAMILIES.get(e.family, e.family)})
-            for e in entries
+            e.model_copy(update={"family": MODEL_FAMILIES.get(e.family, e.family)}) for e in entries
         ]
