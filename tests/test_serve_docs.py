@@ -1,7 +1,10 @@
-"""The service's API docs over a real HTTP server: /openapi.json declares the API-key security
-scheme on every tenant route."""
+"""The service's API docs over a real HTTP server: /docs and /redoc load every asset from the
+service itself (no CDN, so they work without internet), and /openapi.json declares the API-key
+security scheme on every tenant route."""
 
 from __future__ import annotations
+
+from html.parser import HTMLParser
 
 import httpx
 import pytest
@@ -14,11 +17,57 @@ SECURITY = [{"ApiKey": []}, {"Bearer": []}]
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
 
 
+class _Assets(HTMLParser):
+    """The URLs a page loads: script sources and linked stylesheets or icons."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "script" and found.get("src"):
+            self.urls.append(found["src"])
+        elif tag == "link" and found.get("href"):
+            self.urls.append(found["href"])
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     workspace = tmp_path_factory.mktemp("docs") / ".tailorkit"
     with ThreadServer(create_app(ServiceSettings(workspace=workspace))) as running:
         yield running
+
+
+@pytest.mark.parametrize(
+    "page, expected",
+    [
+        ("/docs", {"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"}),
+        ("/redoc", {"redoc.standalone.js", "favicon.png"}),
+    ],
+)
+def test_docs_pages_load_every_asset_from_the_service(server, page, expected):
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        answer = http.get(page)
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
+        html = answer.text
+        assert "http://" not in html and "https://" not in html, html  # no CDN, no web fonts
+        parser = _Assets()
+        parser.feed(html)
+        assert {url.rsplit("/", 1)[-1] for url in parser.urls} == expected
+        for url in parser.urls:
+            assert url.startswith("/") and not url.startswith("//"), url  # this server
+            asset = http.get(url)
+            assert asset.status_code == 200, (url, asset.text[:200])
+            assert len(asset.content) > 1000, url
+            if url.endswith(".js"):
+                assert "javascript" in asset.headers["content-type"]
+            elif url.endswith(".css"):
+                assert asset.headers["content-type"].startswith("text/css")
+        assert http.get("/openapi.json").json()["openapi"].startswith("3.")
+        assert http.get("/docs/oauth2-redirect").status_code == 200
+        missing = http.get("/docs/static/nothing.js")
+        assert missing.status_code == 404 and "error" in missing.json()
 
 
 def test_openapi_declares_the_api_key_on_every_tenant_route(server):

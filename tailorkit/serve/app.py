@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI
 
 from tailorkit.serve.errors import ServiceError, install_error_handlers
 from tailorkit.serve.middleware import RequestMiddleware
-from tailorkit.serve.routes import experiments, feedback, health, predict, projects
+from tailorkit.serve.routes import docs, experiments, feedback, health, predict, projects
 from tailorkit.serve.service import Service
 from tailorkit.serve.settings import ServiceSettings
 
@@ -40,12 +40,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         version="1",
         lifespan=lifespan,
         description="Scores, recommendations and RUL per tenant, with A/B routing and feedback.",
+        docs_url=None,  # /docs and /redoc are served offline by routes/docs.py
+        redoc_url=None,
     )
     app.state.service = service
     install_error_handlers(app)
     app.add_middleware(RequestMiddleware, service=service)
-    for router in ROUTERS:
+    for router in (*ROUTERS, docs.router):
         add_routes(app, router)
+    docs.mount_assets(app)  # after the routes: API requests never try the mount first
     return app
 
 
