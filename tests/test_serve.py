@@ -309,7 +309,7 @@ def test_responses_render_numpy_nan_dates_and_int_keys_as_json():
     number (NaN/inf) instead of failing the request."""
     from datetime import datetime, timezone
 
-    from tailorkit.serve.app import _dumps
+    from tailorkit.serve.responses import dumps as _dumps
 
     value = {
         "p": np.float32(0.25),

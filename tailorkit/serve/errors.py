@@ -1,0 +1,103 @@
+"""Service errors and the handlers that turn every failure into one JSON line.
+
+A validation failure names its first problem as ``body.rows[0].income: message``; malformed
+JSON is a 400; an unexpected exception is a 500 that points at the log, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tailorkit.errors import RegistryError, TailorkitError
+from tailorkit.serve.adapters import UnsupportedEndpoint
+from tailorkit.serve.responses import error_answer
+
+log = logging.getLogger("tailorkit.serve")
+
+
+class ServiceError(TailorkitError):
+    """An HTTP error with a status code and a one-line message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error, ours or the framework's, answered as ``{"error": ..., ...}``."""
+
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, error: ServiceError):
+        return error_answer(request, error.status, str(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError):
+        status, message = validation_answer(error.errors())
+        return error_answer(request, status, message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException):
+        return error_answer(request, error.status_code, str(error.detail))
+
+    @app.exception_handler(TailorkitError)
+    async def user_error(request: Request, error: TailorkitError):
+        status = 404 if isinstance(error, (RegistryError, UnsupportedEndpoint)) else 422
+        return error_answer(request, status, str(error))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception):
+        log.exception("request %s failed", getattr(request.state, "request_id", "?"))
+        return error_answer(request, 500, f"internal error ({type(error).__name__}); see the log")
+
+
+def validation_answer(errors: list[dict[str, Any]]) -> tuple[int, str]:
+    """(status, message): 400 for a body that is not JSON at all, 422 for a wrong one."""
+    invalid = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if invalid is not None:
+        detail = (invalid.get("ctx") or {}).get("error", "invalid JSON")
+        return 400, f"malformed JSON body: {detail}"
+    if any(
+        _location(e.get("loc", ())) == "body" and isinstance(e.get("input"), (bytes, str))
+        for e in errors
+    ):  # not sent as JSON at all
+        return 400, validation_message(errors)
+    return 422, validation_message(errors)
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    """The first validation problem as one line: ``body.rows[0].income: message``."""
+    problems: dict[str, str] = {}
+    for error in errors:
+        path = _location(error.get("loc", ()))
+        message = error.get("msg", "invalid value")
+        kind = error.get("type", "")
+        if kind == "finite_number":
+            message = "NaN and infinity are not allowed; send null for a missing value"
+        elif kind == "missing":
+            message = "field required"
+        elif kind in ("model_attributes_type", "dict_type") and path == "body":
+            message = "the request body must be a JSON object (Content-Type: application/json)"
+        # A value failing every member of a union reports once, with its most useful message.
+        if path not in problems or kind == "finite_number":
+            problems[path] = message
+    path, message = next(iter(problems.items()))
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    return f"{path}: {message}{more}"
+
+
+_UNION_MEMBERS = {"float", "int", "str", "bool", "none", "list", "dict"}
+
+
+def _location(parts: tuple) -> str:
+    path = ""
+    for part in parts:
+        text = str(part)
+        if text in _UNION_MEMBERS or text.startswith(("function-", "constrained-")):
+            continue
+        path += f"[{text}]" if isinstance(part, int) else (f".{text}" if path else text)
+    return path

@@ -1,0 +1,155 @@
+"""Answers from models: predict (scoring), recommend, and monitor / rul (maintenance).
+
+Each handler checks the project itself, after FastAPI validated the body (a bad body is a 422
+whatever the project) and after naming its endpoint (a 404 counts under that endpoint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from tailorkit.errors import DataError
+from tailorkit.serve.adapters import UnsupportedEndpoint
+from tailorkit.serve.dependencies import Caller, CallerDep
+from tailorkit.serve.errors import ServiceError
+from tailorkit.serve.events import Experiment, Tenant
+from tailorkit.serve.responses import answer
+from tailorkit.serve.runtime import Served
+from tailorkit.serve.schemas import MonitorRequest, PredictRequest, RecommendRequest
+from tailorkit.serve.service import Service
+
+router = APIRouter()
+
+
+@router.post("/v1/projects/{project}/predict", tags=["scoring"])
+async def predict(
+    project: str, body: PredictRequest, request: Request, caller: CallerDep
+) -> JSONResponse:
+    """Rows in; probability, decision and reason codes out (credit, fraud, diagnosis)."""
+    service, tenant = caller.service, caller.tenant
+    request.state.labels["endpoint"] = "predict"
+    await service.check_project(tenant, project, request)
+    if len(body.rows) > service.settings.max_rows:
+        raise ServiceError(
+            413,
+            f"{len(body.rows)} rows in one request; the limit is {service.settings.max_rows}"
+            " (split the rows over several requests)",
+        )
+    alias, experiment, shadow_alias = await service.route(project, body.alias, body.unit_id)
+    served = await service.served(project, alias, request)
+    try:
+        warnings = served.adapter.check_rows(body.rows)
+        outputs = await served.batcher.predict(body.rows, body.reasons)
+    except UnsupportedEndpoint as error:
+        raise ServiceError(404, str(error)) from None
+    except DataError as error:
+        raise ServiceError(422, str(error)) from None
+    logged = (request, tenant, project, "predict", alias, served, experiment, body.unit_id)
+    if shadow_alias is not None:
+        service.spawn(_score_shadow(service, logged, body, outputs, shadow_alias))
+    else:
+        service.log_request(*logged, outputs)
+    response = {
+        "request_id": request.state.request_id,
+        "model_version": served.version.version,
+        "project": project,
+        "alias": alias,
+        "predictions": outputs,
+        "warnings": warnings,
+    }
+    if experiment is not None:
+        response["experiment"] = {"id": experiment.id, "arm": alias, "mode": experiment.mode}
+    return answer(request, response)
+
+
+async def _score_shadow(
+    service: Service,
+    logged: tuple[Request, Tenant, str, str, str, Served, Experiment | None, Any],
+    body: PredictRequest,
+    outputs: list[dict[str, Any]],
+    shadow_alias: str,
+) -> None:
+    """Score the shadow alias after answering; log both, return nothing to the caller."""
+    shadow: dict[str, Any]
+    project = logged[2]
+    try:
+        challenger = await service.pool.get(project, shadow_alias)
+        shadow_outputs = await challenger.batcher.predict(body.rows, body.reasons)
+        shadow = {
+            "alias": shadow_alias,
+            "model_version": challenger.version.version,
+            "predictions": shadow_outputs,
+        }
+    except Exception as error:  # the shadow must never hurt the live answer
+        shadow = {"alias": shadow_alias, "error": f"{type(error).__name__}: {error}"}
+    service.log_request(*logged, outputs, shadow)
+
+
+@router.post("/v1/projects/{project}/recommend", tags=["recommendation"])
+async def recommend(
+    project: str, body: RecommendRequest, request: Request, caller: CallerDep
+) -> JSONResponse:
+    """A user in, top-K items out (recommendation projects)."""
+    return await _answer(caller, "recommend", project, body, request)
+
+
+@router.post("/v1/projects/{project}/monitor", tags=["maintenance"])
+async def monitor(
+    project: str, body: MonitorRequest, request: Request, caller: CallerDep
+) -> JSONResponse:
+    """New sensor readings in; remaining useful life, alerts out (maintenance projects)."""
+    return await _answer(caller, "monitor", project, body, request)
+
+
+@router.post("/v1/projects/{project}/rul", tags=["maintenance"])
+async def rul(
+    project: str, body: MonitorRequest, request: Request, caller: CallerDep
+) -> JSONResponse:
+    """Same as ``monitor``: remaining useful life of an asset from its readings."""
+    return await _answer(caller, "monitor", project, body, request)
+
+
+async def _answer(
+    caller: Caller,
+    kind: str,
+    project: str,
+    body: RecommendRequest | MonitorRequest,
+    request: Request,
+) -> JSONResponse:
+    """One recommend or monitor answer: route, load, call the adapter, log."""
+    service, tenant = caller.service, caller.tenant
+    request.state.labels["endpoint"] = kind
+    await service.check_project(tenant, project, request)
+    alias, experiment, _shadow = await service.route(project, body.alias, body.unit_id)
+    served = await service.served(project, alias, request)
+    payload = body.model_dump(exclude={"alias", "unit_id"})
+    try:
+        if kind == "recommend":  # concurrent users share one model call
+            if "recommend" not in served.adapter.kinds:
+                raise served.adapter.unsupported("recommend")
+            result = (await served.batcher.predict([payload], 0))[0]
+        else:
+            result = await asyncio.get_running_loop().run_in_executor(
+                service.pool.executor, served.adapter.monitor, payload
+            )
+    except UnsupportedEndpoint as error:
+        raise ServiceError(404, str(error)) from None
+    except DataError as error:
+        raise ServiceError(422, str(error)) from None
+    service.log_request(
+        request, tenant, project, kind, alias, served, experiment, body.unit_id, [result]
+    )
+    return answer(
+        request,
+        {
+            "request_id": request.state.request_id,
+            "model_version": served.version.version,
+            "project": project,
+            "alias": alias,
+            **result,
+        },
+    )

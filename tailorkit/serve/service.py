@@ -1,0 +1,238 @@
+"""What one app instance holds: stores, the model pool, caches, metrics and their lifecycle.
+
+Database calls run on a small thread pool (``run_io``) so the event loop never blocks on them;
+API keys, tenants' projects and running experiments are cached for ``cache_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import Request
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from tailorkit.errors import RegistryError
+from tailorkit.registry import Registry
+from tailorkit.serve.errors import ServiceError
+from tailorkit.serve.events import EventStore, Experiment, RequestLogWriter, Tenant, unit_hash
+from tailorkit.serve.responses import dumps
+from tailorkit.serve.runtime import ModelPool, ModelUnavailable, Served
+from tailorkit.serve.settings import ServiceSettings
+
+DEFAULT_ALIAS = "champion"
+RECENT_REQUESTS = 100_000
+LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class Service:
+    """Everything one app instance holds: stores, model pool, caches, metrics."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.registry = Registry(settings.workspace, url=settings.db_url)
+        self.store = EventStore(self.registry)
+        self.writer: RequestLogWriter | None = None
+        self._install_metrics()
+        self.pool = ModelPool(
+            self.registry,
+            poll_interval=settings.poll_interval,
+            max_batch_rows=settings.max_batch_rows,
+            max_wait_ms=settings.max_wait_ms,
+            on_batch=lambda jobs, rows: self.batch_rows.observe(rows),
+            in_flight=lambda: self.in_flight,
+        )
+        self.in_flight = 0  # HTTP requests being handled (the batcher's load signal)
+        self.io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db")
+        self.started = False
+        self._keys: dict[str, tuple[Tenant | None, float]] = {}
+        self._projects: dict[int, tuple[set[str], float]] = {}
+        self._experiments: tuple[dict[str, Experiment], float] = ({}, 0.0)
+        self.recent: OrderedDict[str, tuple[int, str, int | None]] = OrderedDict()
+        self.background: set[asyncio.Task] = set()
+
+    def _install_metrics(self) -> None:
+        self.metrics = CollectorRegistry()
+        labels = ("tenant", "project", "model_version", "endpoint")
+        self.requests = Counter(
+            "tailorkit_requests", "Requests answered.", (*labels, "status"), registry=self.metrics
+        )
+        self.errors = Counter(
+            "tailorkit_errors",
+            "Requests answered with an error.",
+            (*labels, "status"),
+            registry=self.metrics,
+        )
+        self.latency = Histogram(
+            "tailorkit_request_latency_seconds",
+            "Request latency.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.metrics,
+        )
+        self.batch_rows = Histogram(
+            "tailorkit_batch_rows",
+            "Rows per model call (micro-batching).",
+            buckets=BATCH_BUCKETS,
+            registry=self.metrics,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.writer = RequestLogWriter(self.store, self.settings.log_flush_interval)
+        self.pool.start_polling()
+        if self.settings.preload:
+            routes = await self.run_io(self._startup_routes)
+            await self.pool.preload(routes)
+        self.started = True
+
+    async def stop(self) -> None:
+        for task in list(self.background):
+            task.cancel()
+        await self.pool.close()
+        if self.writer is not None:
+            await self.run_io(self.writer.close)
+        self.io.shutdown(wait=False)
+        self.store.close()
+        self.registry.close()
+
+    def _startup_routes(self) -> list[tuple[str, str]]:
+        routes = []
+        experiments = self.store.running_experiments()
+        for project in self.store.granted_projects():
+            try:
+                aliases = self.registry.aliases(project)
+            except RegistryError:
+                continue
+            wanted = {DEFAULT_ALIAS} | {
+                arm.alias for arm in getattr(experiments.get(project), "arms", ())
+            }
+            routes += [(project, alias) for alias in sorted(wanted) if alias in aliases]
+        return routes
+
+    async def run_io(self, function: Callable, *args: Any) -> Any:
+        """``function(*args)`` on the database thread pool."""
+        return await asyncio.get_running_loop().run_in_executor(self.io, function, *args)
+
+    def spawn(self, coroutine) -> None:
+        """Run ``coroutine`` in the background; cancelled when the service stops."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    # ------------------------------------------------------------------ tenants
+    async def tenant_of(self, key: str | None, request: Request) -> Tenant:
+        """The tenant an API key belongs to (401 without a valid key)."""
+        if not key:
+            raise ServiceError(401, "missing API key: send it in the X-API-Key header")
+        now = time.monotonic()
+        cached = self._keys.get(key)
+        if cached is None or cached[1] < now:
+            tenant = await self.run_io(self.store.authenticate, key)
+            if len(self._keys) > 10_000:
+                self._keys.clear()
+            self._keys[key] = cached = (tenant, now + self.settings.cache_seconds)
+        if cached[0] is None:
+            raise ServiceError(401, "invalid API key")
+        request.state.labels["tenant"] = cached[0].name
+        return cached[0]
+
+    async def projects_of(self, tenant: Tenant) -> set[str]:
+        now = time.monotonic()
+        cached = self._projects.get(tenant.id)
+        if cached is None or cached[1] < now:
+            cached = (
+                await self.run_io(self.store.projects_of, tenant.id),
+                now + self.settings.cache_seconds,
+            )
+            self._projects[tenant.id] = cached
+        return cached[0]
+
+    async def check_project(self, tenant: Tenant, project: str, request: Request) -> None:
+        """Another tenant's project is exactly as invisible as one that does not exist."""
+        if project not in await self.projects_of(tenant):
+            raise ServiceError(404, f"no project '{project}' for this API key")
+        request.state.labels["project"] = project
+
+    async def running_experiment(self, project: str) -> Experiment | None:
+        experiments, expires = self._experiments
+        now = time.monotonic()
+        if expires < now:
+            experiments = await self.run_io(self.store.running_experiments)
+            self._experiments = (experiments, now + self.settings.cache_seconds)
+        return experiments.get(project)
+
+    # ------------------------------------------------------------------ routing
+    async def route(
+        self, project: str, alias: str | None, unit_id: Any
+    ) -> tuple[str, Experiment | None, str | None]:
+        """(alias to answer with, experiment, shadow alias) for one request."""
+        if alias is not None:
+            return alias, None, None
+        experiment = await self.running_experiment(project)
+        if experiment is None:
+            return DEFAULT_ALIAS, None, None
+        if experiment.mode == "shadow":
+            return experiment.arms[0].alias, experiment, experiment.arms[1].alias
+        if unit_id is None:  # no unit, no assignment: the control arm, no exposure logged
+            return experiment.arms[0].alias, None, None
+        return experiment.assign(str(unit_id)).alias, experiment, None
+
+    async def served(self, project: str, alias: str, request: Request) -> Served:
+        try:
+            served = await self.pool.get(project, alias)
+        except RegistryError as error:
+            raise ServiceError(404, str(error)) from None
+        except ModelUnavailable as error:
+            raise ServiceError(503, str(error)) from None
+        request.state.labels["model_version"] = str(served.version.version)
+        request.state.model_version = served.version.version
+        return served
+
+    def log_request(
+        self,
+        request: Request,
+        tenant: Tenant,
+        project: str,
+        endpoint: str,
+        alias: str,
+        served: Served,
+        experiment: Experiment | None,
+        unit_id: Any,
+        outputs: list[dict[str, Any]],
+        shadow: dict[str, Any] | None = None,
+    ) -> None:
+        request_id = request.state.request_id
+        self.recent[request_id] = (tenant.id, project, served.version.version)
+        if len(self.recent) > RECENT_REQUESTS:
+            self.recent.popitem(last=False)
+        self.writer.put(
+            {
+                "request_id": request_id,
+                "tenant_id": tenant.id,
+                "project": project,
+                "endpoint": endpoint,
+                "alias": alias,
+                "model_version": served.version.version,
+                "experiment_id": experiment.id if experiment else None,
+                "arm": alias if experiment else None,
+                "unit_hash": unit_hash(str(unit_id)) if unit_id is not None else None,
+                "n_rows": len(outputs),
+                "outputs_json": dumps(outputs).decode(),
+                "shadow_json": dumps(shadow).decode() if shadow else None,
+                "latency_ms": (time.perf_counter() - request.state.started) * 1000,
+                "at": datetime.now(timezone.utc),
+            }
+        )
+
+    async def request_owner(self, request_id: str) -> tuple[int, str, int | None] | None:
+        owner = self.recent.get(request_id)
+        if owner is None:
+            owner = await self.run_io(self.store.request_owner, request_id)
+        return owner
