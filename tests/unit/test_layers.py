@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tailorkit.solutions import SOLUTIONS
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "tailorkit"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
@@ -201,3 +203,11 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
         if node not in index:
             visit(node)
     return found
+
+
+def test_the_service_serves_exactly_the_registered_solutions():
+    """No table of solution names in serve/: it used to list a `fraud` adapter that no
+    solution existed for (dead code); the registry is the one list."""
+    source = (PACKAGE / "serve" / "adapters.py").read_text()
+    names = {c.value for c in ast.walk(ast.parse(source)) if isinstance(c, ast.Constant)}
+    assert not names & (set(SOLUTIONS) | {"fraud"})
