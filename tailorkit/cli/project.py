@@ -25,6 +25,9 @@ def init(
     ),
     data: str | None = typer.Option(None, "--data", help="Labeled table (file or SQL URL)."),
     target: str | None = typer.Option(None, "--target", help="Column to predict."),
+    positive_label: str | None = typer.Option(
+        None, "--positive-label", help="The target value that means the event (e.g. bad)."
+    ),
     key: str | None = typer.Option(None, "--key", help="Row identifier column (kept out)."),
     interactions: str | None = typer.Option(None, "--interactions", help="User-item events."),
     items: str | None = typer.Option(None, "--items", help="Item table (id, text, attributes)."),
@@ -51,6 +54,7 @@ def init(
     options = {
         "data": data,
         "target": target,
+        "positive_label": positive_label,
         "key": key,
         "interactions": interactions,
         "items": items,

@@ -18,6 +18,10 @@ def init_template(name: str, options: dict[str, Any]) -> str:
     wanted.update({f"--protected {c}": c for c in protected})
     require_columns(data, table_columns(data), wanted)
     protected_line = f"[{', '.join(protected)}]" if protected else "[]"
+    label = options.get("positive_label")
+    label_line = (
+        f"positive_label: {label}" if label else "# positive_label: bad"
+    ) + '        # the target value that means "defaulted" (default: 1/bad/yes/true)'
     key = options.get("key")
     key_line = (
         f"key: {key}" if key else "# key: customer_id"
@@ -34,7 +38,7 @@ data:
   # unlabeled: data/new_applicants.csv   # unlabeled rows help the transformer's pretraining
 
 target: {target}
-# positive_label: bad        # the target value that means "defaulted" (default: 1/bad/yes/true)
+{label_line}
 
 features:
   protected: {protected_line}    # audited for fairness (per-group metrics, parity gaps)

@@ -36,7 +36,9 @@ def init_template(name: str, options: dict[str, Any]) -> str:
         if key
         else "  # key: record_id          # copied into predictions",
         f"target: {options['target']}",
-        "# positive_label: 1          # the value meaning 'has the disease'",
+        f"positive_label: {options['positive_label']}   # the value meaning 'has the disease'"
+        if options.get("positive_label")
+        else "# positive_label: 1          # the value meaning 'has the disease'",
     ]
     protected = options.get("protected") or []
     if protected:
