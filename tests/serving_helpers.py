@@ -132,3 +132,16 @@ def start_service_process(workspace: Path, port: int, *extra: str) -> subprocess
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+def eventually(condition, timeout: float = 15.0, interval: float = 0.05):
+    """Poll ``condition()`` until it returns something truthy (returned) or ``timeout``
+    seconds pass (AssertionError): waiting for a state, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)

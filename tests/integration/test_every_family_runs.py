@@ -20,8 +20,8 @@ from tailorkit.data.simulators.shoppers import simulate_shop
 from tailorkit.registry import Registry
 from tailorkit.solutions.maintenance.spec import MODEL_FAMILIES as MAINTENANCE_NAMES
 from tests.conftest import tk, write_spec
-from tests.test_diagnosis import write_project
-from tests.test_maintenance import fleet_spec
+from tests.integration.test_diagnosis import write_project
+from tests.integration.test_maintenance import fleet_spec
 from tests.unit.test_model_conformance import TINY
 
 pytestmark = pytest.mark.slow
@@ -50,6 +50,7 @@ def run_checked(folder: Path, names: list[str], headline: str) -> dict:
     return summary
 
 
+@pytest.mark.slow
 def test_credit_risk_runs_every_tabular_family(applicants_csv: Path):
     folder = applicants_csv.parent
     names = {"logistic": None, "random_forest": None, "lightgbm": "lightgbm",
@@ -60,6 +61,7 @@ def test_credit_risk_runs_every_tabular_family(applicants_csv: Path):
     assert summary["model"] == "acme-credit:1"
 
 
+@pytest.mark.slow
 def test_recommendation_runs_every_recommender(tmp_path: Path):
     events, products, _ = simulate_shop(n_users=120, n_items=50, n_cold=4, random_state=3)
     events.to_csv(tmp_path / "events.csv", index=False)
@@ -77,6 +79,7 @@ def test_recommendation_runs_every_recommender(tmp_path: Path):
     run_checked(tmp_path, list(names), "ndcg@10")
 
 
+@pytest.mark.slow
 def test_maintenance_runs_every_window_family(tmp_path: Path):
     readings = simulate_fleet(10, mean_life=60, random_state=4)
     readings.to_csv(tmp_path / "readings.csv", index=False)
@@ -87,6 +90,7 @@ def test_maintenance_runs_every_window_family(tmp_path: Path):
     run_checked(tmp_path, [*names, "ensemble"], "rmse")
 
 
+@pytest.mark.slow
 def test_diagnosis_runs_every_tabular_and_modality_family(tmp_path: Path):
     write_patient_files(tmp_path, 90, random_state=5)
     names = {"logistic": None, "lightgbm": "lightgbm", "ft_transformer": "ft_transformer",

@@ -10,7 +10,7 @@ import yaml
 
 from tailorkit.serve.app import ServiceSettings, create_app
 
-DEPLOY = Path(__file__).parents[1] / "deploy"
+DEPLOY = Path(__file__).parents[2] / "deploy"
 
 
 def manifests() -> dict[str, dict]:

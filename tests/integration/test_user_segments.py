@@ -18,8 +18,7 @@ from tailorkit.data.user_segments import (
     read_user_attributes,
 )
 from tailorkit.errors import DataError
-
-from .conftest import tk
+from tests.conftest import tk
 
 N_ITEMS = 40
 
@@ -95,8 +94,7 @@ def serve_new_users(workspace: Path, project: str) -> None:
     from tailorkit.registry import Registry
     from tailorkit.serve.app import ServiceSettings, create_app
     from tailorkit.serve.events import EventStore
-
-    from .serving_helpers import ThreadServer
+    from tests.serving_helpers import ThreadServer
 
     store = EventStore(Registry(workspace))
     key = store.create_tenant("acme")
@@ -116,6 +114,7 @@ def serve_new_users(workspace: Path, project: str) -> None:
         assert "ignored attributes planet (user segments: region)" in odd.json()["note"]
 
 
+@pytest.mark.slow
 def test_new_users_get_their_segments_items_when_validation_says_so(tmp_path):
     events, users = regional_shop()
     events.to_csv(tmp_path / "events.csv", index=False)

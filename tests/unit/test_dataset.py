@@ -9,8 +9,7 @@ import pytest
 from tailorkit import load_spec
 from tailorkit.data.dataset import load_training_data
 from tailorkit.errors import DataError, SpecError
-
-from .conftest import write_spec
+from tests.conftest import write_spec
 
 
 def load(folder, frame: pd.DataFrame, **changes):

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import getpass
 import multiprocessing
-import os
-import shutil
-import socket
 import sqlite3
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,72 +22,6 @@ def make_model_dir(folder: Path, content: str) -> Path:
     (folder / "weights").mkdir()
     (folder / "weights" / "booster.txt").write_text(f"tree {content}\n" * 50)
     return folder
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A real PostgreSQL server in a temporary folder (unix socket), with two databases."""
-    binaries = _postgres_binaries()
-    if binaries is None:
-        if os.environ.get("TAILORKIT_REQUIRE_POSTGRES"):  # set by .ci/run: never skip there
-            pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    initdb = str(binaries / "initdb")
-    folder = Path(tempfile.mkdtemp(prefix="tailorkit-pg-"))  # reachable by the postgres user
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        as_user = ["runuser", "-u", "postgres", "--"]
-        folder.chmod(0o777)
-    data, port = folder / "data", _free_port()
-    subprocess.run(
-        [*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "tk"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {folder} -c listen_addresses=''"
-    pg_ctl = [*as_user, str(binaries / "pg_ctl"), "-D", str(data)]
-    subprocess.run(
-        [*pg_ctl, "-o", options, "-l", str(folder / "log"), "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        for database in ("tailorkit", "concurrency"):
-            subprocess.run(
-                [
-                    *as_user,
-                    str(binaries / "createdb"),
-                    "-h",
-                    str(folder),
-                    "-p",
-                    str(port),
-                    "-U",
-                    "tk",
-                    database,
-                ],
-                check=True,
-                capture_output=True,
-            )
-        yield f"postgresql+psycopg://tk@/tailorkit?host={folder}&port={port}"
-    finally:
-        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _postgres_binaries() -> Path | None:
-    """The folder of initdb, pg_ctl and createdb: on PATH, else Debian's versioned folder."""
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    version = lambda path: int(path.parts[-3]) if path.parts[-3].isdigit() else 0  # noqa: E731
-    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=version)
-    return debian[-1].parent if debian else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -339,28 +268,6 @@ def _concurrent_worker(workspace: str, url: str | None, worker: int, barrier, re
 
 def test_concurrent_writers_do_not_corrupt(tmp_path: Path) -> None:
     check_concurrent_writers(tmp_path / "ws", None)
-
-
-def test_postgresql_registry_round_trip_and_audit(postgres_url: str, tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "ws", url=postgres_url)
-    registry.ensure_project(PROJECT, "credit_risk")
-    assert registry.solution_of(PROJECT) == "credit_risk"
-    run_id = registry.start_run(PROJECT, {"name": PROJECT})
-    first = register(registry, tmp_path, "a", run_id=run_id, metrics={"auc": 0.8})
-    second = register(registry, tmp_path, "b", run_id=run_id, metrics={"auc": 0.81})
-    registry.finish_run(run_id, status="succeeded", summary={"best": "b"})
-    registry.set_alias(PROJECT, "champion", first.version, reason="first")
-    registry.set_alias(PROJECT, "champion", second.version, reason="better")
-    assert registry.resolve(f"{PROJECT}@champion").version == second.version
-    assert registry.resolve(f"{PROJECT}:1").metrics == {"auc": 0.8}
-    moves = [(m["from_version"], m["to_version"], m["reason"]) for m in registry.audit_log()]
-    assert moves == [(None, 1, "first"), (1, 2, "better")]
-    assert registry.runs(PROJECT)[0]["status"] == "succeeded"
-    registry.close()
-
-
-def test_postgresql_concurrent_writers_do_not_corrupt(postgres_url: str, tmp_path: Path) -> None:
-    check_concurrent_writers(tmp_path / "ws", postgres_url.replace("/tailorkit?", "/concurrency?"))
 
 
 def check_concurrent_writers(workspace: Path, url: str | None) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +16,7 @@ from tailorkit.data.simulators.fleet import failure_log, simulate_fleet, truncat
 from tailorkit.errors import DataError, SpecError
 from tailorkit.pipeline import Project
 from tailorkit.solutions.maintenance.train import split_assets
+from tests.conftest import tk
 
 SENSORS = [f"s{i}" for i in range(1, 12)] + ["temp_k", "temp_f"]
 SETTINGS = ["setting_1", "setting_2", "setting_3"]
@@ -107,6 +105,7 @@ def test_non_numeric_sensor_names_row_and_column():
         check_readings(frame, asset="asset", time="t", sensors=["x", "y"], source="r.csv")
 
 
+@pytest.mark.slow
 def test_constant_sensor_dropped_and_conditions_found_when_settings_cluster():
     readings = simulate_fleet(6, mean_life=60, conditions=3, random_state=0)
     normalizer = SensorNormalizer(sensors=SENSORS, settings=SETTINGS).fit(readings)
@@ -158,6 +157,7 @@ def test_life_context_is_causal_per_life_and_streams_as_it_batches():
     assert LifeContext.from_dict(context.to_dict()).age_scale_ == context.age_scale_
 
 
+@pytest.mark.slow
 def test_life_context_channels_follow_the_spec_switch(trained):
     folder, _ = trained
     from tailorkit.solutions.maintenance.data import load_fleet
@@ -314,16 +314,15 @@ def test_a_named_event_column_that_is_missing_is_an_error(tmp_path: Path):
 
 
 # ------------------------------------------------------------------------------ CLI
+@pytest.mark.slow
 def test_cli_init_run_predict_end_to_end(tmp_path: Path):
     readings = simulate_fleet(10, mean_life=60, random_state=4)
     readings.to_csv(tmp_path / "readings.csv", index=False)
     new, _ = truncate_fleet(simulate_fleet(3, mean_life=60, random_state=5), random_state=0)
     new.to_csv(tmp_path / "new.csv", index=False)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "tailorkit", *args], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+        return tk(tmp_path, *args, ok=False)
 
     done = cli("init", "maintenance", "--sensors", "readings.csv", "--asset-col", "asset_id",
                "--time-col", "cycle")  # fmt: skip
@@ -391,6 +390,7 @@ def test_maintenance_log_splits_lives_and_censors_maintained_ones():
     assert np.isnan(rul[12:]).all()  # asset b is still running
 
 
+@pytest.mark.slow
 def test_default_gate_passes_on_long_run_to_failure_lives(tmp_path: Path, monkeypatch):
     """Lives of 250-500 cycles (like C-MAPSS FD002/FD004's longest), the init template's
     defaults: validation measures what the models are asked to predict, the RUL capped at

@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from tailorkit.data.simulators.applicants import simulate_applicants
-
-from .conftest import tk, write_spec
+from tests.conftest import tk, write_spec
 
 
 def assert_user_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -55,6 +54,7 @@ def trained(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_predict_streams_scores_to_stdout(trained):
     new = simulate_applicants(250, random_state=9).drop(columns=["default"])
     new.to_csv(trained / "new.csv", index=False)
@@ -69,6 +69,7 @@ def test_predict_streams_scores_to_stdout(trained):
     assert list(scores["application_id"]) == list(new["application_id"])
 
 
+@pytest.mark.slow
 def test_models_promote_and_audit(trained):
     tk(trained, "run", "--quiet", "--set", "evaluation.folds=3", "--set", "models=[logistic]")
     listed = json.loads(tk(trained, "models", "--json").stdout)
@@ -85,6 +86,7 @@ def test_models_promote_and_audit(trained):
     assert_user_error(tk(trained, "promote", "acme", "9", ok=False), "9")
 
 
+@pytest.mark.slow
 def test_enforce_fails_on_gate_and_keeps_champion(trained):
     before = json.loads(tk(trained, "models", "--json").stdout)
     champion = [v["version"] for v in before if "champion" in v["aliases"]]
@@ -106,6 +108,7 @@ def test_enforce_fails_on_gate_and_keeps_champion(trained):
     assert [v["version"] for v in after if "champion" in v["aliases"]] == champion
 
 
+@pytest.mark.slow
 def test_predict_bad_inputs(trained):
     new = simulate_applicants(50, random_state=4).drop(columns=["default"])
     new.drop(columns=["income", "region"]).to_csv(trained / "missing.csv", index=False)
@@ -163,6 +166,7 @@ def test_run_with_bad_training_file(tmp_path, content, fragments):
         assert (tmp_path / "applications.csv").read_bytes() == content
 
 
+@pytest.mark.slow
 def test_bad_target_and_spec(tmp_path):
     frame = simulate_applicants(80, random_state=2)
     frame.assign(default=0).to_csv(tmp_path / "applications.csv", index=False)
@@ -189,6 +193,7 @@ def test_debug_shows_traceback(tmp_path):
     assert done.returncode != 0 and "Traceback" in done.stderr
 
 
+@pytest.mark.slow
 def test_demo_runs_offline_on_embedded_data(tmp_path):
     done = tk(
         tmp_path,
@@ -236,6 +241,7 @@ def test_piped_tables_keep_their_names(monkeypatch):
     assert "sasrec (no pretraining)" not in render()
 
 
+@pytest.mark.slow
 def test_init_names_a_column_the_data_lacks_and_writes_nothing(tmp_path: Path):
     simulate_applicants(50, random_state=1).to_csv(tmp_path / "applications.csv", index=False)
     args = ("init", "credit_risk", "--data", "applications.csv", "--target", "default")

@@ -11,8 +11,7 @@ from tailorkit.registry import Registry
 from tailorkit.serve.app import ServiceSettings, create_app
 from tailorkit.serve.events import EventStore
 from tailorkit.solutions.recommendation.solution import SOLUTION as recommendation
-
-from .serving_helpers import ThreadServer
+from tests.serving_helpers import ThreadServer
 
 FLEET_MODEL = "models=[{name: lightgbm, family: lightgbm, params: {n_estimators: 60}}]"
 
@@ -52,6 +51,7 @@ def service(tmp_path_factory):
         yield {"http": http, "fleet": fleet.model_ref.split(":")[0], "readings": readings}
 
 
+@pytest.mark.slow
 def test_recommend_returns_top_k_with_versions_and_the_fallback_for_unknown_users(service):
     http = service["http"]
     answer = http.post("/v1/projects/shop/recommend", json={"user": 7, "k": 5})

@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from tailorkit.serve.app import ServiceSettings, create_app
-
-from .serving_helpers import ThreadServer
+from tests.serving_helpers import ThreadServer
 
 SECURITY = [{"ApiKey": []}, {"Bearer": []}]
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}

@@ -1,21 +1,22 @@
-"""The service's tables on a real PostgreSQL server (same SQLAlchemy models as on SQLite)."""
+"""The registry and the service's tables on a real PostgreSQL server (the same SQLAlchemy
+models as on SQLite)."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 
 from tailorkit.registry import Registry
 from tailorkit.serve.app import ServiceSettings, create_app
 from tailorkit.serve.events import Arm, EventStore, unit_hash
+from tests.serving_helpers import ThreadServer, applicants, fit_credit_model
+from tests.unit.test_registry import PROJECT, check_concurrent_writers, register
 
-from .serving_helpers import ThreadServer, applicants, fit_credit_model
-from .test_registry import postgres_url  # noqa: F401  (the PostgreSQL server fixture)
 
-
-def test_service_on_postgresql(postgres_url, tmp_path):  # noqa: F811
+def test_service_on_postgresql(postgres_url, tmp_path):
     workspace = tmp_path / ".tailorkit"
     model = fit_credit_model(tmp_path / "model", "logistic")
     registry = Registry(workspace, url=postgres_url)
@@ -62,3 +63,25 @@ def test_service_on_postgresql(postgres_url, tmp_path):  # noqa: F811
         assert http.get("/readyz").json()["ready"]
     assert store.count("feedback", request_id=request_id) == 1
     assert store.count("requests", request_id=request_id) == 1
+
+
+def test_postgresql_registry_round_trip_and_audit(postgres_url: str, tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "ws", url=postgres_url)
+    registry.ensure_project(PROJECT, "credit_risk")
+    assert registry.solution_of(PROJECT) == "credit_risk"
+    run_id = registry.start_run(PROJECT, {"name": PROJECT})
+    first = register(registry, tmp_path, "a", run_id=run_id, metrics={"auc": 0.8})
+    second = register(registry, tmp_path, "b", run_id=run_id, metrics={"auc": 0.81})
+    registry.finish_run(run_id, status="succeeded", summary={"best": "b"})
+    registry.set_alias(PROJECT, "champion", first.version, reason="first")
+    registry.set_alias(PROJECT, "champion", second.version, reason="better")
+    assert registry.resolve(f"{PROJECT}@champion").version == second.version
+    assert registry.resolve(f"{PROJECT}:1").metrics == {"auc": 0.8}
+    moves = [(m["from_version"], m["to_version"], m["reason"]) for m in registry.audit_log()]
+    assert moves == [(None, 1, "first"), (1, 2, "better")]
+    assert registry.runs(PROJECT)[0]["status"] == "succeeded"
+    registry.close()
+
+
+def test_postgresql_concurrent_writers_do_not_corrupt(postgres_url: str, tmp_path: Path) -> None:
+    check_concurrent_writers(tmp_path / "ws", postgres_url.replace("/tailorkit?", "/concurrency?"))

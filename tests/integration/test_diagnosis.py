@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ from tailorkit import Project
 from tailorkit.data.simulators.patients import write_patient_files
 from tailorkit.errors import DataError, SpecError
 from tailorkit.solutions.specs import resolve_spec
+from tests.conftest import tk
 
 TINY_FUSION = {"max_epochs": 2, "widths": [4, 8], "d_embed": 8, "hidden": 16}
 
@@ -201,18 +200,9 @@ def test_run_scores_every_modality_and_reports(clinic):
 
 
 # ------------------------------------------------------------------ CLI
-def tk(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tailorkit", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-
-
+@pytest.mark.slow
 def test_cli_init_run_predict(clinic):
-    done = tk(
+    done = tk_any(
         clinic, "init", "diagnosis", "--data", "patients.csv", "--target", "disease",
         "--text", "note", "--image", "xray=xray", "--patient-col", "patient_id",
         "--visits", "visits.csv", "--time-col", "visit_date", "--name", "clinic",
@@ -221,7 +211,7 @@ def test_cli_init_run_predict(clinic):
     spec = (clinic / "tailorkit.yaml").read_text()
     assert "text: [note]" in spec and "images: {xray: xray}" in spec and "visits:" in spec
     fusion = json.dumps({"name": "fusion", "family": "fusion", "params": TINY_FUSION})
-    done = tk(
+    done = tk_any(
         clinic, "run", "--json", "--set", f"models=[logistic, {fusion}]",
         "--set", "evaluation.folds=3", "--set", "evaluation.bootstrap=50",
         "--set", "text_model.max_length=48",
@@ -232,7 +222,7 @@ def test_cli_init_run_predict(clinic):
     new = pd.read_csv(clinic / "patients.csv").head(12)
     new.loc[0, "xray"] = "images/nowhere.png"
     new.to_csv(clinic / "new.csv", index=False)
-    done = tk(clinic, "predict", "new.csv", "--model", "clinic:1")
+    done = tk_any(clinic, "predict", "new.csv", "--model", "clinic:1")
     assert done.returncode == 0, done.stderr
     scores = pd.read_csv(io.StringIO(done.stdout))
     assert len(scores) == 12 and scores["probability"].between(0, 1).all()
@@ -240,12 +230,13 @@ def test_cli_init_run_predict(clinic):
     assert {"factor_1", "factor_2", "factor_3"} <= set(scores.columns)
     bad = pd.read_csv(clinic / "patients.csv").drop(columns=["note"])
     bad.to_csv(clinic / "bad.csv", index=False)
-    done = tk(clinic, "predict", "bad.csv", "--model", "clinic:1")
+    done = tk_any(clinic, "predict", "bad.csv", "--model", "clinic:1")
     assert done.returncode == 2 and "'note'" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_demo_runs_offline_on_real_breast_cancer_data(tmp_path):
-    done = tk(
+    done = tk_any(
         tmp_path, "demo", "diagnosis", "--folder", "demo", "--json",
         "--set", "models=[logistic]", "--set", "evaluation.bootstrap=50",
     )  # fmt: skip
@@ -293,6 +284,7 @@ def test_protected_columns_are_audited_and_kept_out_of_the_models(clinic):
     assert any("'smoker' is protected" in w for w in result.result["warnings"])
 
 
+@pytest.mark.slow
 def test_fairness_requirements_gate_a_diagnosis_run(clinic):
     """A fairness line on a protected column is checked against the chosen model's audit at
     its operating point (it used to validate, then read no value and always fail)."""
@@ -334,6 +326,7 @@ def test_holdout_honours_a_fraction_that_is_not_one_over_k(clinic):
     assert len(set(data.patients[valid])) == 54  # 60% of the 90 patients
 
 
+@pytest.mark.slow
 def test_n_jobs_runs_the_folds_in_worker_processes(clinic):
     from tailorkit.solutions.diagnosis.train import evaluate_candidates
 
@@ -417,3 +410,8 @@ def test_text_epochs_apply_to_fine_tuning_only(clinic):
         )
         [candidate] = candidates_for(spec, data)
         assert candidate.build().max_epochs == epochs
+
+
+def tk_any(folder: Path, *args: str):
+    """The CLI, its exit code checked by the caller."""
+    return tk(folder, *args, ok=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -17,11 +16,11 @@ from tailorkit.registry import Registry
 from tailorkit.serve.app import ServiceSettings, create_app
 from tailorkit.serve.events import Arm, EventStore, Experiment
 from tailorkit.solutions.credit_risk.predict import Scorer
-
-from .serving_helpers import (
+from tests.serving_helpers import (
     FEATURES,
     ThreadServer,
     applicants,
+    eventually,
     fit_credit_model,
     register_folder,
 )
@@ -348,9 +347,9 @@ def test_ab_split_is_sticky_and_captured(server, workspace):
         "acme-credit", [Arm("champion", 50), Arm("challenger", 50)]
     )
     try:
-        time.sleep(0.3)  # the service's experiment cache
         versions: dict[str, set[int]] = {}
         with client(server, workspace) as http:
+            eventually(lambda: _routed_by(http, experiment.id))  # the service's cache
             for _repeat in range(2):
                 for unit in range(30):
                     body = predict(http, unit_id=f"customer-{unit}", rows=rows(1)).json()
@@ -377,24 +376,29 @@ def test_shadow_mode_scores_the_challenger_without_returning_it(server, workspac
         "acme-credit", [Arm("champion", 1), Arm("challenger", 1)], mode="shadow"
     )
     try:
-        time.sleep(0.3)
         with client(server, workspace) as http:
+            eventually(lambda: _routed_by(http, experiment.id))
             body = predict(http, unit_id="customer-1", rows=rows(2)).json()
             assert body["model_version"] == 1 and body["alias"] == "champion"
             assert body["experiment"]["mode"] == "shadow"
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                http.get("/v1/projects/acme-credit/requests?limit=1")
-                logged = _request_row(workspace["path"], body["request_id"])
-                if logged is not None:
-                    break
-                time.sleep(0.1)
+
+            def logged_row():
+                http.get("/v1/projects/acme-credit/requests?limit=1")  # flushes the log
+                return _request_row(workspace["path"], body["request_id"])
+
+            logged = eventually(logged_row, timeout=10)
         shadow = json.loads(logged["shadow_json"])
         assert shadow["alias"] == "challenger" and shadow["model_version"] == 2
         assert len(shadow["predictions"]) == 2
         assert shadow["predictions"][0]["probability"] != body["predictions"][0]["probability"]
     finally:
         store.stop_experiment(experiment.id)
+
+
+def _routed_by(http, experiment_id: int) -> bool:
+    """True once the service routes the project's requests through this experiment."""
+    body = predict(http, unit_id="probe", rows=rows(1)).json()
+    return (body.get("experiment") or {}).get("id") == experiment_id
 
 
 def _request_row(workspace: Path, request_id: str) -> dict | None:
@@ -426,12 +430,11 @@ def test_alias_move_swaps_the_model_without_failed_requests(server, workspace):
     for thread in threads:
         thread.start()
     try:
-        time.sleep(0.3)
+        eventually(lambda: len(versions) >= 10)  # requests flow on version 1
         registry.set_alias("acme-credit", "champion", 2, reason="test swap")
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and (not versions or versions[-1] != 2):
-            time.sleep(0.05)
-        time.sleep(0.2)
+        eventually(lambda: versions and versions[-1] == 2)
+        swapped = len(versions)
+        eventually(lambda: len(versions) >= swapped + 10)  # and go on flowing on version 2
     finally:
         stop.set()
         for thread in threads:
@@ -484,12 +487,12 @@ def test_a_corrupt_model_leaves_the_service_up_but_not_ready(tmp_path, models, c
     settings = ServiceSettings(workspace=folder, poll_interval=0)
     with ThreadServer(create_app(settings)) as running:
         http = httpx.Client(base_url=running.url, headers={"X-API-Key": key}, timeout=30)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            ready = http.get("/readyz")
-            if "loading models" not in ready.json()["problems"]:
-                break
-            time.sleep(0.1)
+
+        def settled():
+            answer = http.get("/readyz")
+            return answer if "loading models" not in answer.json()["problems"] else None
+
+        ready = eventually(settled, timeout=30)
         assert ready.status_code == 503 and not ready.json()["ready"]
         problems = " ".join(ready.json()["problems"])
         assert "broken-credit:1" in problems and "missing-credit:1" in problems

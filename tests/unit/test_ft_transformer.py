@@ -132,6 +132,7 @@ def test_quantile_transform_is_monotone_and_bounded():
     np.testing.assert_array_equal(out[:, 1], [0.0, 1.0, 1.0])
 
 
+@pytest.mark.slow
 def test_attention_dropout_is_unbiased_and_off_in_eval():
     import torch
 

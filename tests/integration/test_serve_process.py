@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,8 +18,8 @@ from sqlalchemy import select
 from tailorkit.errors import TailorkitError
 from tailorkit.registry import Registry
 from tailorkit.serve.events import Arm, EventStore, FeedbackRow, TenantRow
-
-from .serving_helpers import (
+from tests.conftest import tk
+from tests.serving_helpers import (
     applicants,
     fit_credit_model,
     free_port,
@@ -30,15 +29,9 @@ from .serving_helpers import (
 )
 
 
-def tk(workspace: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [sys.executable, "-m", "tailorkit", *args, "--workspace", str(workspace)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if ok:
-        assert done.returncode == 0, done.stderr
+def tk_in(workspace: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    """``tailorkit *args --workspace WORKSPACE``."""
+    done = tk(workspace.parent, *args, "--workspace", str(workspace), ok=ok, timeout=300)
     return done
 
 
@@ -53,18 +46,18 @@ def workspace(tmp_path_factory) -> Path:
 
 
 def test_tenants_and_experiments_through_the_cli(workspace):
-    key = tk(workspace, "tenants", "create", "initech").stdout.strip()
+    key = tk_in(workspace, "tenants", "create", "initech").stdout.strip()
     assert key.startswith("tk_") and len(key) > 30
     with EventStore(Registry(workspace))._read() as session:
         row = session.scalar(select(TenantRow).where(TenantRow.name == "initech"))
     secret = key.split("_", 2)[2]
     assert row.key_id in key and secret not in row.key_hash + row.key_salt
     assert len(row.key_hash) == 64
-    missing = tk(workspace, "tenants", "grant", "initech", "nobody", ok=False)
+    missing = tk_in(workspace, "tenants", "grant", "initech", "nobody", ok=False)
     assert missing.returncode == 2 and "nobody" in missing.stderr
     assert "Traceback" not in missing.stderr
     created = json.loads(
-        tk(
+        tk_in(
             workspace,
             "experiments",
             "create",
@@ -76,7 +69,7 @@ def test_tenants_and_experiments_through_the_cli(workspace):
         ).stdout
     )
     assert created["status"] == "running" and created["arms"][1]["weight"] == 10
-    stopped = json.loads(tk(workspace, "experiments", "stop", str(created["id"])).stdout)
+    stopped = json.loads(tk_in(workspace, "experiments", "stop", str(created["id"])).stdout)
     assert stopped["status"] == "stopped"
 
 
@@ -112,6 +105,7 @@ def test_tenant_and_experiment_mistakes_are_clear(workspace):
     assert "acme-credit" not in store.granted_projects()
 
 
+@pytest.mark.slow
 def test_kill_9_during_feedback_load_loses_no_acknowledged_event(workspace):
     store = EventStore(Registry(workspace))
     key = store.create_tenant("acme")

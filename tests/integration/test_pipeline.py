@@ -6,14 +6,15 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tailorkit import Project, load_model
 from tailorkit.registry import Registry
 from tailorkit.solutions.credit_risk.predict import Scorer
+from tests.conftest import TINY_FT, write_spec
 
-from .conftest import TINY_FT, write_spec
 
-
+@pytest.mark.slow
 def test_run_trains_evaluates_registers_and_reports(project_dir):
     result = Project.from_yaml(project_dir / "tailorkit.yaml").run()
     board = result.leaderboard
@@ -49,6 +50,7 @@ def test_run_trains_evaluates_registers_and_reports(project_dir):
     assert [e["to_version"] for e in registry.audit_log("acme-credit")] == [1]
 
 
+@pytest.mark.slow
 def test_registered_model_predicts_like_the_in_memory_one(project_dir):
     result = Project.from_yaml(project_dir / "tailorkit.yaml").run()
     frame = pd.read_csv(project_dir / "applications.csv").head(100)
@@ -62,6 +64,7 @@ def test_registered_model_predicts_like_the_in_memory_one(project_dir):
     assert "application_id" in scored.columns and "reason_1" in scored.columns
 
 
+@pytest.mark.slow
 def test_failed_gate_keeps_the_champion(project_dir):
     Project.from_yaml(project_dir / "tailorkit.yaml").run()
     write_spec(project_dir, requirements=["auc >= 0.999"])
@@ -98,6 +101,7 @@ def test_transformer_with_pretraining_ablation_and_holdout(project_dir):
     assert result.best != "ft_transformer (with pretraining)"
 
 
+@pytest.mark.slow
 def test_worker_folds_run_beside_in_process_candidates_and_match_a_serial_run(project_dir):
     """The transformer's folds start in worker processes before the in-process candidates
     train; the leaderboard keeps the spec's models and equals a run without workers."""
