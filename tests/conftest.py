@@ -70,7 +70,7 @@ def tk(
     return done
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A real PostgreSQL server in a temporary folder (unix socket), with two databases."""
     binaries = _postgres_binaries()
@@ -98,7 +98,7 @@ def postgres_url() -> Iterator[str]:
         capture_output=True,
     )
     try:
-        for database in ("tailorkit", "concurrency"):
+        for database in ("tailorkit", "registry", "concurrency"):
             subprocess.run(
                 [
                     *as_user,

@@ -66,7 +66,7 @@ def test_service_on_postgresql(postgres_url, tmp_path):
 
 
 def test_postgresql_registry_round_trip_and_audit(postgres_url: str, tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "ws", url=postgres_url)
+    registry = Registry(tmp_path / "ws", url=postgres_url.replace("/tailorkit?", "/registry?"))
     registry.ensure_project(PROJECT, "credit_risk")
     assert registry.solution_of(PROJECT) == "credit_risk"
     run_id = registry.start_run(PROJECT, {"name": PROJECT})
