@@ -11,7 +11,7 @@ import pandas as pd
 from tailorkit.data.io import read_table, table_label
 from tailorkit.data.schema import infer_schema
 from tailorkit.errors import DataError, SpecError
-from tailorkit.spec import Spec
+from tailorkit.spec import DataSection, Spec
 
 # target values read as the event (the positive class) when the spec names none
 POSITIVE_LABELS = ("1", "bad", "yes", "true", "default", "defaulted", "y", "fraud")
@@ -32,6 +32,18 @@ class TrainingData:
     warnings: list[str] = field(default_factory=list)
 
 
+def read_training_table(section: DataSection, base_dir: Path) -> pd.DataFrame:
+    """The table the spec's ``data.train`` names: a file, or a SQL table or query."""
+    return read_table(
+        section.train,
+        table=section.table,
+        query=section.query,
+        sheet=section.sheet,
+        encoding=section.encoding,
+        base_dir=base_dir,
+    )
+
+
 def load_training_data(
     spec: Spec, base_dir: Path, *, frame: pd.DataFrame | None = None
 ) -> TrainingData:
@@ -39,14 +51,7 @@ def load_training_data(
     and turn it into features and a binary target."""
     section = spec.data
     if frame is None:
-        frame = read_table(
-            section.train,
-            table=section.table,
-            query=section.query,
-            sheet=section.sheet,
-            encoding=section.encoding,
-            base_dir=base_dir,
-        )
+        frame = read_training_table(section, base_dir)
     source = table_label(section.train, table=section.table, query=section.query)
     if spec.target not in frame.columns:
         raise DataError(

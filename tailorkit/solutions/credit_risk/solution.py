@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Any
 
-from tailorkit.data.dataset import load_training_data
-from tailorkit.data.io import read_table
+from tailorkit.data.dataset import load_training_data, read_training_table
 from tailorkit.registry import ModelVersion, Registry
 from tailorkit.report.run_report import write_run_report
 from tailorkit.solutions.base import Evaluation, ProfileTable, RunContext, Say, Solution
@@ -50,14 +49,7 @@ class CreditRisk(Solution):
 
     def profile_tables(self, spec: CreditSpec, base_dir: Path) -> list[ProfileTable]:
         section = spec.data
-        frame = read_table(
-            section.train,
-            table=section.table,
-            query=section.query,
-            sheet=section.sheet,
-            encoding=section.encoding,
-            base_dir=base_dir,
-        )
+        frame = read_training_table(section, base_dir)
         return [ProfileTable(section.train, frame, target=spec.target, key=section.key)]
 
     def fit_candidates(self, context: RunContext) -> Evaluation:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tailorkit.data.dataset import TrainingData, load_training_data
+from tailorkit.data.dataset import TrainingData, load_training_data, read_training_table
 from tailorkit.data.io import read_table, table_label
 from tailorkit.data.patients import (
     LoadReport,
@@ -49,14 +49,7 @@ def modality_columns(spec: DiagnosisSpec) -> list[str]:
 def load_patient_data(spec: DiagnosisSpec, base_dir: Path) -> PatientData:
     """Read the table and every modality; rows without a target are left out."""
     section = spec.data
-    frame = read_table(
-        section.train,
-        table=section.table,
-        query=section.query,
-        sheet=section.sheet,
-        encoding=section.encoding,
-        base_dir=base_dir,
-    )
+    frame = read_training_table(section, base_dir)
     source = table_label(section.train, table=section.table, query=section.query)
     missing = [c for c in modality_columns(spec) if c not in frame.columns]
     if missing:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Any
 
+from tailorkit.data.dataset import read_training_table
 from tailorkit.data.io import read_table
 from tailorkit.registry import ModelVersion
 from tailorkit.report.clinical_report import write_clinical_report
@@ -53,14 +54,7 @@ class Diagnosis(Solution):
 
     def profile_tables(self, spec: DiagnosisSpec, base_dir: Path) -> list[ProfileTable]:
         section = spec.data
-        frame = read_table(
-            section.train,
-            table=section.table,
-            query=section.query,
-            sheet=section.sheet,
-            encoding=section.encoding,
-            base_dir=base_dir,
-        )
+        frame = read_training_table(section, base_dir)
         tables = [ProfileTable(section.train, frame, target=spec.target, key=section.key)]
         if spec.visits:
             visits = read_table(spec.visits.file, base_dir=base_dir)

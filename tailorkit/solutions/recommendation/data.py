@@ -42,16 +42,3 @@ def load_users(spec: RecSpec, base_dir: Path) -> tuple[pd.DataFrame | None, list
         return None, []
     table = read_table(data.users, base_dir=base_dir, encoding=data.encoding)
     return read_user_attributes(table, Path(data.users).name, data.user, data.user_segments)
-
-
-def describe_data(spec: RecSpec, base_dir: Path) -> tuple[list[str], str]:
-    data = load_data(spec, base_dir)
-    _, user_warnings = load_users(spec, base_dir)
-    data.warnings.extend(user_warnings)
-    c = data.counts
-    summary = (
-        f"data: {c['interactions']} interactions, {c['users']} users, {c['items']} items "
-        f"({c.get('items_missing_from_table', 0)} missing from the item table, "
-        f"{c['single_interaction_users']} single-interaction users)"
-    )
-    return list(data.warnings), summary
