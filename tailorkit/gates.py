@@ -105,3 +105,56 @@ def evaluate_requirements(
             }
         )
     return outcomes
+
+
+def promotion_floor(
+    *,
+    metric: str,
+    higher: bool,
+    value: float | None,
+    interval: list[float] | None = None,
+    baseline: dict[str, Any] | None = None,
+    champion: tuple[str, float | None] | None = None,
+) -> list[dict[str, Any]]:
+    """The checks every promotion passes beside the spec's requirements: the winner beats the
+    trivial ``baseline`` (``{"name", metric: value}``) and is not worse than the current
+    ``champion`` (``(ref, its metric)``) beyond the noise, the half-width of the winner's own
+    95% ``interval`` (a regression smaller than that is indistinguishable from luck)."""
+    sign = 1.0 if higher else -1.0
+    better = ">" if higher else "<"
+    outcomes = []
+    if baseline is not None and baseline.get(metric) is not None:
+        floor = float(baseline[metric])
+        outcomes.append(
+            _floor_outcome(
+                f"{metric} {better} {floor:.4g} (the trivial baseline: {baseline['name']})",
+                metric,
+                value,
+                value is not None and sign * (value - floor) > 0,
+            )
+        )
+    if champion is not None and champion[1] is not None:
+        ref, previous = champion
+        noise = (interval[1] - interval[0]) / 2 if interval else 0.0
+        bound = previous - sign * noise
+        outcomes.append(
+            _floor_outcome(
+                f"{metric} {better}= {bound:.4g} (the champion {ref}: {previous:.4g}, "
+                f"less the noise {noise:.3g})",
+                metric,
+                value,
+                value is not None and sign * (value - bound) >= 0,
+            )
+        )
+    return outcomes
+
+
+def _floor_outcome(text: str, metric: str, value: float | None, passed: bool) -> dict[str, Any]:
+    return {
+        "requirement": text,
+        "metric": metric,
+        "value": None if value is None else float(value),
+        "passed": bool(passed),
+        "stage": "promotion floor",
+        "note": "" if value is not None else "metric not available",
+    }

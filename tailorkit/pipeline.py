@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from tailorkit.gates import evaluate_requirements
+from tailorkit.errors import RegistryError
+from tailorkit.gates import evaluate_requirements, promotion_floor
 from tailorkit.registry import Registry
 from tailorkit.solutions import get_solution
 from tailorkit.solutions.base import Evaluation, RunContext, Say
@@ -99,6 +100,7 @@ class Project:
                 known=solution.metrics,
                 measured_on_final=evaluation.measured_on_final,
             )
+            requirements += self._floor(solution, evaluation, registry)
             gates_passed = all(r["passed"] for r in requirements)
             version = registry.register_model(
                 spec.name,
@@ -130,6 +132,28 @@ class Project:
             requirements=requirements,
             result=document,
             model=evaluation.model,
+        )
+
+    def _floor(self, solution, evaluation: Evaluation, registry: Registry) -> list[dict]:
+        """The promotion floor: beat the trivial baseline, do not fall behind the champion
+        beyond the noise (each off only when the spec's ``promotion`` section says so)."""
+        spec, metric = self.spec, solution.headline
+        champion = None
+        if spec.promotion.no_regression:
+            try:
+                current = registry.resolve(f"{spec.name}@champion")
+            except RegistryError:  # no champion yet
+                current = None
+            if current is not None:
+                champion = (f"{spec.name}:{current.version}", current.metrics.get(metric))
+        metrics = evaluation.gate_metrics
+        return promotion_floor(
+            metric=metric,
+            higher=solution.headline_higher,
+            value=metrics.get(metric),
+            interval=metrics.get(f"{metric}_ci"),
+            baseline=evaluation.baseline if spec.promotion.beat_baseline else None,
+            champion=champion,
         )
 
     def _document(self, evaluation: Evaluation, run_id, version, requirements, gates_passed):

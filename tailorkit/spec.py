@@ -31,6 +31,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PromotionSection(_Strict):
+    """The floor every promotion keeps, beside the spec's requirements (off only on purpose)."""
+
+    beat_baseline: bool = Field(
+        True, description="the winner must beat the solution's trivial baseline"
+    )
+    no_regression: bool = Field(
+        True, description="nor be worse than the current champion beyond the noise"
+    )
+
+
 class SpecBase(_Strict):
     """What every solution's spec has: a name, the solution, requirements, a workspace.
 
@@ -41,6 +52,7 @@ class SpecBase(_Strict):
     name: str
     solution: str
     requirements: list[str] = []
+    promotion: PromotionSection = PromotionSection()
     workspace: str = ".tailorkit"
 
     @field_validator("name")

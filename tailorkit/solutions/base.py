@@ -47,6 +47,8 @@ class Evaluation:
     fairness: list[dict[str, Any]] = field(default_factory=list)  # per protected column
     measured_on_final: tuple[str, ...] = ()  # metrics measured on the refitted model
     model: Any = None  # the registered model, when the solution has it in memory
+    # the trivial baseline on the same protocol: {"name": ..., <headline metric>: value}
+    baseline: dict[str, Any] | None = None
 
     @property
     def gate_metrics(self) -> dict[str, Any]:
@@ -75,6 +77,7 @@ class Solution(ABC):
     defaults: ClassVar[dict[str, Any]] = {}  # the spec's solution layer (RecBole-style)
     metrics: ClassVar[tuple[str, ...]]  # metric names a requirement line may use
     headline: ClassVar[str]  # the one metric that sums a model up
+    headline_higher: ClassVar[bool] = True  # is a larger headline better?
     board_columns: ClassVar[dict[str, str]]  # leaderboard column -> console header
     summary: ClassVar[str] = ""  # one line for `tailorkit init --help`
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from tailorkit import Project, load_model
 from tailorkit.registry import Registry
@@ -130,3 +131,54 @@ def test_worker_folds_run_beside_in_process_candidates_and_match_a_serial_run(pr
     for model in ("ft_transformer", "logistic", "ensemble"):
         assert boards[2].loc[model, "auc"] == boards[1].loc[model, "auc"]
     np.testing.assert_allclose(scores[2], scores[1], rtol=0, atol=1e-6)  # the registered model
+
+
+def _noise_project(folder, **changes):
+    rng = np.random.default_rng(1)  # with this seed the 4-fold AUC of noise is 0.45
+    frame = pd.DataFrame({"x1": rng.normal(size=40), "x2": rng.normal(size=40)})
+    frame["default"] = np.tile([0, 1], 20)
+    frame.to_csv(folder / "noise.csv", index=False)
+    spec = {
+        "name": "noise",
+        "solution": "credit_risk",
+        "data": {"train": "noise.csv"},
+        "target": "default",
+        "models": ["logistic"],
+        "ensemble": False,
+        "evaluation": {"folds": 4, "bootstrap": 0},
+        **changes,
+    }
+    (folder / "tailorkit.yaml").write_text(yaml.safe_dump(spec))
+    return folder / "tailorkit.yaml"
+
+
+def test_a_model_worse_than_the_trivial_baseline_is_never_promoted(tmp_path):
+    """A spec without requirements used to promote any model (a 6-row model with AUC 0.25)."""
+    result = Project.from_yaml(_noise_project(tmp_path)).run()
+    assert result.leaderboard.iloc[0]["auc"] < 0.5
+    floor = result.requirements[-1]
+    assert floor["stage"] == "promotion floor" and not floor["passed"]
+    assert not result.promoted and not Registry(tmp_path / ".tailorkit").aliases("noise")
+    allowed = _noise_project(tmp_path, promotion={"beat_baseline": False})  # on purpose
+    assert Project.from_yaml(allowed).run().promoted
+
+
+# every informative column but one: the challenger is clearly worse than the champion
+WEAKENED = ["income", "late_payments", "debt_to_income", "loan_amount", "employment_years"]
+
+
+def test_a_challenger_worse_than_the_champion_beyond_the_noise_is_not_promoted(project_dir):
+    first = Project.from_yaml(project_dir / "tailorkit.yaml").run()
+    assert first.promoted
+    poorer = write_spec(project_dir, features={"protected": ["sex"], "drop": WEAKENED})
+    second = Project.from_yaml(poorer).run()
+    champion = first.leaderboard.iloc[0]["auc"]
+    regression = second.requirements[-1]
+    low, high = second.leaderboard.iloc[0]["auc_ci"]
+    assert second.leaderboard.iloc[0]["auc"] < champion - (high - low) / 2
+    assert "the champion acme-credit:1" in regression["requirement"] and not regression["passed"]
+    registry = Registry(project_dir / ".tailorkit")
+    assert registry.resolve("acme-credit@champion").version == 1  # kept
+    write_spec(project_dir, features={"protected": ["sex"], "drop": WEAKENED},
+               promotion={"no_regression": False})  # fmt: skip
+    assert Project.from_yaml(project_dir / "tailorkit.yaml").run().promoted

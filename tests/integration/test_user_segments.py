@@ -121,7 +121,8 @@ def test_new_users_get_their_segments_items_when_validation_says_so(tmp_path):
     users.to_csv(tmp_path / "users.csv", index=False)
     tk(tmp_path, "init", "recommendation", "--interactions", "events.csv", "--users", "users.csv")
     spec = yaml.safe_load((tmp_path / "tailorkit.yaml").read_text())
-    spec["models"] = ["popularity"]
+    spec["models"] = ["popularity"]  # the trivial baseline itself: promoted only on purpose
+    spec["promotion"] = {"beat_baseline": False}
     spec["evaluation"]["bootstrap"] = 0
     (tmp_path / "tailorkit.yaml").write_text(yaml.safe_dump(spec))
     summary = json.loads(tk(tmp_path, "run", "--json", "-q").stdout)

@@ -6,7 +6,7 @@ import pytest
 
 from tailorkit import load_spec
 from tailorkit.errors import SpecError
-from tailorkit.gates import evaluate_requirements, parse_requirement
+from tailorkit.gates import evaluate_requirements, parse_requirement, promotion_floor
 from tailorkit.spec import dump_spec
 
 GOOD = """\
@@ -110,3 +110,25 @@ def test_a_ranking_metric_the_leaderboard_lacks_is_a_spec_error_with_its_line(tm
     for metric in ("auc", "sensitivity"):  # auc: the default, ranks by auroc
         spec, _ = load_spec(write(tmp_path, clinical + f"evaluation: {{metric: {metric}}}\n"))
         assert spec.evaluation.metric == metric
+
+
+def test_promotion_floor_needs_the_baseline_beaten_and_no_regression_beyond_the_noise():
+    baseline = {"name": "prior rate", "auc": 0.5}
+    worse = promotion_floor(metric="auc", higher=True, value=0.25, baseline=baseline)
+    assert [o["passed"] for o in worse] == [False] and worse[0]["stage"] == "promotion floor"
+    assert "trivial baseline: prior rate" in worse[0]["requirement"]
+    champion = ("credit:3", 0.80)
+    within = promotion_floor(
+        metric="auc", higher=True, value=0.79, interval=[0.76, 0.82], champion=champion
+    )
+    assert within[0]["passed"]  # 0.01 below the champion, inside the 0.03 half-width
+    beyond = promotion_floor(
+        metric="auc", higher=True, value=0.76, interval=[0.75, 0.77], champion=champion
+    )
+    assert not beyond[0]["passed"] and "credit:3" in beyond[0]["requirement"]
+    rmse = promotion_floor(
+        metric="rmse", higher=False, value=18.0, baseline={"name": "mean", "rmse": 40.0},
+        champion=("fleet:1", 17.0), interval=None,
+    )  # fmt: skip
+    assert [o["passed"] for o in rmse] == [True, False]  # lower is better; no interval: no noise
+    assert promotion_floor(metric="auc", higher=True, value=0.9) == []  # nothing to compare

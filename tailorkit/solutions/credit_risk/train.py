@@ -82,6 +82,7 @@ def fit_candidates(context: RunContext) -> Evaluation:
         fairness=fairness,
         measured_on_final=("p99_latency_ms",),
         model=final,
+        baseline={"name": "a constant score, the prior rate", "auc": 0.5},
     )
 
 

@@ -71,6 +71,7 @@ def fit_candidates(context: RunContext) -> Evaluation:
         metrics=best["row"],
         fairness=fairness,
         model=final,
+        baseline={"name": "a constant score, the prevalence", "auroc": 0.5},
     )
 
 

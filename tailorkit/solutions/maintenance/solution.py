@@ -23,6 +23,7 @@ class Maintenance(Solution):
     defaults = DEFAULTS
     metrics = METRICS
     headline = "rmse"
+    headline_higher = False
     board_columns = {
         "model": "model",
         "rmse": "RMSE",

@@ -115,7 +115,19 @@ def fit_candidates(context: RunContext) -> Evaluation:
         document=document,
         metrics=_numbers(rows[0]),
         model=bundle,
+        baseline=mean_rul_baseline(spec, split),
     )
+
+
+def mean_rul_baseline(spec, split: Split) -> dict[str, Any]:
+    """The trivial forecast on the same validation cuts: every window gets the training
+    windows' mean (capped) remaining life."""
+    train = split.train & ~np.isnan(split.target)
+    valid = np.flatnonzero(~split.train & ~np.isnan(split.target))
+    cuts = cut_positions(split, valid, spec.evaluation.cuts_per_asset, spec.evaluation.seed)
+    mean = np.full(len(cuts), float(np.mean(split.target[train])))
+    rmse = rul_metrics(mean, split.target[valid][cuts])["rmse"] if len(cuts) else None
+    return {"name": "the mean remaining life", "rmse": rmse}
 
 
 def _windows(spec, fleet: FleetData, train_assets, warnings: list[str]):

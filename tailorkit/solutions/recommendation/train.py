@@ -107,7 +107,19 @@ def fit_candidates(context: RunContext) -> Evaluation:
         document=document,
         metrics=best,
         model=final,
+        baseline=popularity_baseline(spec, run, rows),
     )
+
+
+def popularity_baseline(spec: RecSpec, run: Prepared, rows: list[dict]) -> dict[str, Any]:
+    """The trivial recommender on the same test cases: global popularity (the candidate's
+    row when it ran, else fitted now, in milliseconds)."""
+    row = next((r for r in rows if r["model"] == "popularity"), None)
+    if row is None:
+        row, _ = fit_and_rank(
+            "popularity", "popularity", {}, run.data, run.split, None, run.popularity, spec
+        )
+    return {"name": "global popularity", "ndcg@10": row["ndcg@10"]}
 
 
 def prepare(spec: RecSpec, base_dir: Path, say) -> Prepared:
