@@ -3,22 +3,29 @@
 On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` and waits up to
 ``BUSY_TIMEOUT_S`` for the write lock, so concurrent processes queue instead of failing; on any
 database a write that clashes on a unique key is retried (``retries``), and tables are created
-by one process at a time (``create_tables``).
+by one process at a time (``create_tables``). A database that cannot be reached, read or
+written is a ``DatabaseUnavailable`` naming it (``unavailable_as_error``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from tailorkit.errors import DatabaseUnavailable
 from tailorkit.optional import require_sql_driver
 
 BUSY_TIMEOUT_S = 60.0
 WRITE_RETRIES = 8
+# psycopg names the server's socket folder or host and port: answers name no paths or hosts
+SERVER_ADDRESS = re.compile(r'(on socket|at) "[^"]*"( \([^)]*\))?(, port \d+)?')
 SCHEMA_LOCK = 7_146_291  # PostgreSQL advisory-lock key held while tables are created
 WRITE_OPTION = "tailorkit_write"
 
@@ -49,6 +56,39 @@ def make_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+@contextmanager
+def unavailable_as_error(engine: Engine) -> Iterator[None]:
+    """Turn "cannot reach, read or write the database" (server down or restarting, lost
+    connection, read-only or full file) into ``DatabaseUnavailable`` naming the database.
+
+    On SQLite the pool is emptied as well: a connection opened while the file was read-only
+    stays read-only, so the next call must open the file again to see it writable."""
+    try:
+        yield
+    except DBAPIError as error:
+        if not isinstance(error, OperationalError) and not error.connection_invalidated:
+            raise
+        if engine.dialect.name == "sqlite":
+            engine.dispose()
+        raise DatabaseUnavailable(
+            f"{database_name(engine.url)} is unavailable: {_reason(error)}; retry later"
+        ) from error
+
+
+def _reason(error: DBAPIError) -> str:
+    """The driver's first line (``attempt to write a readonly database``), without addresses."""
+    lines = str(error.orig).split("\n") if error.orig is not None else []
+    first = next((line.strip() for line in lines if line.strip()), type(error).__name__)
+    return " ".join(SERVER_ADDRESS.sub("", first).split())
+
+
+def database_name(url: URL) -> str:
+    """The database in words, without a folder or a host: ``SQLite database tailorkit.db``."""
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite database {Path(url.database or 'memory').name}"
+    return f"{url.get_backend_name()} database '{url.database}'"
 
 
 class Attempt:

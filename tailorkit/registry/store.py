@@ -30,10 +30,16 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from tailorkit.errors import RegistryError
+from tailorkit.errors import DatabaseUnavailable, RegistryError
 from tailorkit.registry.artifacts import ARTIFACTS_FOLDER, store_artifact
 from tailorkit.registry.convert import aware, dumps, finite, now
-from tailorkit.registry.engine import WRITE_OPTION, create_tables, make_engine, retries
+from tailorkit.registry.engine import (
+    WRITE_OPTION,
+    create_tables,
+    make_engine,
+    retries,
+    unavailable_as_error,
+)
 from tailorkit.registry.queries import (
     alias_map,
     alias_target,
@@ -340,13 +346,18 @@ class Registry:
     # ------------------------------------------------------------------ sessions
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        """One write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
-        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success; a
+        database that cannot be written raises ``DatabaseUnavailable``."""
+        with (
+            unavailable_as_error(self._engine),
+            Session(self._write_engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with Session(self._engine) as session:
+        with unavailable_as_error(self._engine), Session(self._engine) as session:
             yield session
 
     def _ensure_schema(self) -> None:
@@ -369,7 +380,7 @@ class Registry:
         try:
             with self._read() as session:
                 return session.scalar(select(func.max(SchemaVersionRow.version)))
-        except DBAPIError:
+        except (DBAPIError, DatabaseUnavailable):  # no tables yet (or no database: _write says)
             return None
 
     def _model_version(

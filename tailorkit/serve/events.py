@@ -32,7 +32,12 @@ from sqlalchemy.orm import Session
 
 from tailorkit.errors import RegistryError, TailorkitError
 from tailorkit.registry import Registry
-from tailorkit.registry.engine import WRITE_OPTION, create_tables, make_engine
+from tailorkit.registry.engine import (
+    WRITE_OPTION,
+    create_tables,
+    make_engine,
+    unavailable_as_error,
+)
 from tailorkit.registry.refs import NAME_PATTERN
 from tailorkit.serve.event_tables import (
     AssignmentRow,
@@ -90,12 +95,17 @@ class EventStore:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+        """One committed write transaction; ``DatabaseUnavailable`` when it cannot commit."""
+        with (
+            unavailable_as_error(self._engine),
+            Session(self._write_engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with Session(self._engine) as session:
+        with unavailable_as_error(self._engine), Session(self._engine) as session:
             yield session
 
     def ping(self) -> None:
