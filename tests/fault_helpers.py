@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -17,23 +18,19 @@ from sqlalchemy import select
 
 from tailorkit.registry import Registry
 from tailorkit.serve.events import EventStore, FeedbackRow
-from tests.serving_helpers import applicants, free_port, register_folder, wait_until_up
+from tests.serving_helpers import applicants, free_port
 
 PROJECT = "acme-credit"
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_SETPCAP = 24, 1, 8
 
 
 def make_workspace(folder: Path, model: Path, url: str | None = None) -> tuple[Path, str]:
-    """A workspace serving ``model`` as acme-credit@champion to tenant acme; returns its key."""
-    if url is None:
-        register_folder(folder, PROJECT, model, "champion")
-        registry = Registry(folder)
-    else:
-        registry = Registry(folder, url=url)
-        registry.ensure_project(PROJECT, "credit_risk")
-        registry.set_alias(
-            PROJECT, "champion", registry.register_model(PROJECT, model, family="lightgbm").version
-        )
+    """A workspace serving ``model`` as acme-credit@champion to tenant acme; returns its key.
+    Every connection is closed afterwards (SQLite then removes its -wal and -shm files)."""
+    registry = Registry(folder, url=url)
+    registry.ensure_project(PROJECT, "credit_risk")
+    version = registry.register_model(PROJECT, model, family="lightgbm").version
+    registry.set_alias(PROJECT, "champion", version)
     store = EventStore(registry)
     key = store.create_tenant("acme")
     store.grant("acme", PROJECT)
@@ -61,11 +58,15 @@ class ServiceProcess:
         self.http = httpx.Client(base_url=self.url, headers={"X-API-Key": key}, timeout=15)
 
     def __enter__(self) -> ServiceProcess:
-        try:
-            wait_until_up(self.url, timeout=120)
-        except TimeoutError:
-            raise AssertionError(f"service did not start: {self.log.read_text()[-3000:]}") from None
-        return self
+        deadline = time.monotonic() + 120
+        while self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.__exit__()
+        raise AssertionError(f"service did not start: {self.log.read_text()[-3000:]}")
 
     def __exit__(self, *_exc) -> None:
         self.http.close()

@@ -4,20 +4,22 @@ On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` and waits up t
 ``BUSY_TIMEOUT_S`` for the write lock, so concurrent processes queue instead of failing; on any
 database a write that clashes on a unique key is retried (``retries``), and tables are created
 by one process at a time (``create_tables``). A database that cannot be reached, read or
-written is a ``DatabaseUnavailable`` naming it (``unavailable_as_error``).
+written is a ``DatabaseUnavailable`` naming it (``unavailable_as_error``); ``Database`` holds
+one database's engines and sessions and prepares its tables on first reach.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from tailorkit.errors import DatabaseUnavailable
 from tailorkit.optional import require_sql_driver
@@ -56,6 +58,50 @@ def make_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+class Database:
+    """One database's engines and sessions. ``prepare(database)`` (creating the tables) runs
+    once, at construction, or on the first session when the database was unavailable then, so
+    a service started while its database is down, read-only or restarting comes up and
+    answers 503 until it is back."""
+
+    def __init__(self, url: str, prepare: Callable[[Database], None]) -> None:
+        self.engine = make_engine(url)
+        self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
+        self._prepare, self._prepared = prepare, False
+        with suppress(DatabaseUnavailable):
+            self._ensure_prepared()
+
+    def _ensure_prepared(self) -> None:
+        if not self._prepared:
+            self._prepare(self)
+            self._prepared = True
+
+    def read(self) -> Any:
+        """A session for reading (``with database.read() as session``)."""
+        self._ensure_prepared()
+        return self.session(write=False)
+
+    def write(self) -> Any:
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
+        self._ensure_prepared()
+        return self.session(write=True)
+
+    @contextmanager
+    def session(self, *, write: bool) -> Iterator[Session]:
+        """A session without the preparation (for ``prepare`` itself); a database that cannot
+        be reached, read or written raises ``DatabaseUnavailable``."""
+        engine = self._write_engine if write else self.engine
+        with (
+            unavailable_as_error(self.engine),
+            Session(engine, expire_on_commit=not write) as session,
+            session.begin() if write else nullcontext(),
+        ):
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 @contextmanager

@@ -35,31 +35,47 @@ def model(tmp_path_factory) -> Path:
 
 
 # ----------------------------------------------------------------------------- SQLite
-def test_read_only_database_file_serves_predictions_refuses_feedback_and_recovers(tmp_path, model):
-    """Promise: with the workspace's SQLite file read-only (chmod 0444) the service starts and
-    stays up, predictions (no write on the request path) still answer 200, feedback answers a
-    503 naming the database (never a 200 for a write that was not committed, never a 500),
-    and once the file is writable again feedback is stored without a restart."""
+@pytest.mark.parametrize("folder_too", [False, True], ids=["file", "file-and-folder"])
+def test_read_only_database_stays_up_answers_503_for_writes_and_recovers(
+    tmp_path, model, folder_too
+):
+    """Promise: with the workspace's SQLite file read-only (chmod 0444), and also its folder
+    (0555, so SQLite cannot create its -wal and -shm files and cannot even read), the service
+    starts and stays up; predictions answer 200 where the database can be read (they write
+    nothing on the request path), else a 503 naming the database; feedback answers a 503 naming
+    the database (never a 200 for a write that was not committed, never a 500); once the
+    files are writable again both answer 200 without a restart and the feedback is stored."""
     if not can_drop_dac_override():
         pytest.skip("running as root without CAP_SETPCAP: file modes cannot bind the service")
     workspace, key = make_workspace(tmp_path / ".tailorkit", model)
     database = workspace / DATABASE_FILE
+    assert sorted(p.name for p in workspace.iterdir()) == ["artifacts", DATABASE_FILE]
     database.chmod(0o444)
-    acknowledged = []
+    if folder_too:
+        workspace.chmod(0o555)
     try:
         with ServiceProcess(workspace, key, bound_by_file_modes=True) as service:
-            answers = [service.predict() for _ in range(5)]
-            assert [a.status_code for a in answers] == [200] * 5, answers[-1].text
-            request_id = answers[0].json()["request_id"]
-            assert_database_error(service.feedback(request_id), DATABASE_FILE)
+            answers = [service.predict() for _ in range(3)]
+            if folder_too:
+                for answer in answers:
+                    assert_database_error(answer, DATABASE_FILE)
+            else:
+                assert [a.status_code for a in answers] == [200] * 3, answers[-1].text
+                assert_database_error(
+                    service.feedback(answers[0].json()["request_id"]), DATABASE_FILE
+                )
             assert service.process.poll() is None
             database.chmod(0o644)
-            again = eventually(lambda: (a := service.feedback(request_id)).status_code == 200 and a)
-            acknowledged.append(again.json()["feedback_id"])
-            assert service.predict().status_code == 200
+            workspace.chmod(0o755)
+            answered = eventually(lambda: (a := service.predict()).status_code == 200 and a)
+            request_id = answered.json()["request_id"]
+            stored = eventually(
+                lambda: (a := service.feedback(request_id)).status_code == 200 and a
+            )
     finally:
         database.chmod(0o644)
-    assert set(acknowledged) <= stored_feedback(workspace)
+        workspace.chmod(0o755)
+    assert stored.json()["feedback_id"] in stored_feedback(workspace)
 
 
 def test_full_database_serves_predictions_refuses_feedback_and_recovers(tmp_path, model):
