@@ -25,6 +25,11 @@ class RegistryError(TailorkitError):
     """A project, model version or alias does not exist, or a registry call is invalid."""
 
 
+class DatabaseUnavailable(TailorkitError):
+    """The workspace database cannot be reached, read or written right now (server down or
+    restarting, file read-only, disk full); the same call may succeed once that ends."""
+
+
 class GateFailed(TailorkitError):
     """A requirement in the spec is not met and ``--enforce`` was given."""
 

@@ -20,20 +20,20 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from tailorkit.errors import RegistryError
+from tailorkit.errors import DatabaseUnavailable, RegistryError
 from tailorkit.registry.artifacts import ARTIFACTS_FOLDER, store_artifact
 from tailorkit.registry.convert import aware, dumps, finite, now
-from tailorkit.registry.engine import WRITE_OPTION, create_tables, make_engine, retries
+from tailorkit.registry.engine import Database, create_tables, retries
 from tailorkit.registry.queries import (
     alias_map,
     alias_target,
@@ -92,13 +92,11 @@ class Registry:
         self.artifacts = self.workspace / ARTIFACTS_FOLDER
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.url = url or f"sqlite:///{(self.workspace / DATABASE_FILE).resolve()}"
-        self._engine = make_engine(self.url)
-        self._write_engine = self._engine.execution_options(**{WRITE_OPTION: True})
-        self._ensure_schema()
+        self._database = Database(self.url, partial(_ensure_schema, workspace=self.workspace))
 
     def close(self) -> None:
         """Release the database connections (the registry can still be used; it reconnects)."""
-        self._engine.dispose()
+        self._database.close()
 
     # ------------------------------------------------------------------ projects and runs
     def ensure_project(self, name: str, solution: str) -> None:
@@ -338,39 +336,12 @@ class Registry:
             ]
 
     # ------------------------------------------------------------------ sessions
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        """One write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
-        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
-            yield session
+    def _write(self) -> AbstractContextManager[Session]:
+        """One write transaction, committed on success (``DatabaseUnavailable`` otherwise)."""
+        return self._database.write()
 
-    @contextmanager
-    def _read(self) -> Iterator[Session]:
-        with Session(self._engine) as session:
-            yield session
-
-    def _ensure_schema(self) -> None:
-        """Create the tables and the schema_version row unless a current schema exists."""
-        if self._schema_version() == SCHEMA_VERSION:
-            return
-        for attempt in retries():
-            with attempt, self._write() as session:
-                create_tables(Base.metadata, session.connection())
-                found = session.scalar(select(func.max(SchemaVersionRow.version)))
-                if found is None:
-                    session.add(SchemaVersionRow(version=SCHEMA_VERSION))
-                elif found > SCHEMA_VERSION:
-                    raise RegistryError(
-                        f"workspace {self.workspace} has registry schema {found}, newer than "
-                        f"this tailorkit's {SCHEMA_VERSION}; upgrade tailorkit"
-                    )
-
-    def _schema_version(self) -> int | None:
-        try:
-            with self._read() as session:
-                return session.scalar(select(func.max(SchemaVersionRow.version)))
-        except DBAPIError:
-            return None
+    def _read(self) -> AbstractContextManager[Session]:
+        return self._database.read()
 
     def _model_version(
         self, project: str, row: ModelVersionRow, aliases: tuple[str, ...]
@@ -392,3 +363,28 @@ def _current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def _ensure_schema(database: Database, workspace: Path) -> None:
+    """Create the tables and the schema_version row unless a current schema exists."""
+    if _schema_version(database) == SCHEMA_VERSION:
+        return
+    for attempt in retries():
+        with attempt, database.session(write=True) as session:
+            create_tables(Base.metadata, session.connection())
+            found = session.scalar(select(func.max(SchemaVersionRow.version)))
+            if found is None:
+                session.add(SchemaVersionRow(version=SCHEMA_VERSION))
+            elif found > SCHEMA_VERSION:
+                raise RegistryError(
+                    f"workspace {workspace} has registry schema {found}, newer than this "
+                    f"tailorkit's {SCHEMA_VERSION}; upgrade tailorkit"
+                )
+
+
+def _schema_version(database: Database) -> int | None:
+    try:
+        with database.session(write=False) as session:
+            return session.scalar(select(func.max(SchemaVersionRow.version)))
+    except (DBAPIError, DatabaseUnavailable):  # no tables yet (or no database: the write says)
+        return None

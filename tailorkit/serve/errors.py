@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tailorkit.errors import RegistryError, TailorkitError
+from tailorkit.errors import DatabaseUnavailable, RegistryError, TailorkitError
 from tailorkit.serve.adapters import UnsupportedEndpoint
 from tailorkit.serve.responses import error_answer
 
@@ -43,6 +43,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
         return error_answer(request, error.status_code, str(error.detail))
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def database_unavailable(request: Request, error: DatabaseUnavailable):
+        return error_answer(request, 503, str(error))
 
     @app.exception_handler(TailorkitError)
     async def user_error(request: Request, error: TailorkitError):

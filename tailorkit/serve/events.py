@@ -17,8 +17,7 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -32,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from tailorkit.errors import RegistryError, TailorkitError
 from tailorkit.registry import Registry
-from tailorkit.registry.engine import WRITE_OPTION, create_tables, make_engine
+from tailorkit.registry.engine import Database, create_tables
 from tailorkit.registry.refs import NAME_PATTERN
 from tailorkit.serve.event_tables import (
     AssignmentRow,
@@ -80,23 +79,17 @@ class EventStore:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self._engine = make_engine(registry.url)
-        self._write_engine = self._engine.execution_options(**{WRITE_OPTION: True})
-        with self._write() as session:
-            create_tables(ServeBase.metadata, session.connection())
+        self._database = Database(registry.url, _create_tables)
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._database.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
-            yield session
+    def _write(self) -> AbstractContextManager[Session]:
+        """One committed write transaction; ``DatabaseUnavailable`` when it cannot commit."""
+        return self._database.write()
 
-    @contextmanager
-    def _read(self) -> Iterator[Session]:
-        with Session(self._engine) as session:
-            yield session
+    def _read(self) -> AbstractContextManager[Session]:
+        return self._database.read()
 
     def ping(self) -> None:
         """Raise when the database cannot be read."""
@@ -325,7 +318,7 @@ class EventStore:
                     }
                     for (eid, unit), record in assignments.items()
                 ]
-                session.execute(_insert_ignore(self._engine.dialect.name, rows))
+                session.execute(_insert_ignore(self._database.engine.dialect.name, rows))
 
     def request_owner(self, request_id: str) -> tuple[int, str, int | None] | None:
         """(tenant id, project, model version) of a logged request, or None."""
@@ -381,6 +374,11 @@ class EventStore:
 
 
 # ----------------------------------------------------------------------------- helpers
+def _create_tables(database: Database) -> None:
+    with database.session(write=True) as session:
+        create_tables(ServeBase.metadata, session.connection())
+
+
 def _insert_ignore(dialect: str, rows: list[dict[str, Any]]):
     if dialect == "postgresql":
         return postgresql.insert(AssignmentRow).values(rows).on_conflict_do_nothing()

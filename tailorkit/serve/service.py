@@ -7,6 +7,7 @@ API keys, tenants' projects and running experiments are cached for ``cache_secon
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -17,13 +18,15 @@ from typing import Any
 from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from tailorkit.errors import RegistryError
+from tailorkit.errors import DatabaseUnavailable, RegistryError
 from tailorkit.registry import Registry
 from tailorkit.serve.errors import ServiceError
 from tailorkit.serve.events import EventStore, Experiment, RequestLogWriter, Tenant, unit_hash
 from tailorkit.serve.responses import dumps
 from tailorkit.serve.runtime import ModelPool, ModelUnavailable, Served
 from tailorkit.serve.settings import ServiceSettings
+
+log = logging.getLogger("tailorkit.serve")
 
 DEFAULT_ALIAS = "champion"
 RECENT_REQUESTS = 100_000
@@ -88,7 +91,11 @@ class Service:
         self.writer = RequestLogWriter(self.store, self.settings.log_flush_interval)
         self.pool.start_polling()
         if self.settings.preload:
-            routes = await self.run_io(self._startup_routes)
+            try:
+                routes = await self.run_io(self._startup_routes)
+            except DatabaseUnavailable as error:  # up anyway: answers 503, loads on first use
+                log.error("no models preloaded: %s", error)
+                routes = []
             await self.pool.preload(routes)
         self.started = True
 
