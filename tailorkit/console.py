@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 STATE: dict[str, Any] = {"debug": False, "quiet": False}
 SPEC_FILE = "tailorkit.yaml"
@@ -28,17 +29,18 @@ out = make_console()  # results
 
 
 def say(message: str) -> None:
-    """A progress message on stderr, unless ``--quiet``."""
+    """A progress message on stderr, unless ``--quiet``. Messages are plain text: brackets in
+    them (file names, columns such as ``[/x]``) are printed as they are, never as markup."""
     if not STATE["quiet"]:
-        console.print(f"[dim]{message}[/dim]", highlight=False)
+        console.print(f"[dim]{escape(message)}[/dim]", highlight=False)
 
 
 def warn(message: str) -> None:
-    console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+    console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
 
 
 def note(message: str) -> None:
-    console.print(f"[yellow]note:[/yellow] {message}", highlight=False)
+    console.print(f"[yellow]note:[/yellow] {escape(message)}", highlight=False)
 
 
 def default_workspace() -> Path:

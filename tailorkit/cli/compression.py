@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tailorkit.cli.common import JsonOption, WorkspaceOption, registry_of
@@ -57,7 +58,7 @@ def compress(
         say=say,
     )
     if as_json:
-        out.print(json.dumps(document), highlight=False, soft_wrap=True)
+        out.print(json.dumps(document), markup=False, highlight=False, soft_wrap=True)
     else:
         _print_variants(document, TABLE_COLUMNS)
     if enforce and document["chosen"] is None:
@@ -79,20 +80,22 @@ def export(
     registry = registry_of(workspace)
     version = registry.resolve(model)
     solution = get_solution(registry.solution_of(version.project), "registry")
-    out.print(str(solution.export_edge(version, edge)), highlight=False, soft_wrap=True)
+    bundle = solution.export_edge(version, edge)
+    out.print(str(bundle), markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_variants(document: dict, columns: list[str]) -> None:
-    table = Table(title=f"Compression of {document['source']}")
+    table = Table(title=escape(f"Compression of {document['source']}"))
     for column in columns:
         if column != "description":
             table.add_column(column)
     for row in document["variants"]:
-        table.add_row(*[_cell(row[c]) for c in columns if c != "description"])
+        table.add_row(*[escape(_cell(row[c])) for c in columns if c != "description"])
     out.print(table)
     out.print(
         f"chosen: {document['chosen'] or 'none'}; registered: {document['registered'] or '-'}; "
-        f"report: {document['report']}"
+        f"report: {document['report']}",
+        markup=False,
     )
 
 

@@ -95,5 +95,5 @@ def main() -> None:
         if show:
             show()
         else:
-            console.print(f"[red]error:[/red] {error.format_message()}")
+            console.print(f"[red]error:[/red] {escape(error.format_message())}", highlight=False)
         sys.exit(error.exit_code)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -61,7 +62,7 @@ def live_progress(enabled: bool = True) -> Iterator[Callable[[str], None] | None
     )
 
     def say(message: str) -> None:
-        progress.console.print(f"[dim]{message}[/dim]", highlight=False)
+        progress.console.print(f"[dim]{escape(message)}[/dim]", highlight=False)
 
     previous = loops.set_listener(_Bars(progress))
     try:

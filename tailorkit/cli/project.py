@@ -78,7 +78,10 @@ def init(
         draft.unlink()
         raise
     draft.replace(spec)
-    out.print(f"wrote {spec} (solution {solution}); next: tailorkit validate --show, tailorkit run")
+    out.print(
+        f"wrote {spec} (solution {solution}); next: tailorkit validate --show, tailorkit run",
+        markup=False,
+    )
 
 
 def _slug(text: str) -> str:
@@ -101,7 +104,7 @@ def validate(
     elif show:
         out.print(dump_spec(resolved), markup=False, highlight=False)
     else:
-        out.print(f"{spec}: valid")
+        out.print(f"{spec}: valid", markup=False)
 
 
 def check_spec(spec: Path, overrides: list[str], check_data: bool = False) -> dict:
@@ -161,4 +164,4 @@ def _print_issues(results: list) -> None:
     out.print(table)
     for number, (name, _, path) in enumerate(results):
         which = "" if number == 0 else f" ({Path(name).name})"
-        out.print(f"profile report{which}: {path}", highlight=False)
+        out.print(f"profile report{which}: {path}", markup=False, highlight=False)

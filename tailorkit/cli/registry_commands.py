@@ -88,7 +88,7 @@ def promote(
     registry = registry_of(workspace)
     registry.resolve(f"{project}:{version}")
     registry.set_alias(project, alias, version, reason=reason or "tailorkit promote")
-    out.print(f"{project}@{alias} -> version {version}")
+    out.print(f"{project}@{alias} -> version {version}", markup=False)
 
 
 def audit(

@@ -116,7 +116,7 @@ def print_run(result: Any, elapsed: float) -> None:
     out.print(
         f"best: [bold]{escape(result.best)}[/bold]; registered as {result.model_ref} ({move})"
     )
-    out.print(f"report: {result.report_path}", highlight=False)
+    out.print(f"report: {escape(str(result.report_path))}", highlight=False)
     out.print(f"took {elapsed:.1f} s")
 
 
@@ -138,5 +138,5 @@ def report(
     if as_json:
         out.print_json(json.dumps(latest, default=str))
         return
-    out.print(f"run {latest['id']} ({latest['status']}): {latest.get('summary')}")
-    out.print(f"report: {latest['report_path']}", highlight=False)
+    out.print(f"run {latest['id']} ({latest['status']}): {latest.get('summary')}", markup=False)
+    out.print(f"report: {latest['report_path']}", markup=False, highlight=False)

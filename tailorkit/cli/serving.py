@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tailorkit.cli.common import DbUrlOption, WorkspaceOption, registry_of
@@ -30,13 +31,13 @@ def _store(workspace: Path | None, db_url: str | None):
 
 
 def _print(text: str) -> None:
-    out.print(text, highlight=False, soft_wrap=True)
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------- serve
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface (0.0.0.0 in a container)."),
-    port: int = typer.Option(8000, "--port", "-p"),
+    port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="TCP port (1-65535)."),
     workspace: Path | None = WorkspaceOption,
     db_url: str | None = DbUrlOption,
     max_rows: int = typer.Option(1000, "--max-rows", help="Rows allowed per predict request."),
@@ -133,7 +134,8 @@ def tenants_list(
     for column in ("tenant", "key id", "projects", "created"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["name"], row["key_id"], ", ".join(row["projects"]), row["created_at"])
+        cells = (row["name"], row["key_id"], ", ".join(row["projects"]), row["created_at"])
+        table.add_row(*[escape(c) for c in cells])
     out.print(table)
 
 
@@ -183,9 +185,8 @@ def experiments_list(
         counts = ", ".join(
             f"{arm}: {c['units']}/{c['exposures']}" for arm, c in row["arms_summary"].items()
         )
-        table.add_row(
-            str(row["id"]), row["project"], row["name"], row["mode"], arms, row["status"], counts
-        )
+        cells = (row["id"], row["project"], row["name"], row["mode"], arms, row["status"], counts)
+        table.add_row(*[escape(str(c)) for c in cells])
     out.print(table)
 
 

@@ -6,8 +6,9 @@ of the service never loses an acknowledged event. Served-request records are wri
 background thread in small groups (every ``flush_interval`` seconds) so that scoring does not
 wait on a disk sync; a crash can lose at most the last group of *request logs*, never feedback.
 
-No raw personal data is stored: unit ids (customers, users) are kept as a SHA-256 digest, and
-request inputs are not stored, only the outputs (scores, decisions, reason codes).
+No raw personal data is stored: unit ids (customers, users) are kept as an HMAC-SHA256 under
+the workspace's secret (``registry.workspace_secret``, purpose ``unit-id``), and request inputs
+are not stored, only the outputs (scores, decisions, reason codes).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import secrets
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
@@ -33,6 +35,7 @@ from tailorkit.errors import RegistryError, TailorkitError
 from tailorkit.registry import Registry
 from tailorkit.registry.engine import Database, create_tables
 from tailorkit.registry.refs import NAME_PATTERN
+from tailorkit.registry.workspace_secret import workspace_secret
 from tailorkit.serve.event_tables import (
     AssignmentRow,
     ExperimentRow,
@@ -71,6 +74,7 @@ __all__ = [
 log = logging.getLogger("tailorkit.serve")
 
 KEY_PREFIX = "tk"
+UNIT_ID_PURPOSE = "unit-id"  # the workspace-secret key that hashes unit ids
 
 
 # ----------------------------------------------------------------------------- the store
@@ -90,6 +94,14 @@ class EventStore:
 
     def _read(self) -> AbstractContextManager[Session]:
         return self._database.read()
+
+    @cached_property
+    def _unit_key(self) -> bytes:
+        return workspace_secret(self.registry.workspace, UNIT_ID_PURPOSE)
+
+    def unit_hash(self, unit_id: str) -> str:
+        """The stored form of ``unit_id``: the same in every process and after a restart."""
+        return unit_hash(unit_id, self._unit_key)
 
     def ping(self) -> None:
         """Raise when the database cannot be read."""

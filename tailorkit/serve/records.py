@@ -4,6 +4,7 @@ hashed assignment of a unit (customer, user) to an arm."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,9 +70,10 @@ def unit_point(experiment_id: int, unit_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def unit_hash(unit_id: str) -> str:
-    """The stored form of a unit id: a SHA-256 digest, so no raw identifier is kept."""
-    return hashlib.sha256(f"tailorkit-unit:{unit_id}".encode()).hexdigest()
+def unit_hash(unit_id: str, key: bytes) -> str:
+    """The stored form of a unit id: an HMAC-SHA256 under the workspace's secret ``key``, so no
+    raw identifier is kept and a low-entropy one cannot be found by hashing guesses."""
+    return hmac.new(key, unit_id.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 def check_arms(arms: list[Arm], mode: str) -> None:

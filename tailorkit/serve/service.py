@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from tailorkit.errors import DatabaseUnavailable, RegistryError
 from tailorkit.registry import Registry
 from tailorkit.serve.errors import ServiceError
-from tailorkit.serve.events import EventStore, Experiment, RequestLogWriter, Tenant, unit_hash
+from tailorkit.serve.events import EventStore, Experiment, RequestLogWriter, Tenant
 from tailorkit.serve.responses import dumps
 from tailorkit.serve.runtime import ModelPool, ModelUnavailable, Served
 from tailorkit.serve.settings import ServiceSettings
@@ -229,7 +229,7 @@ class Service:
                 "model_version": served.version.version,
                 "experiment_id": experiment.id if experiment else None,
                 "arm": alias if experiment else None,
-                "unit_hash": unit_hash(str(unit_id)) if unit_id is not None else None,
+                "unit_hash": self.store.unit_hash(str(unit_id)) if unit_id is not None else None,
                 "n_rows": len(outputs),
                 "outputs_json": dumps(outputs).decode(),
                 "shadow_json": dumps(shadow).decode() if shadow else None,

@@ -11,7 +11,7 @@ import httpx
 
 from tailorkit.registry import Registry
 from tailorkit.serve.app import ServiceSettings, create_app
-from tailorkit.serve.events import Arm, EventStore, unit_hash
+from tailorkit.serve.events import Arm, EventStore
 from tests.serving_helpers import ThreadServer, applicants, fit_credit_model
 from tests.unit.test_registry import PROJECT, check_concurrent_writers, register
 
@@ -38,7 +38,7 @@ def test_service_on_postgresql(postgres_url, tmp_path):
         "model_version": 1,
         "experiment_id": experiment.id,
         "arm": "champion",
-        "unit_hash": unit_hash("u1"),
+        "unit_hash": store.unit_hash("u1"),
         "n_rows": 1,
         "outputs_json": "[]",
         "shadow_json": None,

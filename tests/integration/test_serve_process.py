@@ -105,15 +105,32 @@ def test_tenant_and_experiment_mistakes_are_clear(workspace):
     assert "acme-credit" not in store.granted_projects()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def durable_store(request, workspace, tmp_path_factory) -> tuple[Path, list[str]]:
+    """(workspace, extra ``serve`` options) of the database the kill -9 test runs on: the
+    workspace's SQLite file, or a real PostgreSQL server holding the same project."""
+    if request.param == "sqlite":
+        return workspace, []
+    db_url = request.getfixturevalue("postgres_url")
+    folder = tmp_path_factory.mktemp("pg-process") / ".tailorkit"
+    registry = Registry(folder, url=db_url)
+    registry.ensure_project("acme-credit", "credit_risk")
+    model = Registry(workspace).resolve("acme-credit@champion").path
+    version = registry.register_model("acme-credit", model, family="lightgbm").version
+    registry.set_alias("acme-credit", "champion", version)
+    return folder, ["--db-url", db_url]
+
+
 @pytest.mark.slow
-def test_kill_9_during_feedback_load_loses_no_acknowledged_event(workspace):
-    store = EventStore(Registry(workspace))
+def test_kill_9_during_feedback_load_loses_no_acknowledged_event(durable_store):
+    workspace, options = durable_store
+    store = EventStore(Registry(workspace, url=options[1] if options else None))
     key = store.create_tenant("acme")
     store.grant("acme", "acme-credit")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     headers = {"X-API-Key": key}
-    process = start_service_process(workspace, port)
+    process = start_service_process(workspace, port, *options)
     try:
         wait_until_up(url, timeout=120, ready=True)
         X, _ = applicants(20)
@@ -155,7 +172,7 @@ def test_kill_9_during_feedback_load_loses_no_acknowledged_event(workspace):
             process.kill()
     assert len(acknowledged) >= 40
 
-    restarted = start_service_process(workspace, port)
+    restarted = start_service_process(workspace, port, *options)
     try:
         wait_until_up(url, timeout=120, ready=True)
         with store._read() as session:

@@ -67,6 +67,8 @@ def init_template(name: str, options: dict[str, Any]) -> str:
     if options.get("visits"):
         if not (options.get("patient_col") and options.get("time_col")):
             raise SpecError("tailorkit init diagnosis --visits needs --patient-col and --time-col")
+        wanted = {"--patient-col": options["patient_col"], "--time-col": options["time_col"]}
+        require_columns(options["visits"], table_columns(options["visits"]), wanted)
         lines += [
             "visits:",
             f"  file: {options['visits']}",

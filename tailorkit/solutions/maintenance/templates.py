@@ -15,7 +15,10 @@ def init_template(name: str, options: dict[str, Any]) -> str:
     sensors, asset, time = options["sensors"], options["asset_col"], options["time_col"]
     failures = options.get("failures")
     columns = table_columns(sensors)
-    require_columns(sensors, columns, {"--asset-col": asset, "--time-col": time})
+    named = {"--asset-col": asset, "--time-col": time}
+    require_columns(sensors, columns, named)
+    if failures:  # the failures log shares the readings' asset and time columns
+        require_columns(failures, table_columns(failures), named)
     settings = [c for c in columns if "setting" in c.lower()]
     failures_line = (
         f"failures: {failures}          # asset, time and event (failure | maintenance)"

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tailorkit.console import console, default_workspace, out
@@ -57,7 +58,7 @@ def recommend(
         )
     for result in results:
         if result["note"]:
-            console.print(f"[yellow]note:[/yellow] {result['note']}", highlight=False)
+            console.print(f"[yellow]note:[/yellow] {escape(result['note'])}", highlight=False)
     if as_json:
         out.print_json(
             json.dumps(
@@ -78,7 +79,8 @@ def recommend(
         for column in ("rank", "item_id", "title", "score"):
             table.add_column(column, justify="right" if column in ("rank", "score") else "left")
         for item in result["items"]:
-            table.add_row(str(item["rank"]), item["item_id"], item["title"], f"{item['score']:.4f}")
+            cells = (item["rank"], item["item_id"], item["title"], f"{item['score']:.4f}")
+            table.add_row(*[escape(str(c)) for c in cells])
         out.print(table)
 
 

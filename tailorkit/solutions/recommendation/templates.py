@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from tailorkit.data.simulators.shoppers import simulate_shop
-from tailorkit.errors import TailorkitError
 from tailorkit.solutions.base import require_options, table_columns
 
 
@@ -14,7 +13,7 @@ def init_template(name: str, options: dict[str, Any]) -> str:
     """A commented spec from ``--interactions`` (and optionally ``--items``, ``--users``)."""
     require_options("recommendation", options, "interactions")
     interactions = options["interactions"]
-    columns = _peek_columns(interactions)
+    columns = table_columns(interactions)  # a missing, empty or binary file stops init here
     user = _pick(columns, ("user_id", "userid", "user", "customer_id", "customerid"), "user_id")
     item = _pick(columns, ("item_id", "itemid", "item", "product_id", "movieid", "sku"), "item_id")
     stamp = _pick(columns, ("timestamp", "time", "date", "event_time", "invoicedate"), "timestamp")
@@ -22,8 +21,10 @@ def init_template(name: str, options: dict[str, Any]) -> str:
     value = _pick(columns, ("value", "quantity", "amount", "rating"), "quantity")
     items, users = options.get("items"), options.get("users")
     text = list(options.get("text") or [])
+    item_columns = table_columns(items) if items else []
+    if users:
+        table_columns(users)
     if items and not text:
-        item_columns = _peek_columns(items)
         text = [
             c
             for c in item_columns
@@ -67,13 +68,6 @@ recommend:
 requirements:
   - ndcg@10 >= 0.01
 """
-
-
-def _peek_columns(source: str) -> list[str]:
-    try:
-        return table_columns(source)
-    except TailorkitError:
-        return []
 
 
 def _pick(columns: list[str], names: tuple[str, ...], default: str | None) -> str | None:
