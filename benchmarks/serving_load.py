@@ -131,6 +131,8 @@ def noisy(port, keys, rows, seconds: float, heavy_clients: int, rounds: int = 3)
     lock = threading.Lock()
 
     def quiet_window(into: list[float]) -> None:
+        quiet.connection.close()  # reopened at once: never past the server's keep-alive timeout
+        quiet.post(quiet_path, singles[0], quiet_headers)
         stop, i = time.perf_counter() + seconds, 0
         while time.perf_counter() < stop:
             status, ms = quiet.post(quiet_path, singles[i % len(singles)], quiet_headers)

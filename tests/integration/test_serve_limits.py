@@ -1,5 +1,6 @@
 """Per-tenant rate limits over a real HTTP server: 429 with Retry-After and a JSON error
-naming the limit, for that tenant only; a large request is answered whole through slices."""
+naming the limit, for that tenant only; a large request is answered whole through slices,
+and checked off the event loop with the same 422."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ def service(tmp_path_factory):
     model = fit_credit_model(root / "lightgbm", "lightgbm")
     workspace = root / ".tailorkit"
     register_folder(workspace, "acme-credit", model, "champion")
-    register_folder(workspace, "globex-credit", model, "champion")
+    tenants = ("acme", "globex", "initech")
+    for name in tenants:
+        register_folder(workspace, f"{name}-credit", model, "champion")
     store = EventStore(Registry(workspace))
-    keys = {name: store.create_tenant(name) for name in ("acme", "globex")}
-    store.grant("acme", "acme-credit")
-    store.grant("globex", "globex-credit")
+    keys = {name: store.create_tenant(name) for name in tenants}
+    for name in tenants:
+        store.grant(name, f"{name}-credit")
     # 0.2 requests per second with bursts of 3: the 4th quick request is over the rate.
     settings = ServiceSettings(
         workspace=workspace, tenant_rate=0.2, tenant_burst=3, max_batch_rows=16
@@ -54,3 +57,16 @@ def test_a_tenant_over_its_rate_gets_429_with_retry_after_naming_the_limit(servi
     assert len(body["request_id"]) == 32 and "Traceback" not in refused.text
     with httpx.Client(base_url=url, headers={"X-API-Key": keys["globex"]}, timeout=60) as http:
         assert http.get("/v1/projects").status_code == 200  # another tenant is not limited
+
+
+def test_a_bad_row_in_a_large_request_is_a_422_naming_it(service):
+    """More rows than are checked on the event loop: checked in the tenant's scoring turn,
+    with the same answer."""
+    url, keys, _workspace = service
+    X, _ = applicants(150, seed=3)
+    many = json.loads(X.to_json(orient="records"))
+    many[120]["income"] = "lots"
+    with httpx.Client(base_url=url, headers={"X-API-Key": keys["initech"]}, timeout=60) as http:
+        answer = http.post("/v1/projects/initech-credit/predict", json={"rows": many})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"].startswith("rows[120].income: must be a number")

@@ -22,6 +22,7 @@ from tailorkit.serve.schemas import MonitorRequest, PredictRequest, RecommendReq
 from tailorkit.serve.service import Service
 
 router = APIRouter()
+LOOP_CHECK_ROWS = 100  # rows checked on the event loop; more take a turn on the scoring thread
 
 
 @router.post("/v1/projects/{project}/predict", tags=["scoring"])
@@ -41,8 +42,12 @@ async def predict(
     alias, experiment, shadow_alias = await service.route(project, body.alias, body.unit_id)
     served = await service.served(project, alias, request)
     try:
-        warnings = served.adapter.check_rows(body.rows)
         with service.limits.rows(tenant.id, tenant.name, len(body.rows)):
+            if len(body.rows) <= LOOP_CHECK_ROWS:
+                warnings = served.adapter.check_rows(body.rows)
+            else:  # a large request is checked in its own tenant's turn, off the event loop
+                check = served.adapter.check_rows
+                warnings = await service.pool.scheduler.run(tenant.id, check, body.rows)
             outputs = await served.batcher.predict(body.rows, body.reasons, tenant.id)
     except UnsupportedEndpoint as error:
         raise ServiceError(404, str(error)) from None
