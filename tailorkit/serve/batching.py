@@ -3,11 +3,11 @@
 ``MicroBatcher`` queues the requests of one route and scores what queued while the previous
 call ran, in one ``answer_batch`` call: no added wait at low load (``max_wait_ms=0``), large
 batches under high load. Each call is one turn on the shared scoring thread
-(``FairScheduler``) and holds a row budget: at most ``max_batch_rows`` rows, and no more than
-the model scores in about ``turn_ms`` (measured per route, with and without reason codes). A
-large request is scored in several such slices, so another tenant's request waits for one
-short slice, not for the whole request. A cheap call (one row on a fast path) is answered on
-the event loop while no other request is in flight.
+(``FairScheduler``) and holds a row budget: at most ``max_batch_rows`` rows, and no more rows
+than add about ``turn_ms`` to the call (the time of a row is measured per route, with and
+without reason codes). A large request is scored in several such slices, so another tenant's
+request waits for one short slice, not for the whole request. A cheap call (one row on a fast
+path) is answered on the event loop while no other request is in flight.
 """
 
 from __future__ import annotations
@@ -23,7 +23,34 @@ from tailorkit.serve.adapters import Adapter
 from tailorkit.serve.scheduling import FairScheduler
 
 PROBE_ROWS = 8  # rows of the first call of a kind, before its cost per row is known
-COST_MEMORY = 0.3  # weight of the latest call in the cost-per-row average
+COST_MEMORY = 0.2  # weight of the latest call in the fit of a call's cost
+
+
+class CallCost:
+    """A model call's time as ``overhead + per_row * rows``, fitted on recent calls
+    (exponentially weighted least squares): the row budget bounds the rows' share of a turn,
+    so batching stays whole for a model whose every call has a large fixed cost."""
+
+    def __init__(self) -> None:
+        self.weight = self.rows = self.ms = self.rows2 = self.rows_ms = 0.0
+
+    def add(self, rows: int, ms: float) -> None:
+        keep = 1.0 - COST_MEMORY
+        self.weight = keep * self.weight + 1.0
+        self.rows = keep * self.rows + rows
+        self.ms = keep * self.ms + ms
+        self.rows2 = keep * self.rows2 + rows * rows
+        self.rows_ms = keep * self.rows_ms + rows * ms
+
+    def ms_per_row(self) -> float:
+        """The marginal time of one row (all of a call's time per row until calls of
+        different sizes were seen)."""
+        mean_rows, mean_ms = self.rows / self.weight, self.ms / self.weight
+        spread = self.rows2 / self.weight - mean_rows**2
+        if spread < 1.0:
+            return mean_ms / mean_rows
+        slope = (self.rows_ms / self.weight - mean_rows * mean_ms) / spread
+        return max(slope, 1e-6)
 
 
 @dataclass
@@ -65,7 +92,7 @@ class MicroBatcher:
         self.max_wait_ms = max_wait_ms
         self.on_batch = on_batch
         self.in_flight = in_flight
-        self.ms_per_row: dict[bool, float] = {}  # by "with reason codes"
+        self.costs: dict[bool, CallCost] = {}  # by "with reason codes"
         self._pending: deque[_Job] = deque()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -91,12 +118,12 @@ class MicroBatcher:
 
     def budget(self, with_reasons: bool) -> int:
         """Rows for the next call: the row cap, and about ``turn_ms`` of the model's time."""
-        cost = self.ms_per_row.get(with_reasons)
+        cost = self.costs.get(with_reasons)
         if self.turn_ms <= 0:
             return self.max_batch_rows
         if cost is None:
             return min(PROBE_ROWS, self.max_batch_rows)
-        return max(1, min(self.max_batch_rows, int(self.turn_ms / max(cost, 1e-6))))
+        return max(1, min(self.max_batch_rows, int(self.turn_ms / cost.ms_per_row())))
 
     def take(self) -> list[_Piece]:
         """The next call's rows, first come first served: whole jobs while they fit, then a
@@ -146,7 +173,7 @@ class MicroBatcher:
             else:
                 tenant = pieces[0].job.tenant
                 outputs, seconds = await self.scheduler.run(tenant, self._timed, rows, reasons)
-                self._learn(reasons > 0, seconds * 1000 / len(rows))
+                self.costs.setdefault(reasons > 0, CallCost()).add(len(rows), seconds * 1000)
         except Exception as error:
             if len(pieces) == 1:
                 _settle(pieces[0].job.future, error=error)
@@ -172,12 +199,6 @@ class MicroBatcher:
         started = time.perf_counter()
         outputs = self.adapter.answer_batch(rows, reasons)
         return outputs, time.perf_counter() - started
-
-    def _learn(self, with_reasons: bool, ms_per_row: float) -> None:
-        known = self.ms_per_row.get(with_reasons)
-        self.ms_per_row[with_reasons] = (
-            ms_per_row if known is None else known + COST_MEMORY * (ms_per_row - known)
-        )
 
 
 def _trim_reasons(part: list[dict[str, Any]], keep: int) -> None:

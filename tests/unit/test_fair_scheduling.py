@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tailorkit.serve.batching import MicroBatcher
+from tailorkit.serve.batching import CallCost, MicroBatcher
 from tailorkit.serve.limits import RateLimited, TenantLimits
 from tailorkit.serve.scheduling import FairScheduler
 from tailorkit.solutions.serving import ServingAdapter
@@ -106,11 +106,19 @@ def test_a_large_request_is_split_and_another_tenant_goes_between_its_slices():
 
 
 def test_the_row_budget_follows_the_measured_cost_of_a_row():
+    """The rows of one call add about ``turn_ms``: the budget follows the marginal time of a
+    row, not the call's fixed cost."""
     batcher = MicroBatcher(Recording("A", [], threading.Event()), None, turn_ms=10.0)
     assert batcher.budget(True) == 8  # unknown cost: a small probe first
-    batcher._learn(True, 2.0)  # 2 ms per row with reason codes
-    batcher._learn(False, 0.01)
-    assert batcher.budget(True) == 5 and batcher.budget(False) == 1000
+    with_reasons, plain = CallCost(), CallCost()
+    with_reasons.add(8, 17.0)  # 1 ms per call + 2 ms per row with reason codes
+    batcher.costs = {True: with_reasons, False: plain}
+    assert batcher.budget(True) == 4  # one size seen: the whole 17 / 8 ms per row
+    with_reasons.add(4, 9.0)
+    assert batcher.budget(True) == 5
+    plain.add(10, 30.1)  # 30 ms per call, 0.01 ms per row
+    plain.add(110, 31.1)
+    assert batcher.budget(False) == 1000
     batcher.max_batch_rows = 256
     assert batcher.budget(False) == 256
 
