@@ -41,6 +41,12 @@ The machine is shared and noisy: compare ratios measured within one run, not abs
 
 ``--only`` runs one part and writes it into the existing ``--out`` JSON, keeping the other
 part's numbers.
+
+The load parts (a noisy neighbour, a mixed good/bad load; protocol in
+``benchmarks/serving_load.py``) run on their own and write ``serving_load.json``:
+
+    python benchmarks/serving.py --only noisy,mixed [--seconds 6] [--mixed-seconds 60]
+        [--heavy-clients 3] [--service-root PATH]
 """
 
 from __future__ import annotations
@@ -922,11 +928,46 @@ def recommender_lines(entry: dict) -> list[str]:
     return lines
 
 
+LOAD_PARTS = ("noisy", "mixed", "noisy,mixed", "mixed,noisy")
+
+
+def run_load_parts(args: argparse.Namespace) -> None:
+    """The noisy-neighbour and mixed-load parts (``serving_load.py``)."""
+    from serving_load import run_load, write
+
+    parts = set(args.only.split(","))
+    results = run_load(
+        parts, args.seconds, args.mixed_seconds, args.heavy_clients, args.service_root
+    )
+    command = f"python benchmarks/serving.py --only {args.only} --seconds {args.seconds:g}"
+    command += f" --mixed-seconds {args.mixed_seconds:g}" if "mixed" in parts else ""
+    command += f" --heavy-clients {args.heavy_clients}" if "noisy" in parts else ""
+    command += f" --service-root {args.service_root}" if args.service_root else ""
+    default_out = ROOT / "benchmarks/results/serving.json"
+    out = Path(args.out)
+    if out == default_out:
+        out = out.with_name("serving_load.json")
+    write(results, out, command)
+
+
 def main() -> None:
     global CLIENT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--only", choices=("credit", "recommender"), default=None)
+    parser.add_argument(
+        "--only",
+        choices=("credit", "recommender", *LOAD_PARTS),
+        default=None,
+        help="one part, or the load parts: noisy, mixed or noisy,mixed",
+    )
+    parser.add_argument("--mixed-seconds", type=float, default=60.0)
+    parser.add_argument("--heavy-clients", type=int, default=3)
+    parser.add_argument(
+        "--service-root",
+        type=Path,
+        default=None,
+        help="load parts: serve this checkout's code (a before/after comparison)",
+    )
     parser.add_argument(
         "--rec-budget",
         type=float,
@@ -943,6 +984,9 @@ def main() -> None:
     args = parser.parse_args()
     CLIENT = args.client
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.only in LOAD_PARTS:
+        run_load_parts(args)
+        return
     out = Path(args.out)
     results = run(args.seconds, args.only, args.rec_budget)
     if "recommender" in results:

@@ -46,6 +46,16 @@ def serve(
     max_wait_ms: float = typer.Option(
         0.0, "--max-wait-ms", help="Extra wait to grow micro-batches (0: batch what queued)."
     ),
+    turn_ms: float = typer.Option(
+        10.0, "--turn-ms", help="Model time per scoring turn; larger requests are split."
+    ),
+    tenant_rate: float = typer.Option(
+        5000.0, "--tenant-rate", help="Requests per second per tenant (0: no limit)."
+    ),
+    tenant_burst: int = typer.Option(10_000, "--tenant-burst", help="Burst above the rate."),
+    tenant_queued_rows: int = typer.Option(
+        50_000, "--tenant-queued-rows", help="Rows one tenant may have waiting (0: no quota)."
+    ),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Run the HTTP model service (OpenAPI at /docs, metrics at /metrics)."""
@@ -68,6 +78,10 @@ def serve(
         max_rows=max_rows,
         poll_interval=poll,
         max_wait_ms=max_wait_ms,
+        turn_ms=turn_ms,
+        tenant_rate=tenant_rate,
+        tenant_burst=tenant_burst,
+        tenant_queued_rows=tenant_queued_rows,
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
 

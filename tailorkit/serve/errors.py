@@ -21,11 +21,21 @@ log = logging.getLogger("tailorkit.serve")
 
 
 class ServiceError(TailorkitError):
-    """An HTTP error with a status code and a one-line message."""
+    """An HTTP error with a status code and a one-line message (and optional response headers
+    and extra JSON fields, e.g. a 429's ``Retry-After`` and the limit's name)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers or {}
+        self.details = details or {}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -33,7 +43,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, error: ServiceError):
-        return error_answer(request, error.status, str(error))
+        response = error_answer(request, error.status, str(error), **error.details)
+        response.headers.update(error.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError):

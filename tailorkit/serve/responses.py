@@ -30,6 +30,7 @@ def answer(request: Request, body: dict[str, Any], status: int = 200) -> JSONRes
     return FastJSONResponse(body, status_code=status)
 
 
-def error_answer(request: Request, status: int, message: str) -> JSONResponse:
-    """The one error shape: ``{"error": message, "request_id": ..., "model_version": ...}``."""
-    return answer(request, {"error": message}, status=status)
+def error_answer(request: Request, status: int, message: str, **details: Any) -> JSONResponse:
+    """The one error shape: ``{"error": message, "request_id": ..., "model_version": ...}``
+    (plus any ``details``, such as a 429's ``limit``)."""
+    return answer(request, {"error": message, **details}, status=status)

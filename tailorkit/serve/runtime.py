@@ -1,16 +1,12 @@
 """Loaded models, their micro-batchers, and hot swaps when an alias moves.
 
-``ModelPool`` maps ``(project, alias)`` routes to a ``Served`` model (adapter + batcher).
+``ModelPool`` maps ``(project, alias)`` routes to a ``Served`` model (adapter + batcher,
+``serve/batching.py``); every model call takes its turn on the one scoring thread through the
+pool's ``FairScheduler`` (``serve/scheduling.py``), round-robin across tenants.
 A poller re-resolves every route each ``poll_interval`` seconds; when an alias points at a
 new version, that version is loaded on a worker thread and the route is switched by one
 dictionary assignment. Requests already holding the old ``Served`` finish on it; its batcher
 drains and stops.
-
-``MicroBatcher`` queues concurrent predict requests and scores whatever has queued while the
-previous batch ran, in one model call: no added wait at low load (``max_wait_ms=0``), large
-batches under high load. A cheap call (one row on a fast path) is answered on the event loop
-only while no other request is in flight; under load it goes to the scoring thread too, so the
-loop keeps reading requests, and they queue into the next batch.
 """
 
 from __future__ import annotations
@@ -22,115 +18,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from tailorkit.errors import TailorkitError
 from tailorkit.registry import ModelVersion, Registry
 from tailorkit.serve.adapters import Adapter, load_adapter
+from tailorkit.serve.batching import MicroBatcher
+from tailorkit.serve.scheduling import FairScheduler
 
 log = logging.getLogger("tailorkit.serve")
 
 
 class ModelUnavailable(TailorkitError):
     """The model of a route failed to load (missing or corrupt artifact)."""
-
-
-@dataclass
-class _Job:
-    rows: list[dict[str, Any]]
-    reasons: int
-    future: asyncio.Future
-
-
-class MicroBatcher:
-    """Groups concurrent requests to one adapter (rows to score, users to recommend for)
-    into one ``answer_batch`` call."""
-
-    def __init__(
-        self,
-        adapter: Adapter,
-        executor: ThreadPoolExecutor,
-        *,
-        max_batch_rows: int = 1024,
-        max_wait_ms: float = 0.0,
-        on_batch: Callable[[int, int], None] | None = None,
-        in_flight: Callable[[], int] | None = None,
-    ) -> None:
-        self.adapter = adapter
-        self.executor = executor
-        self.max_batch_rows = max_batch_rows
-        self.max_wait_ms = max_wait_ms
-        self.on_batch = on_batch
-        self.in_flight = in_flight
-        self._queue: asyncio.Queue[_Job | None] | None = None
-        self._task: asyncio.Task | None = None
-
-    async def predict(self, rows: list[dict[str, Any]], reasons: int) -> list[dict[str, Any]]:
-        if self._task is None:
-            self._queue = asyncio.Queue()
-            self._task = asyncio.get_running_loop().create_task(self._run())
-        future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Job(rows, reasons, future))
-        return await future
-
-    def close(self) -> None:
-        """Stop after the jobs already queued (in-flight requests finish)."""
-        if self._queue is not None:
-            self._queue.put_nowait(None)
-
-    async def _run(self) -> None:
-        queue = self._queue
-        while True:
-            job = await queue.get()
-            if job is None:
-                return
-            jobs, rows, closing = [job], len(job.rows), False
-            if self.max_wait_ms > 0:
-                await asyncio.sleep(self.max_wait_ms / 1000)
-            while rows < self.max_batch_rows and not queue.empty():
-                extra = queue.get_nowait()
-                if extra is None:
-                    closing = True
-                    break
-                jobs.append(extra)
-                rows += len(extra.rows)
-            await self._score(jobs)
-            if closing:
-                return
-
-    async def _score(self, jobs: list[_Job]) -> None:
-        loop = asyncio.get_running_loop()
-        rows = [row for job in jobs for row in job.rows]
-        reasons = max(job.reasons for job in jobs)
-        try:
-            idle = self.in_flight is None or self.in_flight() <= len(jobs)
-            if idle and self.adapter.is_cheap(rows):
-                outputs = self.adapter.answer_batch(rows, reasons)
-            else:
-                outputs = await loop.run_in_executor(
-                    self.executor, self.adapter.answer_batch, rows, reasons
-                )
-        except Exception as error:
-            if len(jobs) == 1:
-                _settle(jobs[0].future, error=error)
-                return
-            # One request's rows broke the batch: score each alone so the others succeed.
-            for job in jobs:
-                await self._score([job])
-            return
-        if self.on_batch:
-            self.on_batch(len(jobs), len(rows))
-        start = 0
-        for job in jobs:
-            part = outputs[start : start + len(job.rows)]
-            start += len(job.rows)
-            if job.reasons < reasons:
-                for item in part:
-                    if "reasons" in item:
-                        item["reasons"] = item["reasons"][: job.reasons]
-                        if not job.reasons:
-                            del item["reasons"]
-            _settle(job.future, result=part)
 
 
 @dataclass
@@ -152,6 +51,7 @@ class ModelPool:
         *,
         poll_interval: float = 2.0,
         max_batch_rows: int = 1024,
+        turn_ms: float = 10.0,
         max_wait_ms: float = 0.0,
         on_batch: Callable[[int, int], None] | None = None,
         in_flight: Callable[[], int] | None = None,
@@ -159,11 +59,13 @@ class ModelPool:
         self.registry = registry
         self.poll_interval = poll_interval
         self.max_batch_rows = max_batch_rows
+        self.turn_ms = turn_ms
         self.max_wait_ms = max_wait_ms
         self.on_batch = on_batch
         self.in_flight = in_flight
         # One scoring thread: the model call holds the cores; more threads would contend.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
+        self.scheduler = FairScheduler(self.executor)
         self.loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
         self.routes: dict[tuple[str, str], Served] = {}
         self.failures: dict[tuple[str, str], str] = {}
@@ -218,6 +120,7 @@ class ModelPool:
             self._poller.cancel()
         for served in list(self.routes.values()):
             served.batcher.close()
+        self.scheduler.close()
         self.executor.shutdown(wait=False)
         self.loader.shutdown(wait=False)
 
@@ -238,8 +141,9 @@ class ModelPool:
         self.failures.pop(route, None)
         batcher = MicroBatcher(
             adapter,
-            self.executor,
+            self.scheduler,
             max_batch_rows=self.max_batch_rows,
+            turn_ms=self.turn_ms,
             max_wait_ms=self.max_wait_ms,
             on_batch=self.on_batch,
             in_flight=self.in_flight,
@@ -296,12 +200,3 @@ class ModelPool:
                     version.version,
                 )
         return swapped
-
-
-def _settle(future: asyncio.Future, *, result: Any = None, error: BaseException | None = None):
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)

@@ -22,6 +22,7 @@ from tailorkit.errors import DatabaseUnavailable, RegistryError
 from tailorkit.registry import Registry
 from tailorkit.serve.errors import ServiceError
 from tailorkit.serve.events import EventStore, Experiment, RequestLogWriter, Tenant
+from tailorkit.serve.limits import TenantLimits
 from tailorkit.serve.responses import dumps
 from tailorkit.serve.runtime import ModelPool, ModelUnavailable, Served
 from tailorkit.serve.settings import ServiceSettings
@@ -47,11 +48,15 @@ class Service:
             self.registry,
             poll_interval=settings.poll_interval,
             max_batch_rows=settings.max_batch_rows,
+            turn_ms=settings.turn_ms,
             max_wait_ms=settings.max_wait_ms,
             on_batch=lambda jobs, rows: self.batch_rows.observe(rows),
             in_flight=lambda: self.in_flight,
         )
         self.in_flight = 0  # HTTP requests being handled (the batcher's load signal)
+        self.limits = TenantLimits(
+            settings.tenant_rate, settings.tenant_burst, settings.tenant_queued_rows
+        )
         self.io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db")
         self.started = False
         self._keys: dict[str, tuple[Tenant | None, float]] = {}
@@ -135,7 +140,7 @@ class Service:
 
     # ------------------------------------------------------------------ tenants
     async def tenant_of(self, key: str | None, request: Request) -> Tenant:
-        """The tenant an API key belongs to (401 without a valid key)."""
+        """The tenant an API key belongs to (401 without a valid key, 429 past its rate)."""
         if not key:
             raise ServiceError(401, "missing API key: send it in the X-API-Key header")
         now = time.monotonic()
@@ -145,10 +150,12 @@ class Service:
             if len(self._keys) > 10_000:
                 self._keys.clear()
             self._keys[key] = cached = (tenant, now + self.settings.cache_seconds)
-        if cached[0] is None:
+        tenant = cached[0]
+        if tenant is None:
             raise ServiceError(401, "invalid API key")
-        request.state.labels["tenant"] = cached[0].name
-        return cached[0]
+        request.state.labels["tenant"] = tenant.name
+        self.limits.admit(tenant.id, tenant.name)
+        return tenant
 
     async def projects_of(self, tenant: Tenant) -> set[str]:
         now = time.monotonic()

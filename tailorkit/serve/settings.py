@@ -15,8 +15,12 @@ class ServiceSettings:
     max_body_bytes: int = 1_000_000
     max_rows: int = 1000
     poll_interval: float = 2.0
-    max_batch_rows: int = 1024
+    max_batch_rows: int = 1024  # rows per model call at most
+    turn_ms: float = 10.0  # and about this much model time per call (0: rows only)
     max_wait_ms: float = 0.0
+    tenant_rate: float = 5000.0  # requests per second per tenant (0: no limit)
+    tenant_burst: int = 10_000
+    tenant_queued_rows: int = 50_000  # rows of one tenant waiting to be scored (0: no quota)
     preload: bool = True
     log_flush_interval: float = 0.05
     cache_seconds: float = 2.0

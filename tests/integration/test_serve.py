@@ -274,7 +274,8 @@ def test_cheap_calls_leave_the_event_loop_only_under_load():
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-    from tailorkit.serve.runtime import MicroBatcher
+    from tailorkit.serve.batching import MicroBatcher
+    from tailorkit.serve.scheduling import FairScheduler
     from tailorkit.solutions.serving import ServingAdapter as Adapter
 
     class Cheap(Adapter):
@@ -286,7 +287,9 @@ def test_cheap_calls_leave_the_event_loop_only_under_load():
 
     load = {"in_flight": 1}
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
-    batcher = MicroBatcher(Cheap(None, "test"), executor, in_flight=lambda: load["in_flight"])
+    batcher = MicroBatcher(
+        Cheap(None, "test"), FairScheduler(executor), in_flight=lambda: load["in_flight"]
+    )
 
     async def thread_of_one_call() -> str:
         return (await batcher.predict([{"x": 1}], 0))[0]["thread"]

@@ -6,7 +6,6 @@ whatever the project) and after naming its endpoint (a 404 counts under that end
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,6 +22,7 @@ from tailorkit.serve.schemas import MonitorRequest, PredictRequest, RecommendReq
 from tailorkit.serve.service import Service
 
 router = APIRouter()
+LOOP_CHECK_ROWS = 100  # rows checked on the event loop; more take a turn on the scoring thread
 
 
 @router.post("/v1/projects/{project}/predict", tags=["scoring"])
@@ -42,8 +42,13 @@ async def predict(
     alias, experiment, shadow_alias = await service.route(project, body.alias, body.unit_id)
     served = await service.served(project, alias, request)
     try:
-        warnings = served.adapter.check_rows(body.rows)
-        outputs = await served.batcher.predict(body.rows, body.reasons)
+        with service.limits.rows(tenant.id, tenant.name, len(body.rows)):
+            if len(body.rows) <= LOOP_CHECK_ROWS:
+                warnings = served.adapter.check_rows(body.rows)
+            else:  # a large request is checked in its own tenant's turn, off the event loop
+                check = served.adapter.check_rows
+                warnings = await service.pool.scheduler.run(tenant.id, check, body.rows)
+            outputs = await served.batcher.predict(body.rows, body.reasons, tenant.id)
     except UnsupportedEndpoint as error:
         raise ServiceError(404, str(error)) from None
     except DataError as error:
@@ -78,7 +83,8 @@ async def _score_shadow(
     project = logged[2]
     try:
         challenger = await service.pool.get(project, shadow_alias)
-        shadow_outputs = await challenger.batcher.predict(body.rows, body.reasons)
+        tenant = logged[1]
+        shadow_outputs = await challenger.batcher.predict(body.rows, body.reasons, tenant.id)
         shadow = {
             "alias": shadow_alias,
             "model_version": challenger.version.version,
@@ -131,11 +137,13 @@ async def _answer(
         if kind == "recommend":  # concurrent users share one model call
             if "recommend" not in served.adapter.kinds:
                 raise served.adapter.unsupported("recommend")
-            result = (await served.batcher.predict([payload], 0))[0]
+            with service.limits.rows(tenant.id, tenant.name, 1):
+                result = (await served.batcher.predict([payload], 0, tenant.id))[0]
         else:
-            result = await asyncio.get_running_loop().run_in_executor(
-                service.pool.executor, served.adapter.monitor, payload
-            )
+            with service.limits.rows(tenant.id, tenant.name, len(body.readings)):
+                result = await service.pool.scheduler.run(
+                    tenant.id, served.adapter.monitor, payload
+                )
     except UnsupportedEndpoint as error:
         raise ServiceError(404, str(error)) from None
     except DataError as error:
