@@ -65,7 +65,12 @@ class TrialLoader:
         command = [sys.executable, "-m", "tailorkit.models.isolated", str(artifact)]
         try:
             done = subprocess.run(
-                command, capture_output=True, text=True, errors="replace", timeout=self.timeout, env=env
+                command,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=self.timeout,
+                env=env,
             )
         except subprocess.TimeoutExpired:
             return f"did not finish within {self.timeout:.0f} s"

@@ -179,7 +179,9 @@ class Registry:
                 project_id = project_id_of(session, self.workspace, project)
                 if session.get(ArtifactRow, sha) is None:
                     session.add(
-                        ArtifactRow(sha=sha, manifest_json=dump_manifest(manifest), created_at=now())
+                        ArtifactRow(
+                            sha=sha, manifest_json=dump_manifest(manifest), created_at=now()
+                        )
                     )
                 if run_id is not None:
                     run_row(session, self.workspace, run_id)

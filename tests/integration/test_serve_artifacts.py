@@ -160,9 +160,11 @@ def test_a_damaged_new_version_leaves_the_previous_one_serving(tmp_path, models)
         stored.write_text(stored.read_text().replace('"threshold": 0.3', '"threshold": 0.99'))
         registry.set_alias("acme-credit", "champion", version)
         degraded = eventually(
-            lambda: (d := service.readiness()["degraded"].get("acme-credit@champion", ""))
-            and f"acme-credit:{version}" in d
-            and d,
+            lambda: (
+                (d := service.readiness()["degraded"].get("acme-credit@champion", ""))
+                and f"acme-credit:{version}" in d
+                and d
+            ),
             timeout=120,
         )
         assert DECISION_FILE in degraded
