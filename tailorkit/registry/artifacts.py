@@ -1,27 +1,30 @@
 """Model artifacts, stored once per content: a folder is copied to ``artifacts/<sha>``, the
 SHA-256 over its files' relative paths and contents, atomically (concurrent writers of the same
-content agree on one folder)."""
+content agree on one folder). The per-file manifest it returns is what loading checks against
+(``integrity``)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import uuid
 from pathlib import Path
 
 from tailorkit.errors import RegistryError
+from tailorkit.registry.integrity import folder_files, manifest_of, manifest_sha
 
 ARTIFACTS_FOLDER = "artifacts"
 
 
-def store_artifact(artifacts: Path, model_dir: Path) -> str:
-    """Copy ``model_dir`` to ``artifacts/<sha>`` atomically (once per content); return sha."""
+def store_artifact(artifacts: Path, model_dir: Path) -> tuple[str, dict[str, str]]:
+    """Copy ``model_dir`` to ``artifacts/<sha>`` atomically (once per content); return the sha
+    and the manifest (``{relative path: SHA-256}``) it was computed from."""
     files = files_of(model_dir)
-    sha = content_sha(model_dir, files)
+    manifest = manifest_of(model_dir, files)
+    sha = manifest_sha(manifest)
     target = artifacts / sha
     if target.is_dir():
-        return sha
+        return sha, manifest
     staging = artifacts / f".tmp-{uuid.uuid4().hex}"
     try:
         for relative in files:
@@ -35,26 +38,14 @@ def store_artifact(artifacts: Path, model_dir: Path) -> str:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return sha
+    return sha, manifest
 
 
 def files_of(model_dir: Path) -> list[str]:
     """The folder's regular files as sorted POSIX paths relative to it."""
     if not model_dir.is_dir():
         raise RegistryError(f"model folder {model_dir} does not exist or is not a folder")
-    files = sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file())
+    files = folder_files(model_dir)
     if not files:
         raise RegistryError(f"model folder {model_dir} is empty; save the model into it first")
     return files
-
-
-def content_sha(model_dir: Path, files: list[str]) -> str:
-    """SHA-256 over each file's relative path and the SHA-256 of its bytes."""
-    digest = hashlib.sha256()
-    for relative in files:
-        file_digest = hashlib.sha256()
-        with open(model_dir / relative, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                file_digest.update(block)
-        digest.update(f"{relative}\0{file_digest.hexdigest()}\n".encode())
-    return digest.hexdigest()

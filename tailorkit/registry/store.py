@@ -34,6 +34,7 @@ from tailorkit.errors import DatabaseUnavailable, RegistryError
 from tailorkit.registry.artifacts import ARTIFACTS_FOLDER, store_artifact
 from tailorkit.registry.convert import aware, dumps, finite, now
 from tailorkit.registry.engine import Database, create_tables, retries
+from tailorkit.registry.integrity import ArtifactMismatch, check_folder, dump_manifest
 from tailorkit.registry.queries import (
     alias_map,
     alias_target,
@@ -56,6 +57,8 @@ from tailorkit.registry.tables import (
     SCHEMA_VERSION,
     AliasEventRow,
     AliasRow,
+    ArtifactEventRow,
+    ArtifactRow,
     Base,
     MetricRow,
     ModelVersionRow,
@@ -82,6 +85,7 @@ class ModelVersion:
     metrics: dict
     created_at: datetime
     aliases: tuple[str, ...]
+    artifact_sha: str = ""
 
 
 class Registry:
@@ -167,10 +171,16 @@ class Registry:
         metrics: dict | None = None,
     ) -> ModelVersion:
         """Store ``model_dir`` content-addressed and give it the project's next version."""
-        sha = store_artifact(self.artifacts, Path(model_dir))
+        sha, manifest = store_artifact(self.artifacts, Path(model_dir))
         for attempt in retries():
             with attempt, self._write() as session:
                 project_id = project_id_of(session, self.workspace, project)
+                if session.get(ArtifactRow, sha) is None:
+                    session.add(
+                        ArtifactRow(
+                            sha=sha, manifest_json=dump_manifest(manifest), created_at=now()
+                        )
+                    )
                 if run_id is not None:
                     run_row(session, self.workspace, run_id)
                 latest = session.scalar(
@@ -233,8 +243,9 @@ class Registry:
                     )
                 )
 
-    def resolve(self, ref: str) -> ModelVersion:
-        """Find a version by ``name@alias``, ``name:3``, ``name/3`` or ``name`` (latest)."""
+    def resolve(self, ref: str, *, verify: bool = False, actor: str | None = None) -> ModelVersion:
+        """Find a version by ``name@alias``, ``name:3``, ``name/3`` or ``name`` (latest);
+        ``verify``: check its files first (``verify``), as every loader of a model does."""
         project, alias, version = parse_ref(ref)
         with self._read() as session:
             project_id = project_id_of(session, self.workspace, project)
@@ -243,7 +254,34 @@ class Registry:
             elif version is None:
                 version = latest_version(session, self.workspace, project, project_id)
             row = version_row(session, project, project_id, version)
-            return self._model_version(project, row, aliases_of(session, project_id, version))
+            found = self._model_version(project, row, aliases_of(session, project_id, version))
+        if verify:
+            self.verify(found, actor=actor)
+        return found
+
+    def verify(self, version: ModelVersion, *, actor: str | None = None) -> None:
+        """Check every file of the version's artifact against the manifest recorded when it
+        was registered; a mismatch is appended to ``artifact_events`` and raised
+        (``ArtifactMismatch`` names the file)."""
+        with self._read() as session:
+            row = session.get(ArtifactRow, version.artifact_sha)
+            manifest = row.manifest_json if row is not None else None
+        name = f"{version.project}:{version.version}"
+        try:
+            check_folder(version.path, version.artifact_sha, manifest, name)
+        except ArtifactMismatch as error:
+            with self._write() as session:
+                session.add(
+                    ArtifactEventRow(
+                        project_id=project_id_of(session, self.workspace, version.project),
+                        version=version.version,
+                        artifact_sha=version.artifact_sha,
+                        problem=str(error),
+                        actor=actor or _current_user(),
+                        at=now(),
+                    )
+                )
+            raise
 
     def versions(self, project: str | None = None) -> list[ModelVersion]:
         """Every registered version (of one project), ordered by project and version."""
@@ -291,6 +329,29 @@ class Registry:
                     "at": aware(event_row.at),
                 }
                 for name, event_row in session.execute(query.order_by(AliasEventRow.id))
+            ]
+
+    def artifact_events(self, project: str | None = None) -> list[dict]:
+        """Every artifact found changed at load time (of one project), oldest first."""
+        with self._read() as session:
+            query = select(ProjectRow.name, ArtifactEventRow).join(
+                ProjectRow, ProjectRow.id == ArtifactEventRow.project_id
+            )
+            if project is not None:
+                query = query.where(
+                    ProjectRow.id == project_id_of(session, self.workspace, project)
+                )
+            return [
+                {
+                    "id": row.id,
+                    "project": name,
+                    "version": row.version,
+                    "artifact_sha": row.artifact_sha,
+                    "problem": row.problem,
+                    "actor": row.actor,
+                    "at": aware(row.at),
+                }
+                for name, row in session.execute(query.order_by(ArtifactEventRow.id))
             ]
 
     def runs(self, project: str | None = None) -> list[dict]:
@@ -355,6 +416,7 @@ class Registry:
             metrics=json.loads(row.metrics_json),
             created_at=aware(row.created_at),
             aliases=aliases,
+            artifact_sha=row.artifact_sha,
         )
 
 
@@ -366,14 +428,15 @@ def _current_user() -> str:
 
 
 def _ensure_schema(database: Database, workspace: Path) -> None:
-    """Create the tables and the schema_version row unless a current schema exists."""
+    """Create the tables and the schema_version row unless a current schema exists; an older
+    schema gains the tables it lacks (every migration so far only adds tables)."""
     if _schema_version(database) == SCHEMA_VERSION:
         return
     for attempt in retries():
         with attempt, database.session(write=True) as session:
             create_tables(Base.metadata, session.connection())
             found = session.scalar(select(func.max(SchemaVersionRow.version)))
-            if found is None:
+            if found is None or found < SCHEMA_VERSION:
                 session.add(SchemaVersionRow(version=SCHEMA_VERSION))
             elif found > SCHEMA_VERSION:
                 raise RegistryError(

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: artifacts (per-file manifests) and artifact_events
 
 
 class Base(DeclarativeBase):
@@ -81,4 +81,27 @@ class AliasEventRow(Base):
     to_version: Mapped[int] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ArtifactRow(Base):
+    """One stored artifact: the SHA-256 of each of its files (JSON ``{path: sha}``)."""
+
+    __tablename__ = "artifacts"
+    sha: Mapped[str] = mapped_column(String(64), primary_key=True)
+    manifest_json: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str | None] = mapped_column(String(64))  # HMAC with the workspace key
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ArtifactEventRow(Base):
+    """An artifact found changed when a version was about to be loaded (append-only)."""
+
+    __tablename__ = "artifact_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    artifact_sha: Mapped[str] = mapped_column(String(64))
+    problem: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

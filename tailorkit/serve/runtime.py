@@ -7,12 +7,18 @@ A poller re-resolves every route each ``poll_interval`` seconds; when an alias p
 new version, that version is loaded on a worker thread and the route is switched by one
 dictionary assignment. Requests already holding the old ``Served`` finish on it; its batcher
 drains and stops.
+
+Before a version is loaded in-process its files are checked against the manifest recorded at
+registration (``Registry.verify``), then it is trial-loaded in a child process
+(``models.isolated``: a native crash in a model parser kills that child, not the service);
+checks of several routes run in parallel, once per artifact.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -20,12 +26,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from tailorkit.errors import TailorkitError
+from tailorkit.models.isolated import TrialLoader
 from tailorkit.registry import ModelVersion, Registry
 from tailorkit.serve.adapters import Adapter, load_adapter
 from tailorkit.serve.batching import MicroBatcher
 from tailorkit.serve.scheduling import FairScheduler
 
 log = logging.getLogger("tailorkit.serve")
+
+
+TRIALS_FOLDER = "trials"  # in the workspace: passed child-process trial loads, per artifact
 
 
 class ModelUnavailable(TailorkitError):
@@ -67,6 +77,11 @@ class ModelPool:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
         self.scheduler = FairScheduler(self.executor)
         self.loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
+        # Hash checks and child-process trial loads: parallel, each mostly waits on a child.
+        self.checker = ThreadPoolExecutor(
+            max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="check"
+        )
+        self.trials = TrialLoader(registry.workspace / TRIALS_FOLDER)
         self.routes: dict[tuple[str, str], Served] = {}
         self.failures: dict[tuple[str, str], str] = {}
         self._failed_versions: set[tuple[str, int]] = set()
@@ -103,13 +118,17 @@ class ModelPool:
         return served
 
     async def preload(self, routes: list[tuple[str, str]]) -> None:
-        """Load the given routes (startup); failures are recorded, never raised."""
-        for route in routes:
+        """Load the given routes (startup), their artifact checks in parallel; failures are
+        recorded, never raised."""
+
+        async def one(route: tuple[str, str]) -> None:
             try:
                 await self.get(*route)
             except TailorkitError as error:
                 self.failures.setdefault(route, str(error))
                 log.error("route %s@%s not loaded: %s", route[0], route[1], error)
+
+        await asyncio.gather(*(one(route) for route in routes))
 
     def start_polling(self) -> None:
         if self._poller is None and self.poll_interval > 0:
@@ -123,11 +142,13 @@ class ModelPool:
         self.scheduler.close()
         self.executor.shutdown(wait=False)
         self.loader.shutdown(wait=False)
+        self.checker.shutdown(wait=False)
 
     # ------------------------------------------------------------------ loading
     async def _load(self, route: tuple[str, str], version: ModelVersion) -> Served | None:
         loop = asyncio.get_running_loop()
         try:
+            await loop.run_in_executor(self.checker, self._check_artifact, version)
             adapter = await loop.run_in_executor(self.loader, self._build_adapter, version)
         except Exception as error:  # a missing or corrupt artifact must not stop the service
             message = (
@@ -150,6 +171,12 @@ class ModelPool:
         )
         log.info("loaded %s:%s for %s@%s", version.project, version.version, *route)
         return Served(version, adapter, batcher)
+
+    def _check_artifact(self, version: ModelVersion) -> None:
+        """Its files as registered (a mismatch is audited), and loadable in a child process."""
+        self.registry.verify(version, actor="serve")
+        name = f"{version.project}:{version.version}"
+        self.trials.check(version.path, version.artifact_sha, name)
 
     def _build_adapter(self, version: ModelVersion) -> Adapter:
         solution = self._solutions.get(version.project)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tailorkit.registry import ModelVersion, Registry, RegistryError
+from tailorkit.registry.tables import SCHEMA_VERSION
 
 PROJECT = "credit"
 
@@ -42,7 +43,9 @@ def test_workspace_layout_and_schema_version(tmp_path: Path) -> None:
     database = tmp_path / "ws" / "tailorkit.db"
     assert database.is_file() and (tmp_path / "ws" / "artifacts").is_dir()
     with sqlite3.connect(database) as connection:
-        assert connection.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert connection.execute("SELECT version FROM schema_version").fetchall() == [
+            (SCHEMA_VERSION,)
+        ]
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     Registry(tmp_path / "ws").close()  # reopening keeps a single schema row
     with sqlite3.connect(database) as connection:
