@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from tailorkit.registry import Registry
-from tailorkit.registry.artifacts import ARTIFACTS_FOLDER, content_sha, files_of
+from tailorkit.registry.artifacts import ARTIFACTS_FOLDER, files_of
+from tailorkit.registry.integrity import manifest_of, manifest_sha
 from tailorkit.registry.tables import AliasRow, ModelVersionRow
 from tests.fault_helpers import PROJECT, Load, ServiceProcess, make_workspace, stored_feedback
 from tests.serving_helpers import eventually, fit_credit_model
@@ -61,7 +62,8 @@ def check_registry_consistent(workspace: Path) -> dict[str, int]:
     for number, row in versions.items():
         folder = workspace / row.artifact_uri
         assert folder.is_dir(), f"version {number} has no artifact folder"
-        assert content_sha(folder, files_of(folder)) == row.artifact_sha, f"version {number}"
+        sha = manifest_sha(manifest_of(folder, files_of(folder)))
+        assert sha == row.artifact_sha, f"version {number}"
     assert set(aliases.values()) <= set(versions), aliases
     return aliases
 
