@@ -309,49 +309,32 @@ class Registry:
     # ------------------------------------------------------------------ listings
     def audit_log(self, project: str | None = None) -> list[dict]:
         """Every alias move (of one project), oldest first."""
-        with self._read() as session:
-            query = select(ProjectRow.name, AliasEventRow).join(
-                ProjectRow, ProjectRow.id == AliasEventRow.project_id
-            )
-            if project is not None:
-                query = query.where(
-                    ProjectRow.id == project_id_of(session, self.workspace, project)
-                )
-            return [
-                {
-                    "id": event_row.id,
-                    "project": name,
-                    "alias": event_row.alias,
-                    "from_version": event_row.from_version,
-                    "to_version": event_row.to_version,
-                    "actor": event_row.actor,
-                    "reason": event_row.reason,
-                    "at": aware(event_row.at),
-                }
-                for name, event_row in session.execute(query.order_by(AliasEventRow.id))
-            ]
+        fields = ("alias", "from_version", "to_version", "actor", "reason", "at")
+        return self._events(AliasEventRow, fields, project)
 
     def artifact_events(self, project: str | None = None) -> list[dict]:
         """Every artifact found changed at load time (of one project), oldest first."""
+        fields = ("version", "artifact_sha", "problem", "actor", "at")
+        return self._events(ArtifactEventRow, fields, project)
+
+    def _events(self, table: type, fields: tuple[str, ...], project: str | None) -> list[dict]:
+        """Rows of an event table with their project's name, oldest first."""
         with self._read() as session:
-            query = select(ProjectRow.name, ArtifactEventRow).join(
-                ProjectRow, ProjectRow.id == ArtifactEventRow.project_id
+            query = select(ProjectRow.name, table).join(
+                ProjectRow, ProjectRow.id == table.project_id
             )
             if project is not None:
                 query = query.where(
                     ProjectRow.id == project_id_of(session, self.workspace, project)
                 )
+            rows = session.execute(query.order_by(table.id))
             return [
                 {
                     "id": row.id,
                     "project": name,
-                    "version": row.version,
-                    "artifact_sha": row.artifact_sha,
-                    "problem": row.problem,
-                    "actor": row.actor,
-                    "at": aware(row.at),
+                    **{f: aware(row.at) if f == "at" else getattr(row, f) for f in fields},
                 }
-                for name, row in session.execute(query.order_by(ArtifactEventRow.id))
+                for name, row in rows
             ]
 
     def runs(self, project: str | None = None) -> list[dict]:
