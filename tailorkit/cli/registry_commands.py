@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tailorkit.cli.common import JsonOption, WorkspaceOption, cell, registry_of
+from tailorkit.cli.common import JsonOption, WorkspaceOption, cell, registry_of, verified_version
 from tailorkit.console import out, say, warn
 
 
@@ -25,7 +25,7 @@ def predict(
     from tailorkit.solutions import get_solution
 
     registry = registry_of(workspace)
-    version = registry.resolve(model)
+    version = verified_version(registry, model, "predict")
     solution = get_solution(registry.solution_of(version.project), "registry")
     if output:
         with open(output, "w", newline="") as handle:

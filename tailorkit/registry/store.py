@@ -18,7 +18,6 @@ This module holds the ``Registry`` API; the tables are in ``tables``, engines an
 
 from __future__ import annotations
 
-import getpass
 import json
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tailorkit.errors import DatabaseUnavailable, RegistryError
+from tailorkit.registry.actors import current_user
 from tailorkit.registry.artifacts import ARTIFACTS_FOLDER, store_artifact
 from tailorkit.registry.convert import aware, dumps, finite, now
 from tailorkit.registry.engine import Database, create_tables, retries
@@ -214,7 +214,7 @@ class Registry:
     ) -> None:
         """Point ``project@alias`` at ``version`` and append the move to the audit log."""
         check_alias(alias)
-        actor = actor or _current_user()
+        actor = actor or current_user()
         for attempt in retries():
             with attempt, self._write() as session:
                 project_id = project_id_of(session, self.workspace, project)
@@ -277,7 +277,7 @@ class Registry:
                         version=version.version,
                         artifact_sha=version.artifact_sha,
                         problem=str(error),
-                        actor=actor or _current_user(),
+                        actor=actor or current_user(),
                         at=now(),
                     )
                 )
@@ -418,13 +418,6 @@ class Registry:
             aliases=aliases,
             artifact_sha=row.artifact_sha,
         )
-
-
-def _current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _ensure_schema(database: Database, workspace: Path) -> None:
