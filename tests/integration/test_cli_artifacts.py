@@ -5,11 +5,13 @@ traceback), and an ``artifact_events`` row with the command as actor; nothing is
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import pytest
 
 from tailorkit.registry import Registry
+from tailorkit.registry.signing import SIGNING_KEY_ENV
 from tailorkit.solutions.credit_risk.predict import DECISION_FILE
 from tests.artifact_faults import distinct_copy, flip_bit, weights_file
 from tests.conftest import tk
@@ -79,3 +81,19 @@ def test_every_loading_command_refuses_a_tampered_model_file(trained, command):
     assert not (trained / "bundle").exists()
     (event,) = Registry(workspace).artifact_events(PROJECT)
     assert event["actor"].endswith(f"(tailorkit {command[0]})"), event
+
+
+@pytest.mark.slow
+def test_with_a_signing_key_unsigned_versions_are_refused_until_signed(
+    trained, tmp_path, monkeypatch
+):
+    workspace, ref = registered(trained, "signing")  # registered before a key was configured
+    key = tmp_path / "signing.key"
+    key.write_text(secrets.token_hex(32))
+    monkeypatch.setenv(SIGNING_KEY_ENV, str(key))
+    done = tk(trained, "predict", "-w", str(workspace), "--model", ref, "new.csv", ok=False)
+    refused(done, ref, "is not signed")
+    signed = tk(trained, "sign", "-w", str(workspace))
+    assert "signed 1 artifact(s)" in signed.stderr + signed.stdout
+    scored = tk(trained, "predict", "-w", str(workspace), "--model", ref, "new.csv")
+    assert "probability" in scored.stdout
