@@ -47,8 +47,8 @@ def forge(registry: Registry, version) -> None:
             (sha, json.dumps(manifest), version.artifact_sha),
         )
         connection.execute(
-            "UPDATE model_versions SET artifact_sha = ?, artifact_uri = ?",
-            (sha, f"artifacts/{sha}"),
+            "UPDATE model_versions SET artifact_sha = ?, artifact_uri = ? WHERE artifact_sha = ?",
+            (sha, f"artifacts/{sha}", version.artifact_sha),
         )
 
 
