@@ -22,9 +22,13 @@ def flip_bit(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def swap_with(path: Path, other_folder: Path) -> None:
-    """Replace ``path`` by the file of the same name in another model's folder."""
-    shutil.copyfile(other_folder / path.relative_to(path.parent), path)
+def swap_with(path: Path, other_folder: Path, root: Path | None = None) -> None:
+    """Replace ``path`` by the file at the same place in another model's folder (``root``:
+    the folder ``path`` lies in, when it is nested, e.g. ``rul/point.txt``)."""
+    source = other_folder / path.relative_to(root or path.parent)
+    if source.read_bytes() == path.read_bytes():
+        raise AssertionError(f"{source} equals {path}: swapping them changes nothing")
+    shutil.copyfile(source, path)
 
 
 def distinct_copy(source: Path, target: Path, note: str) -> Path:

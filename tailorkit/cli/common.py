@@ -30,6 +30,14 @@ def registry_of(workspace: Path | None, db_url: str | None = None) -> Any:
     return Registry(workspace or default_workspace(), url=db_url)
 
 
+def verified_version(registry: Any, ref: str, command: str) -> Any:
+    """The version ``ref`` names, its files checked against what was registered (and signed)
+    before anything loads them; a mismatch is audited with ``command`` as actor and raised."""
+    from tailorkit.registry import command_actor
+
+    return registry.resolve(ref, verify=True, actor=command_actor(command))
+
+
 def cell(value: Any, seconds: bool = False) -> str:
     """A number or interval as a short table cell."""
     if value is None or (isinstance(value, float) and value != value):

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tailorkit.cli.common import JsonOption, WorkspaceOption, registry_of
+from tailorkit.cli.common import JsonOption, WorkspaceOption, registry_of, verified_version
 from tailorkit.console import out, say
 from tailorkit.errors import GateFailed, TailorkitError
 
@@ -40,7 +40,7 @@ def compress(
     from tailorkit.solutions.specs import load_spec
 
     registry = registry_of(workspace)
-    version = registry.resolve(model)
+    version = verified_version(registry, model, "compress")
     parsed, _ = load_spec(spec)
     if parsed.name != version.project:
         raise TailorkitError(
@@ -78,7 +78,7 @@ def export(
     from tailorkit.solutions import get_solution
 
     registry = registry_of(workspace)
-    version = registry.resolve(model)
+    version = verified_version(registry, model, "export")
     solution = get_solution(registry.solution_of(version.project), "registry")
     bundle = solution.export_edge(version, edge)
     out.print(str(bundle), markup=False, highlight=False, soft_wrap=True)

@@ -48,7 +48,7 @@ def _main(
 for module, names in (
     (project, ("init", "validate", "profile")),
     (runs, ("run", "report", "demo")),
-    (registry_commands, ("predict", "models", "promote", "audit")),
+    (registry_commands, ("predict", "models", "promote", "audit", "sign")),
     (compression, ("compress", "export")),
 ):
     for name in names:

@@ -1,4 +1,4 @@
-"""Registry commands: ``predict``, ``models``, ``promote``, ``audit``."""
+"""Registry commands: ``predict``, ``models``, ``promote``, ``audit``, ``sign``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tailorkit.cli.common import JsonOption, WorkspaceOption, cell, registry_of
+from tailorkit.cli.common import JsonOption, WorkspaceOption, cell, registry_of, verified_version
 from tailorkit.console import out, say, warn
+from tailorkit.errors import RegistryError
 
 
 def predict(
@@ -25,7 +26,7 @@ def predict(
     from tailorkit.solutions import get_solution
 
     registry = registry_of(workspace)
-    version = registry.resolve(model)
+    version = verified_version(registry, model, "predict")
     solution = get_solution(registry.solution_of(version.project), "registry")
     if output:
         with open(output, "w", newline="") as handle:
@@ -115,3 +116,26 @@ def audit(
             escape(row["reason"]),
         )
     out.print(table)
+
+
+def sign(
+    project: str | None = typer.Argument(None, help="Only this project."),
+    workspace: Path | None = WorkspaceOption,
+) -> None:
+    """Sign the unsigned artifacts whose files match their manifest, with the key of
+    TAILORKIT_SIGNING_KEY_FILE (for versions registered before the key was configured)."""
+    from tailorkit.registry.integrity import ArtifactMismatch
+
+    registry = registry_of(workspace)
+    signed, refused = 0, []
+    for version in registry.versions(project):
+        try:
+            signed += registry.sign(version)
+        except ArtifactMismatch as error:
+            refused.append(str(error))
+            warn(str(error))
+    say(f"signed {signed} artifact(s); {len(refused)} refused")
+    if refused:
+        raise RegistryError(
+            f"{len(refused)} version(s) not signed: their files or signature differ"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tailorkit.errors import RegistryError
+from tailorkit.registry.actors import command_actor
 from tailorkit.registry.store import ModelVersion, Registry
 
-__all__ = ["ModelVersion", "Registry", "RegistryError"]
+__all__ = ["ModelVersion", "Registry", "RegistryError", "command_actor"]

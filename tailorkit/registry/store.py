@@ -18,7 +18,6 @@ This module holds the ``Registry`` API; the tables are in ``tables``, engines an
 
 from __future__ import annotations
 
-import getpass
 import json
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -31,10 +30,17 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tailorkit.errors import DatabaseUnavailable, RegistryError
+from tailorkit.registry.actors import current_user
 from tailorkit.registry.artifacts import ARTIFACTS_FOLDER, store_artifact
 from tailorkit.registry.convert import aware, dumps, finite, now
 from tailorkit.registry.engine import Database, create_tables, retries
-from tailorkit.registry.integrity import ArtifactMismatch, check_folder, dump_manifest
+from tailorkit.registry.integrity import (
+    ArtifactMismatch,
+    check_folder,
+    dump_manifest,
+    folder_files,
+    manifest_of,
+)
 from tailorkit.registry.queries import (
     alias_map,
     alias_target,
@@ -53,6 +59,7 @@ from tailorkit.registry.refs import (
     check_name,
     parse_ref,
 )
+from tailorkit.registry.signing import SIGNING_KEY_ENV, check_signature, signature_of, signing_key
 from tailorkit.registry.tables import (
     SCHEMA_VERSION,
     AliasEventRow,
@@ -91,8 +98,16 @@ class ModelVersion:
 class Registry:
     """Runs, model versions, aliases and the alias audit log of one workspace."""
 
-    def __init__(self, workspace: str | Path = ".tailorkit", url: str | None = None) -> None:
+    def __init__(
+        self,
+        workspace: str | Path = ".tailorkit",
+        url: str | None = None,
+        signing_key_file: str | Path | None = None,
+    ) -> None:
+        """``signing_key_file`` (default: ``TAILORKIT_SIGNING_KEY_FILE``): sign artifacts at
+        registration and refuse unsigned ones at load (``signing``)."""
         self.workspace = Path(workspace)
+        self._signing_key = signing_key(self.workspace, signing_key_file)
         self.artifacts = self.workspace / ARTIFACTS_FOLDER
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.url = url or f"sqlite:///{(self.workspace / DATABASE_FILE).resolve()}"
@@ -172,15 +187,12 @@ class Registry:
     ) -> ModelVersion:
         """Store ``model_dir`` content-addressed and give it the project's next version."""
         sha, manifest = store_artifact(self.artifacts, Path(model_dir))
+        signature = signature_of(self._signing_key, sha) if self._signing_key else None
         for attempt in retries():
             with attempt, self._write() as session:
                 project_id = project_id_of(session, self.workspace, project)
-                if session.get(ArtifactRow, sha) is None:
-                    session.add(
-                        ArtifactRow(
-                            sha=sha, manifest_json=dump_manifest(manifest), created_at=now()
-                        )
-                    )
+                stored = _artifact_row(session, sha, manifest)
+                stored.signature = signature or stored.signature
                 if run_id is not None:
                     run_row(session, self.workspace, run_id)
                 latest = session.scalar(
@@ -214,7 +226,7 @@ class Registry:
     ) -> None:
         """Point ``project@alias`` at ``version`` and append the move to the audit log."""
         check_alias(alias)
-        actor = actor or _current_user()
+        actor = actor or current_user()
         for attempt in retries():
             with attempt, self._write() as session:
                 project_id = project_id_of(session, self.workspace, project)
@@ -261,14 +273,17 @@ class Registry:
 
     def verify(self, version: ModelVersion, *, actor: str | None = None) -> None:
         """Check every file of the version's artifact against the manifest recorded when it
-        was registered; a mismatch is appended to ``artifact_events`` and raised
-        (``ArtifactMismatch`` names the file)."""
+        was registered, and (while a signing key is configured) its signature; a mismatch is
+        appended to ``artifact_events`` and raised (``ArtifactMismatch`` names the file)."""
         with self._read() as session:
             row = session.get(ArtifactRow, version.artifact_sha)
             manifest = row.manifest_json if row is not None else None
+            signature = row.signature if row is not None else None
         name = f"{version.project}:{version.version}"
         try:
             check_folder(version.path, version.artifact_sha, manifest, name)
+            if self._signing_key:
+                check_signature(self._signing_key, version.artifact_sha, signature, name)
         except ArtifactMismatch as error:
             with self._write() as session:
                 session.add(
@@ -277,11 +292,31 @@ class Registry:
                         version=version.version,
                         artifact_sha=version.artifact_sha,
                         problem=str(error),
-                        actor=actor or _current_user(),
+                        actor=actor or current_user(),
                         at=now(),
                     )
                 )
             raise
+
+    def sign(self, version: ModelVersion) -> bool:
+        """Sign an unsigned artifact (registered before a key was configured) once its files
+        match what was recorded; True if it was signed now. A wrong signature stays refused."""
+        if not self._signing_key:
+            raise RegistryError(f"no signing key is configured; set {SIGNING_KEY_ENV}")
+        with self._read() as session:
+            row = session.get(ArtifactRow, version.artifact_sha)
+            recorded, signature = (row.manifest_json, row.signature) if row else (None, None)
+        name = f"{version.project}:{version.version}"
+        check_folder(version.path, version.artifact_sha, recorded, name)
+        if signature is not None:
+            check_signature(self._signing_key, version.artifact_sha, signature, name)
+            return False
+        files = folder_files(version.path)
+        manifest = json.loads(recorded) if recorded else manifest_of(version.path, files)
+        with self._write() as session:
+            row = _artifact_row(session, version.artifact_sha, manifest)
+            row.signature = signature_of(self._signing_key, version.artifact_sha)
+        return True
 
     def versions(self, project: str | None = None) -> list[ModelVersion]:
         """Every registered version (of one project), ordered by project and version."""
@@ -403,11 +438,13 @@ class Registry:
         )
 
 
-def _current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+def _artifact_row(session: Session, sha: str, manifest: dict[str, str]) -> ArtifactRow:
+    """The artifact's row; added with ``manifest`` when it has none yet."""
+    row = session.get(ArtifactRow, sha)
+    if row is None:
+        row = ArtifactRow(sha=sha, manifest_json=dump_manifest(manifest), created_at=now())
+        session.add(row)
+    return row
 
 
 def _ensure_schema(database: Database, workspace: Path) -> None:

@@ -90,7 +90,7 @@ class ArtifactRow(Base):
     __tablename__ = "artifacts"
     sha: Mapped[str] = mapped_column(String(64), primary_key=True)
     manifest_json: Mapped[str] = mapped_column(Text)
-    signature: Mapped[str | None] = mapped_column(String(64))  # HMAC with the workspace key
+    signature: Mapped[str | None] = mapped_column(String(64))  # HMAC of sha (signing.py)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

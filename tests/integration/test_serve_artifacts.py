@@ -9,16 +9,20 @@ child process, a truncated LightGBM file aborted it (rc 134)."""
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tailorkit.registry import Registry
+from tailorkit.registry.signing import SIGNING_KEY_ENV
+from tailorkit.serve.app import ServiceSettings, create_app
 from tailorkit.serve.events import EventStore
 from tailorkit.solutions.credit_risk.predict import DECISION_FILE
 from tests.artifact_faults import distinct_copy, flip_bit, swap_with, truncate, weights_file
 from tests.serving_helpers import (
+    ThreadServer,
     applicants,
     eventually,
     fit_credit_model,
@@ -27,6 +31,7 @@ from tests.serving_helpers import (
     start_service_process,
     wait_until_up,
 )
+from tests.unit.test_artifact_signing import forge
 
 FAMILIES = ("lightgbm", "logistic", "ft_transformer")
 DAMAGE = {
@@ -176,3 +181,33 @@ def test_a_damaged_new_version_leaves_the_previous_one_serving(tmp_path, models)
         assert "acme-credit@champion" not in service.readiness()["degraded"]
     (event,) = registry.artifact_events("acme-credit")
     assert event["version"] == version and DECISION_FILE in event["problem"]
+
+
+@pytest.mark.slow
+def test_with_a_signing_key_the_service_refuses_a_forged_artifact(tmp_path, models, monkeypatch):
+    key = tmp_path / "keys" / "signing.key"
+    key.parent.mkdir()
+    key.write_text(secrets.token_hex(32))
+    monkeypatch.setenv(SIGNING_KEY_ENV, str(key))  # what the service's registry reads
+    workspace = tmp_path / ".tailorkit"
+    register_folder(workspace, "signed-credit", models[("logistic", 1)], "champion")
+    register_folder(workspace, "forged-credit", models[("logistic", 2)], "champion")
+    forge(Registry(workspace), Registry(workspace).resolve("forged-credit:1"))
+    store = EventStore(Registry(workspace))
+    key_header = {"X-API-Key": store.create_tenant("acme")}
+    for project in ("signed-credit", "forged-credit"):
+        store.grant("acme", project)
+    with ThreadServer(create_app(ServiceSettings(workspace=workspace))) as running:
+        http = httpx.Client(base_url=running.url, headers=key_header, timeout=60)
+        ready = eventually(
+            lambda: (r := http.get("/readyz").json()) and "loading models" not in r["problems"]
+            and r, timeout=120,
+        )  # fmt: skip
+        (problem,) = ready["problems"]
+        assert "forged-credit:1" in problem and "signature" in problem, problem
+        forged = http.post("/v1/projects/forged-credit/predict", json={"rows": rows()})
+        assert forged.status_code == 503 and "signature" in forged.json()["error"]
+        signed = http.post("/v1/projects/signed-credit/predict", json={"rows": rows()})
+        assert signed.status_code == 200, signed.text
+    (event,) = Registry(workspace).artifact_events()
+    assert event["project"] == "forged-credit" and event["actor"] == "serve"

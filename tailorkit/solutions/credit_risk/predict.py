@@ -30,7 +30,7 @@ class Scorer:
 
     @classmethod
     def from_registry(cls, ref: str, workspace: str | Path = ".tailorkit") -> Scorer:
-        return cls.from_version(Registry(workspace).resolve(ref))
+        return cls.from_version(Registry(workspace).resolve(ref, verify=True))
 
     @classmethod
     def from_version(cls, version) -> Scorer:

@@ -45,7 +45,8 @@ class Monitor:
 
     @classmethod
     def from_registry(cls, ref: str, workspace: str | Path = ".tailorkit", **kwargs) -> Monitor:
-        return cls(MaintenanceBundle.from_version(Registry(workspace).resolve(ref)), **kwargs)
+        version = Registry(workspace).resolve(ref, verify=True)
+        return cls(MaintenanceBundle.from_version(version), **kwargs)
 
     def update(self, asset: Any, reading: dict[str, Any]) -> dict[str, Any]:
         """Add one reading of ``asset``; returns its forecast and newly crossed alerts."""

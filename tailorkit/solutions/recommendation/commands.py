@@ -31,7 +31,7 @@ def recommend(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Top-K items for users of a registered recommendation model."""
-    from tailorkit.registry import Registry
+    from tailorkit.registry import Registry, command_actor
     from tailorkit.solutions.recommendation.recommend import (
         Recommendations,
         read_users,
@@ -43,7 +43,7 @@ def recommend(
     if k is not None and k < 1:
         raise TailorkitError(f"-k must be at least 1 (got {k})")
     registry = Registry(workspace or default_workspace())
-    version = registry.resolve(model)
+    version = registry.resolve(model, verify=True, actor=command_actor("recommend"))
     engine = Recommendations(version)
     if items:
         engine.refresh_rules(items)
