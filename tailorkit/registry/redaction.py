@@ -23,7 +23,9 @@ def without_folder(text: str, folder: Path, label: str) -> str:
     if len(folder.parts) > 1:
         forms.add(str(folder))
     for form in sorted(forms, key=len, reverse=True):  # the longest first: /a/b before /a
-        text = re.sub(re.escape(form) + r"(/|(?![\w.-]))", _relative(label), text)
+        # the folder ends at a "/" (then a path under it follows) or where a name cannot go on
+        # (a full stop ending a sentence may follow, ".bak" may not)
+        text = re.sub(re.escape(form) + r"(/|(?![\w-]|\.[\w-]))", _relative(label), text)
     return text
 
 

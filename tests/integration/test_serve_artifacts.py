@@ -52,11 +52,13 @@ def rows() -> list[dict]:
 
 
 class Running:
-    """A ``tailorkit serve`` process over a workspace, with an API key for every project."""
+    """A ``tailorkit serve`` process over a workspace, with an API key for every project and
+    an operator key for readiness details."""
 
     def __init__(self, workspace: Path, *extra: str) -> None:
         store = EventStore(Registry(workspace))
         self.key = store.create_tenant("acme")
+        self.operator = {"X-API-Key": store.operators.create("ops")}  # over the tenant's
         for project in Registry(workspace).projects():
             store.grant("acme", project["name"])
         self.port = free_port()
@@ -78,7 +80,7 @@ class Running:
 
     def readiness(self) -> dict:
         try:
-            return self.http.get("/readyz").json()
+            return self.http.get("/readyz", headers=self.operator).json()
         except httpx.TransportError:
             self.process.wait(timeout=30)
             raise AssertionError(f"the service died: rc {self.process.returncode}") from None

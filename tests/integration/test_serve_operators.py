@@ -163,3 +163,24 @@ def test_operator_answers_name_no_folder_of_the_host(server, workspace, operator
         answer = get(server, path, operator_key)
         assert answer.status_code in (200, 503) and "nodecision-credit" in answer.text
         assert_names_no_folder(answer, workspace["path"])
+
+
+@pytest.mark.slow
+def test_operator_keys_rotate_and_are_removed_from_the_cli(server, workspace):
+    folder = workspace["path"].parent
+    first = tk(folder, "operators", "create", "oncall").stdout.strip()
+    assert get(server, "/metrics", first).status_code == 200
+    second = tk(folder, "operators", "rotate-key", "oncall").stdout.strip()
+    eventually(lambda: get(server, "/metrics", first).status_code == 401)
+    assert get(server, "/metrics", second).status_code == 200
+    listed = json.loads(tk(folder, "operators", "list", "--json").stdout)
+    assert "oncall" in {row["name"] for row in listed}
+    assert not any(second in json.dumps(row) for row in listed)  # key ids, never keys
+    tk(folder, "operators", "remove", "oncall")
+    eventually(lambda: get(server, "/metrics", second).status_code == 401)
+    for name, fragment in [("a_b", "operator name 'a_b' is invalid"), ("oncall", None)]:
+        done = tk(
+            folder, "operators", "rotate-key" if fragment is None else "create", name, ok=False
+        )
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert (fragment or "no operator 'oncall'") in done.stderr, done.stderr
