@@ -368,17 +368,34 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
     raise TimeoutError(url)
 
 
-def batch_stats(url: str) -> dict:
-    """Model calls and rows per call so far (the service's ``tailorkit_batch_rows``)."""
+def batch_stats(url: str, workspace: Path) -> dict:
+    """Model calls and rows per call so far (the service's ``tailorkit_batch_rows``, read with
+    an operator key: /metrics refuses any other)."""
     import httpx
 
+    headers = {"Authorization": f"Bearer {operator_key(workspace)}"}
+    answer = httpx.get(url, headers=headers, timeout=10)
+    answer.raise_for_status()
     values = {}
-    for line in httpx.get(url, timeout=10).text.splitlines():
+    for line in answer.text.splitlines():
         if line.startswith(("tailorkit_batch_rows_sum", "tailorkit_batch_rows_count")):
             name, value = line.split()
             values[name.removeprefix("tailorkit_batch_rows_")] = float(value)
     calls = values.get("count", 0.0)
     return {"model_calls": calls, "rows_per_call": values.get("sum", 0.0) / max(calls, 1.0)}
+
+
+def operator_key(workspace: Path) -> str:
+    """The benchmark's operator key (a new one for each run: only its hash is stored)."""
+    from tailorkit.errors import RegistryError
+    from tailorkit.registry import Registry
+    from tailorkit.serve.events import EventStore
+
+    operators = EventStore(Registry(workspace)).operators
+    try:
+        return operators.create("bench")
+    except RegistryError:  # a workspace of an earlier run
+        return operators.rotate_key("bench")
 
 
 def free_port() -> int:
@@ -555,7 +572,7 @@ def measure_credit(results: dict, workspace: Path, folder: Path, key: str, X, y,
                 naive_script=naive_script,
                 seconds=seconds,
             )
-            entry["batching"] = batch_stats(f"http://127.0.0.1:{port}/metrics")
+            entry["batching"] = batch_stats(f"http://127.0.0.1:{port}/metrics", workspace)
             with_reasons = [{"rows": [r], "reasons": 3} for r in rows]
             entry["service_with_reasons_c1"] = merged(
                 1, [load(url, with_reasons, 1, seconds / 2, headers)]
@@ -667,7 +684,7 @@ def measure_recommender(entry: dict, workspace: Path, folder: Path, key: str, se
             naive_script=naive_script,
             seconds=seconds,
         )
-        entry["batching"] = batch_stats(f"http://127.0.0.1:{port}/metrics")
+        entry["batching"] = batch_stats(f"http://127.0.0.1:{port}/metrics", workspace)
         # How much of the ratio is the compiled scorer: the naive endpoint with it too.
         with naive_endpoint(naive_script, path, "compiled") as base:
             print(f"service vs naive with the compiled model {project} c=32", flush=True)

@@ -1,5 +1,6 @@
-"""Serving commands: ``serve``, ``tenants ...``, ``experiments ...``. Heavy imports (FastAPI,
-SQLAlchemy, the models) happen inside the commands, so ``tailorkit --help`` stays fast."""
+"""Serving commands: ``serve``, ``tenants ...``, ``operators ...``, ``experiments ...``.
+Heavy imports (FastAPI, SQLAlchemy, the models) happen inside the commands, so ``tailorkit
+--help`` stays fast."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from tailorkit.errors import TailorkitError
 from tailorkit.optional import require
 
 tenants_app = typer.Typer(no_args_is_help=True, help="Client companies and their API keys.")
+operators_app = typer.Typer(
+    no_args_is_help=True, help="Operators' keys: /metrics and the details of /readyz."
+)
 experiments_app = typer.Typer(no_args_is_help=True, help="A/B and shadow experiments.")
 
 
@@ -58,7 +62,7 @@ def serve(
     ),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
-    """Run the HTTP model service (OpenAPI at /docs, metrics at /metrics)."""
+    """Run the HTTP model service (OpenAPI at /docs; /metrics with an operator key)."""
     import logging
 
     from tailorkit.serve import SERVICE_MODULES
@@ -153,6 +157,58 @@ def tenants_list(
     out.print(table)
 
 
+# ---------------------------------------------------------------------------- operators
+@operators_app.command("create")
+def operators_create(
+    name: str = typer.Argument(..., help="Operator name, e.g. prometheus or oncall."),
+    workspace: Path | None = WorkspaceOption,
+    db_url: str | None = DbUrlOption,
+) -> None:
+    """Create an operator and print its key once (tko_...; only a salted hash is stored)."""
+    _print(_store(workspace, db_url).operators.create(name))
+    _note(f"operator '{name}' created; keep this key: it is not shown again")
+
+
+@operators_app.command("rotate-key")
+def operators_rotate(
+    name: str = typer.Argument(...),
+    workspace: Path | None = WorkspaceOption,
+    db_url: str | None = DbUrlOption,
+) -> None:
+    """Replace an operator's key (the old one stops working within seconds)."""
+    _print(_store(workspace, db_url).operators.rotate_key(name))
+
+
+@operators_app.command("remove")
+def operators_remove(
+    name: str = typer.Argument(...),
+    workspace: Path | None = WorkspaceOption,
+    db_url: str | None = DbUrlOption,
+) -> None:
+    """Delete an operator; its key stops working within seconds."""
+    _store(workspace, db_url).operators.remove(name)
+    _note(f"operator '{name}' removed")
+
+
+@operators_app.command("list")
+def operators_list(
+    workspace: Path | None = WorkspaceOption,
+    db_url: str | None = DbUrlOption,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Operators and their key ids (never the keys)."""
+    rows = _store(workspace, db_url).operators.operators()
+    if as_json:
+        _print(json.dumps(rows))
+        return
+    table = Table(title="Operators")
+    for column in ("operator", "key id", "created"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[escape(row[c]) for c in ("name", "key_id", "created_at")])
+    out.print(table)
+
+
 # ---------------------------------------------------------------------------- experiments
 @experiments_app.command("create")
 def experiments_create(
@@ -233,4 +289,5 @@ def register(app: typer.Typer) -> None:
     """Add the serving commands to the main CLI."""
     app.command("serve")(serve)
     app.add_typer(tenants_app, name="tenants")
+    app.add_typer(operators_app, name="operators")
     app.add_typer(experiments_app, name="experiments")

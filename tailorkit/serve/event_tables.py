@@ -1,5 +1,5 @@
-"""The service's tables beside the registry's: tenants, grants, experiments, served requests,
-assignments and feedback (SQLAlchemy models; the same schema on SQLite and PostgreSQL)."""
+"""The service's tables beside the registry's: tenants, operators, grants, experiments, served
+requests, assignments and feedback (SQLAlchemy models; the same schema on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,26 @@ class ServeBase(DeclarativeBase):
     """Declarative base of the service tables (created beside the registry's)."""
 
 
-class TenantRow(ServeBase):
-    __tablename__ = "serve_tenants"
+class KeyHolder:
+    """Columns of a named holder of one API key (``serve/api_keys.py``): never the key itself."""
+
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     key_id: Mapped[str] = mapped_column(String(32), unique=True)
     key_salt: Mapped[str] = mapped_column(String(64))
     key_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TenantRow(KeyHolder, ServeBase):
+    __tablename__ = "serve_tenants"
+
+
+class OperatorRow(KeyHolder, ServeBase):
+    """Whoever runs the service: its key opens ``/metrics`` and readiness details, and no
+    tenant's projects (a table of its own, so a key's kind is in its row, not a flag)."""
+
+    __tablename__ = "serve_operators"
 
 
 class GrantRow(ServeBase):

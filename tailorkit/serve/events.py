@@ -13,11 +13,8 @@ are not stored, only the outputs (scores, decisions, reason codes).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import secrets
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from functools import cached_property
@@ -31,11 +28,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tailorkit.errors import RegistryError, TailorkitError
+from tailorkit.errors import RegistryError
 from tailorkit.registry import Registry
 from tailorkit.registry.engine import Database, create_tables
-from tailorkit.registry.refs import NAME_PATTERN
 from tailorkit.registry.workspace_secret import workspace_secret
+from tailorkit.serve.api_keys import (
+    TENANT_PREFIX,
+    check_holder_name,
+    issue_key,
+    key_matches,
+    split_key,
+)
 from tailorkit.serve.event_tables import (
     AssignmentRow,
     ExperimentRow,
@@ -45,6 +48,7 @@ from tailorkit.serve.event_tables import (
     ServedRequestRow,
     TenantRow,
 )
+from tailorkit.serve.operators import OperatorStore
 from tailorkit.serve.records import (
     Arm,
     Experiment,
@@ -73,7 +77,6 @@ __all__ = [
 
 log = logging.getLogger("tailorkit.serve")
 
-KEY_PREFIX = "tk"
 UNIT_ID_PURPOSE = "unit-id"  # the workspace-secret key that hashes unit ids
 
 
@@ -84,6 +87,7 @@ class EventStore:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self._database = Database(registry.url, _create_tables)
+        self.operators = OperatorStore(self._database)
 
     def close(self) -> None:
         self._database.close()
@@ -111,42 +115,30 @@ class EventStore:
     # ------------------------------------------------------------------ tenants
     def create_tenant(self, name: str) -> str:
         """Create a tenant and return its API key (shown once; only a salted hash is kept)."""
-        _check_tenant_name(name)
-        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
-        salt = secrets.token_hex(16)
+        check_holder_name(name, "tenant")
+        key = issue_key(TENANT_PREFIX)
         with self._write() as session:
             if session.scalar(select(TenantRow.id).where(TenantRow.name == name)) is not None:
                 raise RegistryError(f"tenant '{name}' already exists; use `tenants rotate-key`")
-            session.add(
-                TenantRow(
-                    name=name,
-                    key_id=key_id,
-                    key_salt=salt,
-                    key_hash=_key_digest(salt, secret),
-                    created_at=_now(),
-                )
-            )
-        return f"{KEY_PREFIX}_{key_id}_{secret}"
+            session.add(TenantRow(name=name, created_at=_now(), **key.columns()))
+        return key.text
 
     def rotate_key(self, name: str) -> str:
         """Replace a tenant's API key; the old key stops working. Returns the new key."""
-        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
-        salt = secrets.token_hex(16)
+        key = issue_key(TENANT_PREFIX)
         with self._write() as session:
             row = self._tenant_row(session, name)
-            row.key_id, row.key_salt, row.key_hash = key_id, salt, _key_digest(salt, secret)
-        return f"{KEY_PREFIX}_{key_id}_{secret}"
+            row.key_id, row.key_salt, row.key_hash = key.key_id, key.key_salt, key.key_hash
+        return key.text
 
     def authenticate(self, api_key: str) -> Tenant | None:
         """The tenant owning ``api_key``, or None (constant-time comparison of the hash)."""
-        parts = api_key.split("_", 2)
-        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        parts = split_key(api_key, TENANT_PREFIX)
+        if parts is None:
             return None
         with self._read() as session:
-            row = session.scalar(select(TenantRow).where(TenantRow.key_id == parts[1]))
-        if row is None or not hmac.compare_digest(
-            row.key_hash, _key_digest(row.key_salt, parts[2])
-        ):
+            row = session.scalar(select(TenantRow).where(TenantRow.key_id == parts[0]))
+        if row is None or not key_matches(row.key_salt, row.key_hash, parts[1]):
             return None
         return Tenant(row.id, row.name)
 
@@ -408,17 +400,6 @@ def _experiment(row: ExperimentRow) -> Experiment:
         created_at=_aware(row.created_at),
         stopped_at=_aware(row.stopped_at) if row.stopped_at else None,
     )
-
-
-def _check_tenant_name(name: str) -> None:
-    if not NAME_PATTERN.fullmatch(name) or "_" in name or len(name) > 100:
-        raise TailorkitError(
-            f"tenant name {name!r} is invalid; use letters, digits, '-' or '.' (e.g. acme)"
-        )
-
-
-def _key_digest(salt: str, secret: str) -> str:
-    return hmac.new(bytes.fromhex(salt), secret.encode(), hashlib.sha256).hexdigest()
 
 
 def _now() -> datetime:

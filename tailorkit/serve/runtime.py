@@ -11,7 +11,9 @@ drains and stops.
 Before a version is loaded in-process its files are checked against the manifest recorded at
 registration (``Registry.verify``), then it is trial-loaded in a child process
 (``models.isolated``: a native crash in a model parser kills that child, not the service);
-checks of several routes run in parallel, once per artifact.
+checks of several routes run in parallel, once per artifact. A failure is kept (for readiness
+and the route's 503s) naming the model's files relative to its artifact, never a folder of the
+host (``registry.redaction``); the log has the full error.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from tailorkit.errors import TailorkitError
 from tailorkit.models.isolated import TrialLoader
 from tailorkit.registry import ModelVersion, Registry
+from tailorkit.registry.redaction import without_paths
 from tailorkit.serve.adapters import Adapter, load_adapter
 from tailorkit.serve.batching import MicroBatcher
 from tailorkit.serve.scheduling import FairScheduler
@@ -125,7 +128,7 @@ class ModelPool:
             try:
                 await self.get(*route)
             except TailorkitError as error:
-                self.failures.setdefault(route, str(error))
+                self.failures.setdefault(route, without_paths(str(error), self.registry.workspace))
                 log.error("route %s@%s not loaded: %s", route[0], route[1], error)
 
         await asyncio.gather(*(one(route) for route in routes))
@@ -156,7 +159,7 @@ class ModelPool:
                 f"load: {type(error).__name__}: {error}"
             )
             log.error(message)
-            self.failures[route] = message
+            self.failures[route] = without_paths(message, self.registry.workspace, version)
             self._failed_versions.add((version.project, version.version))
             return None
         self.failures.pop(route, None)

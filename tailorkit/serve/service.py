@@ -1,7 +1,8 @@
 """What one app instance holds: stores, the model pool, caches, metrics and their lifecycle.
 
 Database calls run on a small thread pool (``run_io``) so the event loop never blocks on them;
-API keys, tenants' projects and running experiments are cached for ``cache_seconds``.
+API keys (tenants' and operators'), tenants' projects and running experiments are cached for
+``cache_seconds``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from tailorkit.errors import DatabaseUnavailable, RegistryError
 from tailorkit.registry import Registry
+from tailorkit.registry.redaction import without_paths
 from tailorkit.serve.errors import ServiceError
 from tailorkit.serve.events import EventStore, Experiment, RequestLogWriter, Tenant
 from tailorkit.serve.limits import TenantLimits
+from tailorkit.serve.operators import Operator
 from tailorkit.serve.responses import dumps
 from tailorkit.serve.runtime import ModelPool, ModelUnavailable, Served
 from tailorkit.serve.settings import ServiceSettings
@@ -60,6 +63,7 @@ class Service:
         self.io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db")
         self.started = False
         self._keys: dict[str, tuple[Tenant | None, float]] = {}
+        self._operator_keys: dict[str, tuple[Operator | None, float]] = {}
         self._projects: dict[int, tuple[set[str], float]] = {}
         self._experiments: tuple[dict[str, Experiment], float] = ({}, 0.0)
         self.recent: OrderedDict[str, tuple[int, str, int | None]] = OrderedDict()
@@ -143,19 +147,47 @@ class Service:
         """The tenant an API key belongs to (401 without a valid key, 429 past its rate)."""
         if not key:
             raise ServiceError(401, "missing API key: send it in the X-API-Key header")
-        now = time.monotonic()
-        cached = self._keys.get(key)
-        if cached is None or cached[1] < now:
-            tenant = await self.run_io(self.store.authenticate, key)
-            if len(self._keys) > 10_000:
-                self._keys.clear()
-            self._keys[key] = cached = (tenant, now + self.settings.cache_seconds)
-        tenant = cached[0]
+        tenant = await self._holder(self._keys, key, self.store.authenticate)
         if tenant is None:
             raise ServiceError(401, "invalid API key")
         request.state.labels["tenant"] = tenant.name
         self.limits.admit(tenant.id, tenant.name)
         return tenant
+
+    async def operator_of(self, key: str | None) -> Operator:
+        """The operator an operator key belongs to: 401 without a valid key, 403 for a
+        tenant's key (it opens the tenant's own projects, nothing about the others)."""
+        if not key:
+            raise ServiceError(
+                401, "missing operator key: send it as Authorization: Bearer <key> or X-API-Key"
+            )
+        operator = await self.operator_or_none(key)
+        if operator is not None:
+            return operator
+        if await self._holder(self._keys, key, self.store.authenticate) is not None:
+            raise ServiceError(
+                403,
+                "this is a tenant's API key; this endpoint needs an operator key "
+                "(`tailorkit operators create NAME`)",
+            )
+        raise ServiceError(401, "invalid operator key")
+
+    async def operator_or_none(self, key: str | None) -> Operator | None:
+        """The operator of ``key``, or None for no key or any other key."""
+        if not key:
+            return None
+        return await self._holder(self._operator_keys, key, self.store.operators.authenticate)
+
+    async def _holder(self, cache: dict[str, tuple[Any, float]], key: str, lookup: Callable):
+        """``lookup(key)`` (a tenant, an operator or None), cached for ``cache_seconds``."""
+        now = time.monotonic()
+        cached = cache.get(key)
+        if cached is None or cached[1] < now:
+            holder = await self.run_io(lookup, key)
+            if len(cache) > 10_000:
+                cache.clear()
+            cache[key] = cached = (holder, now + self.settings.cache_seconds)
+        return cached[0]
 
     async def projects_of(self, tenant: Tenant) -> set[str]:
         now = time.monotonic()
@@ -202,7 +234,7 @@ class Service:
         try:
             served = await self.pool.get(project, alias)
         except RegistryError as error:
-            raise ServiceError(404, str(error)) from None
+            raise ServiceError(404, without_paths(str(error), self.registry.workspace)) from None
         except ModelUnavailable as error:
             raise ServiceError(503, str(error)) from None
         request.state.labels["model_version"] = str(served.version.version)

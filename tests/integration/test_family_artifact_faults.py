@@ -122,13 +122,14 @@ def test_damaged_artifacts_of_every_family_are_503s_named_in_readyz(tmp_path, fa
     }
     store = EventStore(Registry(workspace))
     key = store.create_tenant("acme")
+    operator = {"X-API-Key": store.operators.create("ops")}
     for project in expected:
         store.grant("acme", project)
     with ThreadServer(create_app(ServiceSettings(workspace=workspace))) as running:
         http = httpx.Client(base_url=running.url, headers={"X-API-Key": key}, timeout=60)
         ready = eventually(
-            lambda: (r := http.get("/readyz").json()) and "loading models" not in r["problems"]
-            and r, timeout=120,
+            lambda: (r := http.get("/readyz", headers=operator).json())
+            and "loading models" not in r["problems"] and r, timeout=120,
         )  # fmt: skip
         problems = "\n".join(ready["problems"])
         for project, (family, named) in expected.items():

@@ -48,7 +48,8 @@ def workspace(tmp_path_factory, models) -> dict:
     keys = {"acme": store.create_tenant("acme"), "globex": store.create_tenant("globex")}
     store.grant("acme", "acme-credit")
     store.grant("globex", "globex-credit")
-    return {"path": folder, "keys": keys, "store": store}
+    operator = store.operators.create("ops")
+    return {"path": folder, "keys": keys, "store": store, "operator": operator}
 
 
 @pytest.fixture(scope="module")
@@ -456,7 +457,9 @@ def test_health_readiness_metrics_and_docs(server, workspace):
         assert http.get("/healthz").json()["status"] == "ok"
         ready = http.get("/readyz")
         assert ready.status_code == 200 and ready.json()["ready"]
-        metrics = http.get("/metrics").text
+        operator = {"X-API-Key": workspace["operator"]}  # replaces the client's tenant key
+        assert http.get("/metrics").status_code == 403  # a tenant's key
+        metrics = http.get("/metrics", headers=operator).text
         assert "tailorkit_requests_total{" in metrics
         assert 'tenant="acme"' in metrics and 'project="acme-credit"' in metrics
         assert (
@@ -486,6 +489,7 @@ def test_a_corrupt_model_leaves_the_service_up_but_not_ready(tmp_path, models, c
     (registry.resolve("missing-credit@champion").path / "model.json").unlink()
     store = EventStore(registry)
     key = store.create_tenant("acme")
+    operator = {"X-API-Key": store.operators.create("ops")}
     for project in ("good-credit", "broken-credit", "missing-credit"):
         store.grant("acme", project)
     settings = ServiceSettings(workspace=folder, poll_interval=0)
@@ -493,7 +497,7 @@ def test_a_corrupt_model_leaves_the_service_up_but_not_ready(tmp_path, models, c
         http = httpx.Client(base_url=running.url, headers={"X-API-Key": key}, timeout=30)
 
         def settled():
-            answer = http.get("/readyz")
+            answer = http.get("/readyz", headers=operator)
             return answer if "loading models" not in answer.json()["problems"] else None
 
         ready = eventually(settled, timeout=30)

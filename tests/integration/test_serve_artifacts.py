@@ -57,11 +57,13 @@ def rows() -> list[dict]:
 
 
 class Running:
-    """A ``tailorkit serve`` process over a workspace, with an API key for every project."""
+    """A ``tailorkit serve`` process over a workspace, with an API key for every project and
+    an operator key for readiness details."""
 
     def __init__(self, workspace: Path, *extra: str) -> None:
         store = EventStore(Registry(workspace))
         self.key = store.create_tenant("acme")
+        self.operator = {"X-API-Key": store.operators.create("ops")}  # over the tenant's
         for project in Registry(workspace).projects():
             store.grant("acme", project["name"])
         self.port = free_port()
@@ -83,7 +85,7 @@ class Running:
 
     def readiness(self) -> dict:
         try:
-            return self.http.get("/readyz").json()
+            return self.http.get("/readyz", headers=self.operator).json()
         except httpx.TransportError:
             self.process.wait(timeout=30)
             raise AssertionError(f"the service died: rc {self.process.returncode}") from None
@@ -195,13 +197,14 @@ def test_with_a_signing_key_the_service_refuses_a_forged_artifact(tmp_path, mode
     forge(Registry(workspace), Registry(workspace).resolve("forged-credit:1"))
     store = EventStore(Registry(workspace))
     key_header = {"X-API-Key": store.create_tenant("acme")}
+    operator = {"X-API-Key": store.operators.create("ops")}
     for project in ("signed-credit", "forged-credit"):
         store.grant("acme", project)
     with ThreadServer(create_app(ServiceSettings(workspace=workspace))) as running:
         http = httpx.Client(base_url=running.url, headers=key_header, timeout=60)
         ready = eventually(
-            lambda: (r := http.get("/readyz").json()) and "loading models" not in r["problems"]
-            and r, timeout=120,
+            lambda: (r := http.get("/readyz", headers=operator).json())
+            and "loading models" not in r["problems"] and r, timeout=120,
         )  # fmt: skip
         (problem,) = ready["problems"]
         assert "forged-credit:1" in problem and "signature" in problem, problem

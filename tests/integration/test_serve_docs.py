@@ -1,6 +1,6 @@
 """The service's API docs over a real HTTP server: /docs and /redoc load every asset from the
 service itself (no CDN, so they work without internet), and /openapi.json declares the API-key
-security scheme on every tenant route."""
+security scheme on every tenant route and on the operator routes (optional on /readyz)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from tailorkit.serve.app import ServiceSettings, create_app
 from tests.serving_helpers import ThreadServer
 
 SECURITY = [{"ApiKey": []}, {"Bearer": []}]
-OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
+OPEN_PATHS = {"/healthz"}
+OPERATOR_PATHS = {"/metrics": SECURITY, "/readyz": [*SECURITY, {}]}  # {}: or no key
 
 
 class _Assets(HTMLParser):
@@ -81,13 +82,15 @@ def test_openapi_declares_the_api_key_on_every_tenant_route(server):
         for path, item in document["paths"].items()
         for method, operation in item.items()
     }
-    assert {path for path, _method in operations} >= OPEN_PATHS | {
+    assert {path for path, _method in operations} >= OPEN_PATHS | set(OPERATOR_PATHS) | {
         "/v1/projects/{project}/predict",
         "/v1/feedback",
     }
     for (path, method), operation in operations.items():
         if path in OPEN_PATHS:
             assert "security" not in operation, (path, method)
+        elif path in OPERATOR_PATHS:
+            assert operation["security"] == OPERATOR_PATHS[path], (path, operation)
         else:
             assert path.startswith("/v1/") and operation["security"] == SECURITY, (path, method)
             headers = {p["name"].lower() for p in operation.get("parameters", [])}
