@@ -382,9 +382,11 @@ class EventStore:
         """Delete served-request records older than ``before`` that nothing needs."""
         return request_retention.compact(self._database, before, dry_run=dry_run)
 
-    def delete_expired_requests(self, before: datetime, limit: int) -> int:
-        """One retention batch: at most ``limit`` records deleted (the service's sweep)."""
-        return request_retention.delete_expired(self._database, before, limit)
+    def delete_expired_requests(
+        self, before: datetime, after: request_retention.Cursor | None
+    ) -> tuple[int, request_retention.Cursor | None]:
+        """One retention batch of the service's sweep (``request_retention.delete_expired``)."""
+        return request_retention.delete_expired(self._database, before, after)
 
     def count(self, table: str, **where: Any) -> int:
         model = {

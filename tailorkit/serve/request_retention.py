@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy import delete, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from tailorkit.errors import DatabaseUnavailable
@@ -51,19 +51,33 @@ def _needed():
     return or_(referenced, running)
 
 
-def delete_expired(database: Database, before: datetime, limit: int = BATCH_ROWS) -> int:
-    """Delete up to ``limit`` expired, unneeded records (one transaction); returns how many."""
-    ids = (
-        select(ServedRequestRow.id)
-        .where(ServedRequestRow.at < before, ~_needed())
-        .order_by(ServedRequestRow.id)
-        .limit(limit)
-    )
+@dataclass(frozen=True)
+class Cursor:
+    """Where a sweep stands in (time, id) order: the last record it looked at."""
+
+    at: datetime
+    id: int
+
+
+def delete_expired(
+    database: Database, before: datetime, after: Cursor | None = None, limit: int = BATCH_ROWS
+) -> tuple[int, Cursor | None]:
+    """Look at the next ``limit`` records older than ``before`` (after ``after``, in time
+    order, through the index on ``at``) and delete those nothing needs, in one transaction.
+    Returns (how many were deleted, the cursor to go on from; None when none are left): the
+    kept records are passed once per sweep, so every batch costs the same."""
+    at, key = ServedRequestRow.at, ServedRequestRow.id
+    query = select(key, at).where(at < before).order_by(at, key).limit(limit)
+    if after is not None:
+        query = query.where(at >= after.at, tuple_(at, key) > tuple_(after.at, after.id))
     with database.write() as session:
-        chosen = list(session.scalars(ids))
-        if chosen:
-            session.execute(delete(ServedRequestRow).where(ServedRequestRow.id.in_(chosen)))
-    return len(chosen)
+        rows = session.execute(query).all()
+        if not rows:
+            return 0, None
+        deleted = session.execute(
+            delete(ServedRequestRow).where(key.in_([row.id for row in rows]), ~_needed())
+        ).rowcount
+    return deleted, Cursor(rows[-1].at, rows[-1].id) if len(rows) == limit else None
 
 
 def compact(database: Database, before: datetime, *, dry_run: bool = False) -> Compaction:
@@ -73,12 +87,11 @@ def compact(database: Database, before: datetime, *, dry_run: bool = False) -> C
         total, kept = _count(session, old), _count(session, old, _needed())
     if dry_run:
         return Compaction(before, total - kept, kept, dry_run=True)
-    deleted = 0
-    while True:
-        count = delete_expired(database, before)
+    deleted, cursor = delete_expired(database, before)
+    while cursor is not None:
+        count, cursor = delete_expired(database, before, cursor)
         deleted += count
-        if count < BATCH_ROWS:
-            return Compaction(before, deleted, kept, dry_run=False)
+    return Compaction(before, deleted, kept, dry_run=False)
 
 
 def _count(session: Session, *where: Any) -> int:
@@ -92,19 +105,21 @@ def cutoff(days: float, now: datetime | None = None) -> datetime:
 
 
 async def sweep_forever(
-    delete_batch: Callable[[datetime, int], int],
+    delete_batch: Callable[[datetime, Cursor | None], tuple[int, Cursor | None]],
     days: float,
     run_io: Callable[..., Awaitable[Any]],
 ) -> None:
     """The service's retention loop: every ``SWEEP_INTERVAL_S`` (first at once) delete the
     records older than ``days`` a batch at a time on the database pool (``run_io``)."""
     while True:
-        before, deleted, count = cutoff(days), 0, BATCH_ROWS
+        before, deleted = cutoff(days), 0
         try:
-            while count == BATCH_ROWS:
-                count = await run_io(delete_batch, before, BATCH_ROWS)
-                deleted += count
+            count, cursor = await run_io(delete_batch, before, None)
+            deleted += count
+            while cursor is not None:
                 await asyncio.sleep(BATCH_PAUSE_S)
+                count, cursor = await run_io(delete_batch, before, cursor)
+                deleted += count
         except DatabaseUnavailable as error:
             log.warning("request-log retention skipped: %s", error)
         except Exception:

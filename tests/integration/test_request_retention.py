@@ -11,32 +11,44 @@ from pathlib import Path
 import pytest
 
 from tailorkit.registry import Registry
+from tailorkit.serve import request_retention
 from tailorkit.serve.app import ServiceSettings, create_app
 from tailorkit.serve.events import Arm, EventStore
 from tests.conftest import tk
-from tests.serving_helpers import ThreadServer, eventually, fit_credit_model, register_folder
+from tests.serving_helpers import ThreadServer, eventually, fit_credit_model
 
 PROJECT = "acme-credit"
 OLD = timedelta(days=40)
 
 
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return fit_credit_model(tmp_path_factory.mktemp("model"), "logistic")
+
+
 @pytest.fixture
-def workspace(tmp_path_factory, tmp_path) -> Path:
+def workspace(model, tmp_path) -> Path:
+    folder = tmp_path / ".tailorkit"
+    store = EventStore(Registry(folder))
+    fill(store, model)
+    store.close()
+    return folder
+
+
+def fill(store: EventStore, model: Path) -> None:
     """Old records: plain, with feedback, exposures of a running and of a stopped experiment;
     and a recent one. Ids name them: ``old-plain``, ``old-feedback``, ``old-running``,
     ``old-stopped``, ``recent``."""
-    folder = tmp_path / ".tailorkit"
-    model = fit_credit_model(tmp_path_factory.mktemp("model"), "logistic")
-    for alias in ("champion", "challenger"):
-        register_folder(folder, PROJECT, model, alias)
-    other = "other-credit"
-    register_folder(folder, other, model, "champion")
-    register_folder(folder, other, model, "challenger")
-    store = EventStore(Registry(folder))
+    registry = store.registry
+    for project in (PROJECT, "other-credit"):
+        registry.ensure_project(project, "credit_risk")
+        for alias in ("champion", "challenger"):
+            version = registry.register_model(project, model, family="logistic").version
+            registry.set_alias(project, alias, version)
     arms = [Arm("champion", 1), Arm("challenger", 1)]
     stopped = store.create_experiment(PROJECT, arms)
     store.stop_experiment(stopped.id)
-    running = store.create_experiment(other, arms)
+    running = store.create_experiment("other-credit", arms)
     now = datetime.now(timezone.utc)
     records = {
         "old-plain": (now - OLD, None),
@@ -55,8 +67,6 @@ def workspace(tmp_path_factory, tmp_path) -> Path:
             "outcome": "default",
         }
     )
-    store.close()
-    return folder
 
 
 def request_id(name: str) -> str:
@@ -82,8 +92,8 @@ def record(name: str, at: datetime, experiment_id: int | None) -> dict:
     }
 
 
-def remaining(workspace: Path) -> set[str]:
-    store = EventStore(Registry(workspace))
+def remaining(workspace: Path, url: str | None = None) -> set[str]:
+    store = EventStore(Registry(workspace, url=url))
     try:
         names = ("old-plain", "old-feedback", "old-running", "old-stopped", "recent")
         return {n for n in names if store.count("requests", request_id=request_id(n))}
@@ -128,3 +138,34 @@ def test_request_log_days_zero_keeps_every_record(workspace):
         service = server.server.config.app.state.service
         assert not service.background  # no sweep was started
     assert len(remaining(workspace)) == 5
+
+
+def sweep_in_batches_of_one(store: EventStore, before: datetime) -> int:
+    """A sweep one record per batch: the cursor must step over records of the same time."""
+    deleted, cursor, batches = 0, None, 0
+    while batches == 0 or cursor is not None:
+        count, cursor = request_retention.delete_expired(store._database, before, cursor, 1)
+        deleted, batches = deleted + count, batches + 1
+    return deleted
+
+
+def test_a_sweep_steps_over_kept_records_of_the_same_time(workspace):
+    store = EventStore(Registry(workspace))
+    before = datetime.now(timezone.utc) - timedelta(days=30)
+    assert sweep_in_batches_of_one(store, before) == 2  # the four old records share a time
+    assert remaining(workspace) == KEPT
+    store.close()
+
+
+def test_compaction_on_postgresql(postgres_url, model, tmp_path):
+    workspace = tmp_path / ".tailorkit"
+    store = EventStore(Registry(workspace, url=postgres_url))
+    fill(store, model)
+    before = datetime.now(timezone.utc) - timedelta(days=30)
+    dry = store.compact_requests(before, dry_run=True)
+    assert (dry.deleted, dry.kept) == (2, 2)
+    assert len(remaining(workspace, postgres_url)) == 5
+    assert sweep_in_batches_of_one(store, before) == 2
+    assert remaining(workspace, postgres_url) == KEPT
+    assert store.compact_requests(before).deleted == 0
+    store.close()
