@@ -8,7 +8,9 @@ wait on a disk sync; a crash can lose at most the last group of *request logs*, 
 
 No raw personal data is stored: unit ids (customers, users) are kept as an HMAC-SHA256 under
 the workspace's secret (``registry.workspace_secret``, purpose ``unit-id``), and request inputs
-are not stored, only the outputs (scores, decisions, reason codes).
+are not stored, only the outputs (scores, decisions, reason codes). Feedback sent with an
+``Idempotency-Key`` is stored once per (tenant, key); served-request records are deleted after
+the retention window (``request_retention``) unless feedback or a running experiment needs them.
 """
 
 from __future__ import annotations
