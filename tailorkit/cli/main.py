@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from tailorkit import __version__
-from tailorkit.cli import compression, project, registry_commands, runs, serving
+from tailorkit.cli import compression, project, registry_commands, request_log, runs, serving
 from tailorkit.console import STATE, console
 from tailorkit.errors import TailorkitError
 from tailorkit.solutions import command_modules
@@ -54,6 +54,7 @@ for module, names in (
     for name in names:
         app.command(name)(getattr(module, name))
 serving.register(app)
+app.add_typer(request_log.requests_app, name="requests")
 for name in command_modules():  # a solution's extra commands (e.g. `recommend`)
     for command in importlib.import_module(name).COMMANDS:
         app.command()(command)

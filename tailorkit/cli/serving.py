@@ -60,6 +60,9 @@ def serve(
     tenant_queued_rows: int = typer.Option(
         50_000, "--tenant-queued-rows", help="Rows one tenant may have waiting (0: no quota)."
     ),
+    request_log_days: int = typer.Option(
+        30, "--request-log-days", min=0, help="Days served-request records are kept (0: forever)."
+    ),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Run the HTTP model service (OpenAPI at /docs; /metrics with an operator key)."""
@@ -86,6 +89,7 @@ def serve(
         tenant_rate=tenant_rate,
         tenant_burst=tenant_burst,
         tenant_queued_rows=tenant_queued_rows,
+        request_log_days=request_log_days,
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -75,7 +84,7 @@ class ServedRequestRow(ServeBase):
     outputs_json: Mapped[str] = mapped_column(Text)
     shadow_json: Mapped[str | None] = mapped_column(Text)
     latency_ms: Mapped[float] = mapped_column(Float)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # retention
 
 
 class AssignmentRow(ServeBase):
@@ -91,7 +100,14 @@ class AssignmentRow(ServeBase):
 
 
 class FeedbackRow(ServeBase):
+    """One outcome; ``idempotency_key`` (the client's ``Idempotency-Key``, unique per tenant)
+    and ``body_digest`` (SHA-256 of the canonical body) make a retried POST answer the first
+    event instead of storing a second one."""
+
     __tablename__ = "serve_feedback"
+    __table_args__ = (
+        Index("ix_serve_feedback_idempotency", "tenant_id", "idempotency_key", unique=True),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     feedback_id: Mapped[str] = mapped_column(String(32), unique=True)
     request_id: Mapped[str] = mapped_column(String(32), index=True)
@@ -103,3 +119,5 @@ class FeedbackRow(ServeBase):
     row: Mapped[int | None] = mapped_column(Integer)
     observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    body_digest: Mapped[str | None] = mapped_column(String(64))

@@ -8,7 +8,9 @@ wait on a disk sync; a crash can lose at most the last group of *request logs*, 
 
 No raw personal data is stored: unit ids (customers, users) are kept as an HMAC-SHA256 under
 the workspace's secret (``registry.workspace_secret``, purpose ``unit-id``), and request inputs
-are not stored, only the outputs (scores, decisions, reason codes).
+are not stored, only the outputs (scores, decisions, reason codes). Feedback sent with an
+``Idempotency-Key`` is stored once per (tenant, key); served-request records are deleted after
+the retention window (``request_retention``) unless feedback or a running experiment needs them.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tailorkit.errors import RegistryError
 from tailorkit.registry import Registry
 from tailorkit.registry.engine import Database, create_tables
+from tailorkit.registry.schema_upgrade import add_missing_columns
 from tailorkit.registry.workspace_secret import workspace_secret
+from tailorkit.serve import request_retention
 from tailorkit.serve.api_keys import (
     TENANT_PREFIX,
     check_holder_name,
@@ -52,6 +57,7 @@ from tailorkit.serve.operators import OperatorStore
 from tailorkit.serve.records import (
     Arm,
     Experiment,
+    StoredFeedback,
     Tenant,
     check_arms,
     unit_hash,
@@ -336,10 +342,45 @@ class EventStore:
             ).first()
         return tuple(row) if row else None
 
-    def add_feedback(self, record: dict[str, Any]) -> None:
-        """Write one feedback event; returns only after the commit (durable acknowledgement)."""
-        with self._write() as session:
-            session.add(FeedbackRow(received_at=_now(), **record))
+    def add_feedback(self, record: dict[str, Any]) -> StoredFeedback:
+        """Write one feedback event; returns only after the commit (durable acknowledgement).
+
+        With an ``idempotency_key`` the unique index on (tenant, key) decides: when a row with
+        that key exists (a retry, or a concurrent twin that committed first) nothing is
+        written and that row is returned (``replayed``), for the caller to compare digests."""
+        try:
+            with self._write() as session:
+                session.add(FeedbackRow(received_at=_now(), **record))
+        except IntegrityError:
+            stored = self._feedback_by_key(record["tenant_id"], record.get("idempotency_key"))
+            if stored is None:
+                raise
+            return stored
+        return StoredFeedback(record["feedback_id"], record.get("body_digest"), replayed=False)
+
+    def _feedback_by_key(self, tenant_id: int, key: str | None) -> StoredFeedback | None:
+        if key is None:
+            return None
+        with self._read() as session:
+            row = session.execute(
+                select(FeedbackRow.feedback_id, FeedbackRow.body_digest).where(
+                    FeedbackRow.tenant_id == tenant_id, FeedbackRow.idempotency_key == key
+                )
+            ).first()
+        return None if row is None else StoredFeedback(row[0], row[1], replayed=True)
+
+    # ------------------------------------------------------------------ retention
+    def compact_requests(
+        self, before: datetime, *, dry_run: bool = False
+    ) -> request_retention.Compaction:
+        """Delete served-request records older than ``before`` that nothing needs."""
+        return request_retention.compact(self._database, before, dry_run=dry_run)
+
+    def delete_expired_requests(
+        self, before: datetime, after: request_retention.Cursor | None
+    ) -> tuple[int, request_retention.Cursor | None]:
+        """One retention batch of the service's sweep (``request_retention.delete_expired``)."""
+        return request_retention.delete_expired(self._database, before, after)
 
     def count(self, table: str, **where: Any) -> int:
         model = {
@@ -379,8 +420,13 @@ class EventStore:
 
 # ----------------------------------------------------------------------------- helpers
 def _create_tables(database: Database) -> None:
+    """Create the tables; a workspace of an older tailorkit gains the columns and indexes
+    added since (feedback idempotency, the request log's time index)."""
     with database.session(write=True) as session:
         create_tables(ServeBase.metadata, session.connection())
+        added = add_missing_columns(ServeBase.metadata, session.connection())
+    if added:
+        log.info("upgraded the service tables: added %s", ", ".join(added))
 
 
 def _insert_ignore(dialect: str, rows: list[dict[str, Any]]):

@@ -22,6 +22,16 @@ class Tenant:
 
 
 @dataclass(frozen=True)
+class StoredFeedback:
+    """A committed feedback event: its id, the digest of its body, and whether it was stored
+    by an earlier request with the same idempotency key (``replayed``)."""
+
+    feedback_id: str
+    body_digest: str | None
+    replayed: bool
+
+
+@dataclass(frozen=True)
 class Arm:
     alias: str
     weight: float

@@ -26,6 +26,7 @@ from tailorkit.serve.errors import ServiceError
 from tailorkit.serve.events import EventStore, Experiment, RequestLogWriter, Tenant
 from tailorkit.serve.limits import TenantLimits
 from tailorkit.serve.operators import Operator
+from tailorkit.serve.request_retention import sweep_forever
 from tailorkit.serve.responses import dumps
 from tailorkit.serve.runtime import ModelPool, ModelUnavailable, Served
 from tailorkit.serve.settings import ServiceSettings
@@ -99,6 +100,12 @@ class Service:
     async def start(self) -> None:
         self.writer = RequestLogWriter(self.store, self.settings.log_flush_interval)
         self.pool.start_polling()
+        if self.settings.request_log_days > 0:
+            self.spawn(
+                sweep_forever(
+                    self.store.delete_expired_requests, self.settings.request_log_days, self.run_io
+                )
+            )
         if self.settings.preload:
             try:
                 routes = await self.run_io(self._startup_routes)

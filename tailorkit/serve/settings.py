@@ -24,3 +24,4 @@ class ServiceSettings:
     preload: bool = True
     log_flush_interval: float = 0.05
     cache_seconds: float = 2.0
+    request_log_days: int = 30  # served-request records kept this long (0: forever)
