@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tailorkit.errors import DatabaseUnavailable, RegistryError, TailorkitError
 from tailorkit.serve.adapters import UnsupportedEndpoint
 from tailorkit.serve.responses import error_answer
+from tailorkit.serve.schemas import FLOAT_MAX
 
 log = logging.getLogger("tailorkit.serve")
 
@@ -86,24 +87,38 @@ def validation_answer(errors: list[dict[str, Any]]) -> tuple[int, str]:
 
 
 def validation_message(errors: list[dict[str, Any]]) -> str:
-    """The first validation problem as one line: ``body.rows[0].income: message``."""
-    problems: dict[str, str] = {}
+    """The first validation problem as one line: ``body.rows[0].income: message``.
+
+    A value failing every member of a union reports once, with its most telling message:
+    NaN, infinity or a too-large number first, then a broken constraint (a lone surrogate, a
+    bound), then a wrong type."""
+    problems: dict[str, tuple[int, str]] = {}
     for error in errors:
         path = _location(error.get("loc", ()))
-        message = error.get("msg", "invalid value")
-        kind = error.get("type", "")
-        if kind == "finite_number":
-            message = "NaN and infinity are not allowed; send null for a missing value"
-        elif kind == "missing":
-            message = "field required"
-        elif kind in ("model_attributes_type", "dict_type") and path == "body":
-            message = "the request body must be a JSON object (Content-Type: application/json)"
-        # A value failing every member of a union reports once, with its most useful message.
-        if path not in problems or kind == "finite_number":
-            problems[path] = message
-    path, message = next(iter(problems.items()))
+        rank, message = _explained(error, path)
+        if path not in problems or rank < problems[path][0]:
+            problems[path] = (rank, message)
+    path, (_rank, message) = next(iter(problems.items()))
     more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
     return f"{path}: {message}{more}"
+
+
+def _explained(error: dict[str, Any], path: str) -> tuple[int, str]:
+    """(rank, message) of one error: a lower rank tells more about what is wrong."""
+    message = error.get("msg", "invalid value")
+    kind = error.get("type", "")
+    value = error.get("input")
+    if type(value) is int and abs(value) > FLOAT_MAX:
+        return 0, f"a {len(str(abs(value)))}-digit integer is beyond the range of a 64-bit float"
+    if kind == "finite_number":
+        return 0, "NaN and infinity are not allowed; send null for a missing value"
+    if kind == "missing":
+        return 1, "field required"
+    if kind in ("model_attributes_type", "dict_type") and path == "body":
+        return 1, "the request body must be a JSON object (Content-Type: application/json)"
+    if kind.endswith(("_type", "_parsing")) or kind == "string_unicode":
+        return 2, message
+    return 1, message
 
 
 _UNION_MEMBERS = {"float", "int", "str", "bool", "none", "list", "dict"}
