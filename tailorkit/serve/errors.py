@@ -1,7 +1,8 @@
 """Service errors and the handlers that turn every failure into one JSON line.
 
 A validation failure names its first problem as ``body.rows[0].income: message``; malformed
-JSON is a 400; an unexpected exception is a 500 that points at the log, never a traceback.
+JSON is a 400; an unexpected exception is a 500 that points at the log, never a traceback
+(rendered by ``serve/middleware.py``, so the connection stays open and the 500 is counted).
 """
 
 from __future__ import annotations
@@ -66,10 +67,16 @@ def install_error_handlers(app: FastAPI) -> None:
         status = 404 if isinstance(error, (RegistryError, UnsupportedEndpoint)) else 422
         return error_answer(request, status, str(error))
 
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, error: Exception):
-        log.exception("request %s failed", getattr(request.state, "request_id", "?"))
-        return error_answer(request, 500, f"internal error ({type(error).__name__}); see the log")
+
+def internal_error_body(state: dict[str, Any], error: Exception) -> dict[str, Any]:
+    """The JSON 500 of an unexpected exception (logged with its traceback, never sent)."""
+    request_id = state.get("request_id", "?")
+    log.error("request %s failed", request_id, exc_info=error)
+    return {
+        "error": f"internal error ({type(error).__name__}); see the log",
+        "request_id": request_id,
+        "model_version": state.get("model_version"),
+    }
 
 
 def validation_answer(errors: list[dict[str, Any]]) -> tuple[int, str]:
