@@ -56,7 +56,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
-        return error_answer(request, error.status_code, str(error.detail))
+        response = error_answer(request, error.status_code, str(error.detail))
+        response.headers.update(error.headers or {})  # a 405's Allow
+        return response
 
     @app.exception_handler(DatabaseUnavailable)
     async def database_unavailable(request: Request, error: DatabaseUnavailable):

@@ -98,3 +98,34 @@ class FeedbackRequest(_Body):
         None, ge=0, le=INT64_MAX, description="Row of the request the outcome is for."
     )
     observed_at: Annotated[datetime, AfterValidator(utc_convertible)] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: one line naming the problem, with the request's id."""
+
+    error: str = Field(description="What went wrong, e.g. `body.rows[0].income: ...`.")
+    request_id: str = Field(description="The id in the log and the `X-Request-Id` header.")
+    model_version: int | None = Field(description="The version that answered, if one did.")
+    limit: str | None = Field(None, description="429 only: the limit that was exceeded.")
+    retry_after_s: int | None = Field(None, description="429 only: seconds until a retry.")
+
+
+ERRORS = {
+    400: "The body is not JSON (or not UTF-8).",
+    401: "Missing or invalid API key.",
+    404: "No such project for this API key, or the project does not answer this endpoint.",
+    413: "The body or the number of rows is over the service's limit.",
+    422: "A field is missing or wrong; the message names it.",
+    429: "The tenant is over a rate or row limit; retry after `Retry-After` seconds.",
+    503: "The database or the model of this route is unavailable.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses`` for the given error statuses, all with the ``ErrorBody`` shape."""
+    return {status: {"model": ErrorBody, "description": ERRORS[status]} for status in statuses}
+
+
+AUTHENTICATED = (401, 429, 503)  # every route that takes an API key
+WITH_PROJECT = (404, 422)  # a project (or request id) in the path or body, or a bad parameter
+WITH_BODY = (400, 413)  # a JSON body

@@ -10,9 +10,15 @@ from fastapi.responses import JSONResponse
 from tailorkit.serve.dependencies import CallerDep
 from tailorkit.serve.errors import ServiceError
 from tailorkit.serve.responses import answer
-from tailorkit.serve.schemas import FeedbackRequest
+from tailorkit.serve.schemas import (
+    AUTHENTICATED,
+    WITH_BODY,
+    WITH_PROJECT,
+    FeedbackRequest,
+    error_responses,
+)
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], responses=error_responses(*AUTHENTICATED, *WITH_PROJECT))
 
 
 @router.get("/v1/projects/{project}/requests")
@@ -29,7 +35,7 @@ async def recent_requests(
     return answer(request, {"requests": rows})
 
 
-@router.post("/v1/feedback")
+@router.post("/v1/feedback", responses=error_responses(*WITH_BODY))
 async def feedback(body: FeedbackRequest, request: Request, caller: CallerDep) -> JSONResponse:
     """An outcome for an answered request; acknowledged only once durably stored."""
     service, tenant = caller.service, caller.tenant

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tailorkit.serve.dependencies import ServiceDep
@@ -18,7 +18,9 @@ async def healthz(request: Request) -> JSONResponse:
     return answer(request, {"status": "ok"})
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz", responses={503: {"description": "Not ready: `problems` says why (same body)."}}
+)
 async def readyz(request: Request, service: ServiceDep) -> JSONResponse:
     """Readiness: startup loading done, database reachable, every route has a model."""
     problems = []
@@ -44,7 +46,7 @@ async def readyz(request: Request, service: ServiceDep) -> JSONResponse:
     return answer(request, body, status=200 if not problems else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(service: ServiceDep) -> Response:
     """Prometheus metrics: requests, errors and latency by tenant/project/model version."""
     return Response(generate_latest(service.metrics), media_type=CONTENT_TYPE_LATEST)
