@@ -1,7 +1,8 @@
 """Service errors and the handlers that turn every failure into one JSON line.
 
 A validation failure names its first problem as ``body.rows[0].income: message``; malformed
-JSON is a 400; an unexpected exception is a 500 that points at the log, never a traceback.
+JSON is a 400; an unexpected exception is a 500 that points at the log, never a traceback
+(rendered by ``serve/middleware.py``, so the connection stays open and the 500 is counted).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tailorkit.errors import DatabaseUnavailable, RegistryError, TailorkitError
 from tailorkit.serve.adapters import UnsupportedEndpoint
 from tailorkit.serve.responses import error_answer
+from tailorkit.serve.schemas import FLOAT_MAX
 
 log = logging.getLogger("tailorkit.serve")
 
@@ -54,7 +56,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
-        return error_answer(request, error.status_code, str(error.detail))
+        response = error_answer(request, error.status_code, str(error.detail))
+        response.headers.update(error.headers or {})  # a 405's Allow
+        return response
 
     @app.exception_handler(DatabaseUnavailable)
     async def database_unavailable(request: Request, error: DatabaseUnavailable):
@@ -65,10 +69,16 @@ def install_error_handlers(app: FastAPI) -> None:
         status = 404 if isinstance(error, (RegistryError, UnsupportedEndpoint)) else 422
         return error_answer(request, status, str(error))
 
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, error: Exception):
-        log.exception("request %s failed", getattr(request.state, "request_id", "?"))
-        return error_answer(request, 500, f"internal error ({type(error).__name__}); see the log")
+
+def internal_error_body(state: dict[str, Any], error: Exception) -> dict[str, Any]:
+    """The JSON 500 of an unexpected exception (logged with its traceback, never sent)."""
+    request_id = state.get("request_id", "?")
+    log.error("request %s failed", request_id, exc_info=error)
+    return {
+        "error": f"internal error ({type(error).__name__}); see the log",
+        "request_id": request_id,
+        "model_version": state.get("model_version"),
+    }
 
 
 def validation_answer(errors: list[dict[str, Any]]) -> tuple[int, str]:
@@ -86,24 +96,38 @@ def validation_answer(errors: list[dict[str, Any]]) -> tuple[int, str]:
 
 
 def validation_message(errors: list[dict[str, Any]]) -> str:
-    """The first validation problem as one line: ``body.rows[0].income: message``."""
-    problems: dict[str, str] = {}
+    """The first validation problem as one line: ``body.rows[0].income: message``.
+
+    A value failing every member of a union reports once, with its most telling message:
+    NaN, infinity or a too-large number first, then a broken constraint (a lone surrogate, a
+    bound), then a wrong type."""
+    problems: dict[str, tuple[int, str]] = {}
     for error in errors:
         path = _location(error.get("loc", ()))
-        message = error.get("msg", "invalid value")
-        kind = error.get("type", "")
-        if kind == "finite_number":
-            message = "NaN and infinity are not allowed; send null for a missing value"
-        elif kind == "missing":
-            message = "field required"
-        elif kind in ("model_attributes_type", "dict_type") and path == "body":
-            message = "the request body must be a JSON object (Content-Type: application/json)"
-        # A value failing every member of a union reports once, with its most useful message.
-        if path not in problems or kind == "finite_number":
-            problems[path] = message
-    path, message = next(iter(problems.items()))
+        rank, message = _explained(error, path)
+        if path not in problems or rank < problems[path][0]:
+            problems[path] = (rank, message)
+    path, (_rank, message) = next(iter(problems.items()))
     more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
     return f"{path}: {message}{more}"
+
+
+def _explained(error: dict[str, Any], path: str) -> tuple[int, str]:
+    """(rank, message) of one error: a lower rank tells more about what is wrong."""
+    message = error.get("msg", "invalid value")
+    kind = error.get("type", "")
+    value = error.get("input")
+    if type(value) is int and abs(value) > FLOAT_MAX:
+        return 0, f"a {len(str(abs(value)))}-digit integer is beyond the range of a 64-bit float"
+    if kind == "finite_number":
+        return 0, "NaN and infinity are not allowed; send null for a missing value"
+    if kind == "missing":
+        return 1, "field required"
+    if kind in ("model_attributes_type", "dict_type") and path == "body":
+        return 1, "the request body must be a JSON object (Content-Type: application/json)"
+    if kind.endswith(("_type", "_parsing")) or kind == "string_unicode":
+        return 2, message
+    return 1, message
 
 
 _UNION_MEMBERS = {"float", "int", "str", "bool", "none", "list", "dict"}

@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tailorkit.serve.errors import internal_error_body
 from tailorkit.serve.responses import dumps
 from tailorkit.serve.service import Service
 
@@ -37,50 +38,57 @@ class RequestMiddleware:
         state = scope.setdefault("state", {})
         labels = {"tenant": "", "project": "", "model_version": "", "endpoint": "other"}
         state.update(request_id=request_id, labels=labels, started=started)
-        status_holder = [500]
+        response = {"status": 500, "started": False}
         limit = service.settings.max_body_bytes
 
         async def send_with_id(message) -> None:
             if message["type"] == "http.response.start":
-                status_holder[0] = message["status"]
+                response.update(status=message["status"], started=True)
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
         declared = _content_length(scope)
-        if declared is not None and declared > limit:
-            await _send_json(
-                send_with_id,
-                413,
-                {
-                    "error": f"request body of {declared} bytes exceeds the limit of {limit}",
-                    "request_id": request_id,
-                    "model_version": None,
-                },
-            )
-        else:
-            received = [0]
+        try:
+            if declared is not None and declared > limit:
+                message = f"request body of {declared} bytes exceeds the limit of {limit}"
+                body = {"error": message, "request_id": request_id, "model_version": None}
+                await _send_json(send_with_id, 413, body)
+            else:
+                await self._serve(scope, receive, send_with_id, limit, response)
+        finally:
+            elapsed = time.perf_counter() - started
+            self._record(scope, request_id, labels, response["status"], elapsed)
 
-            async def counted_receive():
-                message = await receive()
-                if message["type"] == "http.request":
-                    received[0] += len(message.get("body", b""))
-                    if received[0] > limit:
-                        raise _TooLarge(413, f"request body exceeds the limit of {limit} bytes")
-                return message
+    async def _serve(self, scope, receive, send, limit: int, response: dict[str, Any]) -> None:
+        """The app's answer within the body-size limit; an unexpected exception becomes a JSON
+        500 on the same connection (re-raised only once the response is under way, when
+        closing the connection is the one way left to tell the client)."""
+        received = [0]
 
-            service.in_flight += 1
-            try:
-                await self.app(scope, counted_receive, send_with_id)
-            finally:
-                service.in_flight -= 1
-        self._record(scope, request_id, labels, status_holder[0], time.perf_counter() - started)
+        async def counted_receive():
+            message = await receive()
+            if message["type"] == "http.request":
+                received[0] += len(message.get("body", b""))
+                if received[0] > limit:
+                    raise _TooLarge(413, f"request body exceeds the limit of {limit} bytes")
+            return message
+
+        self.service.in_flight += 1
+        try:
+            await self.app(scope, counted_receive, send)
+        except Exception as error:
+            if response["started"]:
+                raise
+            await _send_json(send, 500, internal_error_body(scope["state"], error))
+        finally:
+            self.service.in_flight -= 1
 
     def _record(
         self, scope, request_id: str, labels: dict[str, str], status: int, elapsed: float
     ) -> None:
         values = (labels["tenant"], labels["project"], labels["model_version"], labels["endpoint"])
-        if labels["endpoint"] != "other" or labels["tenant"]:
+        if labels["endpoint"] != "other" or labels["tenant"] or status >= 500:
             requests, latency, errors = self._metric_series(values, status)
             requests.inc()
             latency.observe(elapsed)

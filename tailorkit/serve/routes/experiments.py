@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse
 
 from tailorkit.serve.dependencies import CallerDep, ProjectDep
 from tailorkit.serve.responses import answer
+from tailorkit.serve.schemas import AUTHENTICATED, WITH_PROJECT, error_responses
 
-router = APIRouter(tags=["experiments"])
+router = APIRouter(tags=["experiments"], responses=error_responses(*AUTHENTICATED, *WITH_PROJECT))
 
 
 @router.get("/v1/projects/{project}/experiments")

@@ -14,9 +14,15 @@ from fastapi.responses import JSONResponse
 from tailorkit.serve.dependencies import CallerDep
 from tailorkit.serve.errors import ServiceError
 from tailorkit.serve.responses import answer
-from tailorkit.serve.schemas import FeedbackRequest
+from tailorkit.serve.schemas import (
+    AUTHENTICATED,
+    WITH_BODY,
+    WITH_PROJECT,
+    FeedbackRequest,
+    error_responses,
+)
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], responses=error_responses(*AUTHENTICATED, *WITH_PROJECT))
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,200}")  # printable ASCII
@@ -44,7 +50,7 @@ async def recent_requests(
     return answer(request, {"requests": rows})
 
 
-@router.post("/v1/feedback")
+@router.post("/v1/feedback", responses=error_responses(*WITH_BODY, 409))
 async def feedback(
     body: FeedbackRequest,
     request: Request,

@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tailorkit.serve.dependencies import MaybeOperatorDep, OperatorDep, ServiceDep
 from tailorkit.serve.responses import answer
+from tailorkit.serve.schemas import error_responses
 from tailorkit.serve.service import Service
 
 router = APIRouter(tags=["operations"])
@@ -30,7 +31,11 @@ async def healthz(request: Request) -> JSONResponse:
     return answer(request, {"status": "ok"})
 
 
-@router.get("/readyz", openapi_extra=OPTIONAL_KEY)
+@router.get(
+    "/readyz",
+    openapi_extra=OPTIONAL_KEY,
+    responses={503: {"description": "Not ready (same body; operator details say why)."}},
+)
 async def readyz(request: Request, service: ServiceDep, operator: MaybeOperatorDep) -> JSONResponse:
     """Readiness: startup loading done, database reachable, every route has a model (503
     otherwise). ``{"ready": ...}`` only; with an operator key also the problems, the degraded
@@ -65,7 +70,7 @@ async def readiness(service: Service) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses=error_responses(401, 403))
 async def metrics(service: ServiceDep, _operator: OperatorDep) -> Response:
     """Prometheus metrics: requests, errors and latency by tenant/project/model version
     (operator key: ``authorization: {credentials_file: ...}`` in the scrape config)."""

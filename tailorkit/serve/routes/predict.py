@@ -18,10 +18,18 @@ from tailorkit.serve.errors import ServiceError
 from tailorkit.serve.events import Experiment, Tenant
 from tailorkit.serve.responses import answer
 from tailorkit.serve.runtime import Served
-from tailorkit.serve.schemas import MonitorRequest, PredictRequest, RecommendRequest
+from tailorkit.serve.schemas import (
+    AUTHENTICATED,
+    WITH_BODY,
+    WITH_PROJECT,
+    MonitorRequest,
+    PredictRequest,
+    RecommendRequest,
+    error_responses,
+)
 from tailorkit.serve.service import Service
 
-router = APIRouter()
+router = APIRouter(responses=error_responses(*AUTHENTICATED, *WITH_PROJECT, *WITH_BODY))
 LOOP_CHECK_ROWS = 100  # rows checked on the event loop; more take a turn on the scoring thread
 
 

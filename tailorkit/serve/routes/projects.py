@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from tailorkit.registry import Registry
 from tailorkit.serve.dependencies import CallerDep, ProjectDep
 from tailorkit.serve.responses import answer
+from tailorkit.serve.schemas import AUTHENTICATED, WITH_PROJECT, error_responses
 
-router = APIRouter(tags=["projects"])
+router = APIRouter(tags=["projects"], responses=error_responses(*AUTHENTICATED))
 
 
 @router.get("/v1/projects")
@@ -23,7 +24,7 @@ async def list_projects(request: Request, caller: CallerDep) -> JSONResponse:
     return answer(request, {"projects": projects})
 
 
-@router.get("/v1/projects/{project}")
+@router.get("/v1/projects/{project}", responses=error_responses(*WITH_PROJECT))
 async def get_project(project: ProjectDep, request: Request, caller: CallerDep) -> JSONResponse:
     """One project: solution, versions, aliases, experiments."""
     service = caller.service
