@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tailorkit.cli.common import DbUrlOption, WorkspaceOption, registry_of
+from tailorkit.cli.experiment_analysis import analyze
 from tailorkit.console import default_workspace, out
 from tailorkit.console import say as _note
 from tailorkit.errors import TailorkitError
@@ -233,4 +234,5 @@ def register(app: typer.Typer) -> None:
     """Add the serving commands to the main CLI."""
     app.command("serve")(serve)
     app.add_typer(tenants_app, name="tenants")
+    experiments_app.command("analyze")(analyze)
     app.add_typer(experiments_app, name="experiments")

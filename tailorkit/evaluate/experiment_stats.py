@@ -2,8 +2,10 @@
 
 Every estimate compares a ``treatment`` arm (the challenger) with a ``control`` arm (the
 champion) on one value per assignment unit (a 0/1 outcome, a number, or a numerator and a
-denominator for a ratio metric). The lift is relative, ``mean_t / mean_c - 1``, with its
-variance by the delta method; the absolute difference and its interval are reported beside it.
+denominator for a ratio metric). The lift is relative, ``mean_t / mean_c - 1``; its interval
+comes from the delta method on ``log(mean_t / mean_c)`` (on the ratio itself when a mean is not
+positive). The absolute difference and its interval, which the decision reads, are reported
+beside it.
 
 - ``fixed``: Welch's t (numbers) or the two-proportion z (0/1 outcomes) from statsmodels, valid
   at one pre-registered look only.
@@ -192,18 +194,18 @@ def _estimate(
     diff = t.mean - c.mean
     se_diff = math.sqrt(t.variance / t.units + c.variance / c.units)
     lift = t.mean / c.mean - 1
-    se_lift = math.sqrt(
-        t.variance / (t.units * c.mean**2) + t.mean**2 * c.variance / (c.units * c.mean**4)
-    )
+    se_lift, log_scale = _lift_std_error(c, t)
     if method == "fixed":
         (low, high), p_value = _fixed_diff(c, t, diff, se_diff, alpha, binary)
-        z = float(stats.norm.ppf(1 - alpha / 2))
-        lift_low, lift_high = lift - z * se_lift, lift + z * se_lift
+        lift_low, lift_high = _lift_interval(
+            lift, se_lift * stats.norm.ppf(1 - alpha / 2), log_scale
+        )
     else:
         units, rho2 = c.units + t.units, mixture_rho2(alpha, planned_units)
         r_diff = confidence_sequence_radius(se_diff, units, alpha, rho2)
         r_lift = confidence_sequence_radius(se_lift, units, alpha, rho2)
-        low, high, lift_low, lift_high = diff - r_diff, diff + r_diff, lift - r_lift, lift + r_lift
+        low, high = diff - r_diff, diff + r_diff
+        lift_low, lift_high = _lift_interval(lift, r_lift, log_scale)
         p_value = always_valid_p_value(diff, se_diff, units, rho2)
     return Estimate(
         name=name,
@@ -220,6 +222,24 @@ def _estimate(
         ci_high=float(lift_high),
         p_value=float(p_value),
     )
+
+
+def _lift_std_error(c: _Arm, t: _Arm) -> tuple[float, bool]:
+    """Standard error of the relative lift by the delta method: of ``log(mean_t / mean_c)``
+    when both means are positive (an interval that respects the ratio's skew), else of
+    ``mean_t / mean_c`` itself; and whether it is on the log scale."""
+    if c.mean > 0 and t.mean > 0:
+        variance = t.variance / (t.units * t.mean**2) + c.variance / (c.units * c.mean**2)
+        return math.sqrt(variance), True
+    variance = t.variance / (t.units * c.mean**2) + t.mean**2 * c.variance / (c.units * c.mean**4)
+    return math.sqrt(variance), False
+
+
+def _lift_interval(lift: float, radius: float, log_scale: bool) -> tuple[float, float]:
+    if log_scale:
+        centre = math.log1p(lift)
+        return math.expm1(centre - radius), math.expm1(centre + radius)
+    return lift - radius, lift + radius
 
 
 def _fixed_diff(
