@@ -105,6 +105,10 @@ class EventStore:
     def _read(self) -> AbstractContextManager[Session]:
         return self._database.read()
 
+    def read(self) -> AbstractContextManager[Session]:
+        """A read-only session, for the serve layer's queries kept in their own modules."""
+        return self._database.read()
+
     @cached_property
     def _unit_key(self) -> bytes:
         return workspace_secret(self.registry.workspace, UNIT_ID_PURPOSE)

@@ -1,13 +1,17 @@
-"""A project's A/B and shadow experiments with units, exposures and feedback per arm."""
+"""A project's A/B and shadow experiments: units, exposures and feedback per arm; analysis."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from tailorkit.loop.decision import Rule
+from tailorkit.loop.experiment_analysis import parse_metric
+from tailorkit.serve import experiment_data as data
 from tailorkit.serve.dependencies import CallerDep, ProjectDep
+from tailorkit.serve.errors import ServiceError
 from tailorkit.serve.responses import answer
 from tailorkit.serve.schemas import AUTHENTICATED, WITH_PROJECT, error_responses
 
@@ -28,3 +32,41 @@ async def list_experiments(
         ]
 
     return answer(request, {"experiments": await caller.service.run_io(collect)})
+
+
+@router.get("/v1/projects/{project}/experiments/{experiment_id}/analysis")
+async def experiment_analysis(
+    project: str,
+    experiment_id: int,
+    request: Request,
+    caller: CallerDep,
+    primary: Annotated[str, Query(description="Feedback outcome: NAME[:higher|lower]")],
+    guardrail: Annotated[list[str], Query(description="NAME[:lower|higher], repeat")] = [],  # noqa: B006
+    method: Annotated[Literal["sequential", "fixed"], Query()] = "sequential",
+    min_units: Annotated[int, Query(ge=2, le=10**9)] = 1000,
+    min_duration: Annotated[float, Query(ge=0, le=10**9)] = 0.0,
+) -> JSONResponse:
+    """SRM, each metric's lift with its interval, and the decision (`ship`, `keep`, `continue`,
+    `invalid`), as `tailorkit experiments analyze --json` gives them."""
+    service = caller.service
+    await service.check_project(caller.tenant, project, request)
+    metrics = [
+        parse_metric(primary, field="query.primary"),
+        *(parse_metric(g, guardrail=True, field="query.guardrail") for g in guardrail),
+    ]
+    rule = Rule(min_units=min_units, min_duration_s=min_duration)
+
+    def analyse() -> dict[str, Any]:
+        found = [e for e in service.store.experiments(project) if e.id == experiment_id]
+        if not found:
+            raise ServiceError(404, f"no experiment {experiment_id} in project '{project}'")
+        return data.experiment_analysis(
+            service.store,
+            found[0],
+            primary=metrics[0],
+            guardrails=metrics[1:],
+            rule=rule,
+            method=method,
+        )
+
+    return answer(request, await service.run_io(analyse))

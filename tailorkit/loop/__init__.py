@@ -1,0 +1,1 @@
+"""The closed loop: experiments that decide, monitoring, retraining."""

@@ -1,0 +1,168 @@
+"""Experiments that decide, end to end: units routed by the real service, outcomes posted as
+feedback, then the analysis over HTTP and from the CLI, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tailorkit.registry import Registry
+from tailorkit.serve.app import ServiceSettings, create_app
+from tailorkit.serve.events import Arm, EventStore
+from tests.conftest import tk
+from tests.serving_helpers import ThreadServer, applicants, eventually, fit_credit_model
+
+pytestmark = pytest.mark.slow
+CONVERSION = {"champion": 0.25, "challenger": 0.55}  # each arm's chance that a unit converts
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return fit_credit_model(tmp_path_factory.mktemp("model") / "lightgbm", "lightgbm")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def service(request, tmp_path_factory, model):
+    """acme-credit (champion and challenger aliases) owned by acme; globex owns nothing here."""
+    db_url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    folder = tmp_path_factory.mktemp(request.param) / ".tailorkit"
+    registry = Registry(folder, url=db_url)
+    registry.ensure_project("acme-credit", "credit_risk")
+    for alias in ("champion", "challenger"):
+        version = registry.register_model("acme-credit", model, family="lightgbm").version
+        registry.set_alias("acme-credit", alias, version)
+    store = EventStore(registry)
+    keys = {name: store.create_tenant(name) for name in ("acme", "globex")}
+    store.grant("acme", "acme-credit")
+    settings = ServiceSettings(
+        workspace=folder, db_url=db_url, poll_interval=0.2, cache_seconds=0.1
+    )
+    with ThreadServer(create_app(settings)) as running:
+        yield {"url": running.url, "store": store, "keys": keys, "folder": folder, "db": db_url}
+
+
+def http(service, tenant: str = "acme") -> httpx.Client:
+    key = service["keys"][tenant]
+    return httpx.Client(base_url=service["url"], headers={"X-API-Key": key}, timeout=30)
+
+
+def one_row() -> list[dict]:
+    X, _ = applicants(5, seed=3)
+    return json.loads(X.head(1).to_json(orient="records"))
+
+
+def run_experiment(service, units: int) -> int:
+    """An A/B experiment where ``units`` customers each get a decision and report whether they
+    converted (the challenger's units convert more often); returns its id."""
+    experiment = service["store"].create_experiment(
+        "acme-credit", [Arm("champion", 50), Arm("challenger", 50)]
+    )
+    rng = np.random.default_rng(0)
+    row = one_row()
+    with http(service) as client:
+        probe = {"rows": row, "unit_id": "probe"}
+        eventually(
+            lambda: (
+                client.post("/v1/projects/acme-credit/predict", json=probe).json().get("experiment")
+            )
+        )
+        for unit in range(units):
+            answer = client.post(
+                "/v1/projects/acme-credit/predict", json={"rows": row, "unit_id": f"c-{unit}"}
+            ).json()
+            converted = float(rng.random() < CONVERSION[answer["alias"]])
+            feedback = {"request_id": answer["request_id"], "outcome": "conversion"}
+            stored = client.post("/v1/feedback", json={**feedback, "value": converted})
+            assert stored.status_code == 200, stored.text
+        client.get("/v1/projects/acme-credit/requests?limit=1")  # flushes the request log
+    return experiment.id
+
+
+def analysis(client: httpx.Client, experiment: int, **params) -> httpx.Response:
+    return client.get(f"/v1/projects/acme-credit/experiments/{experiment}/analysis", params=params)
+
+
+def test_a_better_challenger_ships_over_http_and_from_the_cli(service):
+    experiment = run_experiment(service, units=400)
+    try:
+        with http(service) as client:
+            answer = analysis(client, experiment, primary="conversion", min_units=50)
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+        assert result["decision"] == "ship", result["reason"]
+        assert sum(result["units"].values()) == 400 + 1  # and the probe that saw it start
+        assert result["srm_p_value"] > 0.001
+        (metric,) = result["metrics"]
+        assert set(metric) >= {"name", "arm_values", "lift", "ci_low", "ci_high", "p_value"}
+        assert metric["method"] == "sequential" and 0 < metric["ci_low"] < metric["lift"]
+        assert 0 < metric["diff_ci_low"] < metric["diff"]
+        champion, challenger = metric["arm_values"]["champion"], metric["arm_values"]["challenger"]
+        assert champion < 0.4 < challenger
+
+        options = ["--db-url", service["db"]] if service["db"] else []
+        done = tk(
+            service["folder"].parent,
+            *("experiments", "analyze", str(experiment), "--primary", "conversion"),
+            *("--min-units", "50", "--json", "--workspace", str(service["folder"]), *options),
+        )
+        from_cli = json.loads(done.stdout)
+        assert from_cli["decision"] == "ship"
+        assert from_cli["metrics"][0]["lift"] == pytest.approx(metric["lift"])
+        assert from_cli["units"] == result["units"]
+
+        with http(service) as client:  # not enough units yet for the default minimum
+            waiting = analysis(client, experiment, primary="conversion").json()
+            fixed = analysis(client, experiment, primary="conversion", method="fixed").json()
+        assert waiting["decision"] == "continue" and "1000 needed" in waiting["reason"]
+        fixed_width = fixed["metrics"][0]["ci_high"] - fixed["metrics"][0]["ci_low"]
+        assert fixed_width < metric["ci_high"] - metric["ci_low"]  # peeking costs width
+    finally:
+        service["store"].stop_experiment(experiment)
+
+
+def test_an_experiment_without_exposures_is_invalid_and_never_a_500(service):
+    experiment = service["store"].create_experiment(
+        "acme-credit", [Arm("champion", 50), Arm("challenger", 50)]
+    )
+    try:
+        with http(service) as client:
+            result = analysis(client, experiment.id, primary="conversion").json()
+        assert result["decision"] == "invalid" and "units" in result["reason"]
+        assert result["srm_p_value"] is None
+    finally:
+        service["store"].stop_experiment(experiment.id)
+
+
+def test_another_tenants_experiment_and_bad_queries(service):
+    experiment = service["store"].create_experiment(
+        "acme-credit", [Arm("champion", 1), Arm("challenger", 1)], mode="shadow"
+    )
+    try:
+        with http(service, "globex") as client:
+            hidden = analysis(client, experiment.id, primary="conversion")
+        assert hidden.status_code == 404 and "acme-credit" in hidden.json()["error"]
+        with http(service) as client:
+            unknown = analysis(client, 987654, primary="conversion")
+            sideways = analysis(client, experiment.id, primary="conversion:sideways")
+            missing = analysis(client, experiment.id)
+            shadow = analysis(client, experiment.id, primary="conversion")
+        assert unknown.status_code == 404 and "987654" in unknown.json()["error"]
+        assert sideways.status_code == 422 and "query.primary" in sideways.json()["error"]
+        assert missing.status_code == 422 and "primary" in missing.json()["error"]
+        assert shadow.status_code == 422 and "shadow" in shadow.json()["error"]
+    finally:
+        service["store"].stop_experiment(experiment.id)
+
+    done = tk(
+        service["folder"].parent,
+        *("experiments", "analyze", "987654", "--primary", "conversion"),
+        *("--workspace", str(service["folder"])),
+        *(["--db-url", service["db"]] if service["db"] else []),
+        ok=False,
+    )
+    assert done.returncode != 0 and "no experiment 987654" in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
