@@ -16,8 +16,10 @@ from tailorkit.errors import TailorkitError
 
 def analyze(
     experiment_id: int = typer.Argument(..., help="The experiment's id (`experiments list`)."),
-    primary: str = typer.Option(
-        ..., "--primary", help="Feedback outcome deciding it: NAME[:higher|lower] (is better)."
+    primary: str | None = typer.Option(
+        None,
+        "--primary",
+        help="Feedback outcome deciding it: NAME[:higher|lower] (default: the experiment's plan).",
     ),
     guardrail: list[str] = typer.Option(
         [], "--guardrail", help="Outcome the challenger must not worsen: NAME[:lower|higher]."
@@ -32,7 +34,8 @@ def analyze(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """SRM check, lift with its interval per metric, and the decision: ship, keep, continue or
-    invalid."""
+    invalid. Without --primary the experiment's plan decides: the decision is stored, and an
+    --auto-promote experiment acts on it."""
     from tailorkit.loop.decision import Rule
     from tailorkit.loop.experiment_analysis import parse_metric
     from tailorkit.serve.events import EventStore
@@ -42,14 +45,21 @@ def analyze(
     found = [e for e in store.experiments() if e.id == experiment_id]
     if not found:
         raise TailorkitError(f"no experiment {experiment_id} (see `tailorkit experiments list`)")
-    result = experiment_analysis(
-        store,
-        found[0],
-        primary=parse_metric(primary),
-        guardrails=[parse_metric(g, guardrail=True) for g in guardrail],
-        rule=Rule(min_units=min_units, min_duration_s=min_duration),
-        method=method,
-    )
+    if primary is None:
+        from tailorkit.registry.actors import current_user
+        from tailorkit.serve.experiment_decisions import conclude, planned_analysis
+
+        planned = planned_analysis(store, found[0], method=method)
+        result = conclude(store, found[0], actor=current_user(), result=planned)
+    else:
+        result = experiment_analysis(
+            store,
+            found[0],
+            primary=parse_metric(primary),
+            guardrails=[parse_metric(g, guardrail=True) for g in guardrail],
+            rule=Rule(min_units=min_units, min_duration_s=min_duration),
+            method=method,
+        )
     if as_json:
         out.print(json.dumps(result), markup=False, highlight=False, soft_wrap=True)
         return
@@ -81,3 +91,5 @@ def _print_analysis(result: dict) -> None:
     for warning in result.get("warnings", []):
         out.print(f"warning: {escape(warning)}")
     out.print(f"decision: [bold]{result['decision']}[/bold] — {escape(result['reason'])}")
+    if result.get("action"):
+        out.print(f"action: {result['action']} (`tailorkit experiments list` shows the status)")

@@ -61,6 +61,9 @@ def serve(
     tenant_queued_rows: int = typer.Option(
         50_000, "--tenant-queued-rows", help="Rows one tenant may have waiting (0: no quota)."
     ),
+    decide_every: float = typer.Option(
+        60.0, "--decide-every", min=0, help="Seconds between experiment decisions (0: never)."
+    ),
     request_log_days: int = typer.Option(
         30, "--request-log-days", min=0, help="Days served-request records are kept (0: forever)."
     ),
@@ -91,6 +94,7 @@ def serve(
         tenant_burst=tenant_burst,
         tenant_queued_rows=tenant_queued_rows,
         request_log_days=request_log_days,
+        decide_every_s=decide_every,
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
 
@@ -225,13 +229,32 @@ def experiments_create(
         False, "--shadow", help="First arm answers; the second is scored silently."
     ),
     name: str | None = typer.Option(None, "--name"),
+    primary: str | None = typer.Option(
+        None, "--primary", help="Feedback outcome that decides it: NAME[:higher|lower]."
+    ),
+    guardrail: list[str] = typer.Option([], "--guardrail", help="NAME[:lower|higher], repeat."),
+    min_units: int = typer.Option(1000, "--min-units", help="Units per arm before a ship."),
+    min_duration: float = typer.Option(0.0, "--min-duration", help="Seconds before a ship."),
+    auto_promote: bool = typer.Option(
+        False, "--auto-promote", help="On ship move the champion alias; on a breach stop."
+    ),
     workspace: Path | None = WorkspaceOption,
     db_url: str | None = DbUrlOption,
 ) -> None:
     """Start an experiment: split traffic between aliases by a stable hash of the unit id."""
+    from tailorkit.loop.experiment_analysis import parse_metric
+    from tailorkit.serve.records import ExperimentPlan
+
     arms = [_parse_arm(text, shadow) for text in arm]
+    if primary is None and (guardrail or auto_promote):
+        raise TailorkitError("--guardrail and --auto-promote need --primary OUTCOME")
+    plan = None
+    if primary is not None:
+        for text in (primary, *guardrail):  # a bad NAME:direction fails here, not later
+            parse_metric(text, guardrail=text is not primary)
+        plan = ExperimentPlan(primary, tuple(guardrail), min_units, min_duration, auto_promote)
     experiment = _store(workspace, db_url).create_experiment(
-        project, arms, mode="shadow" if shadow else "split", name=name
+        project, arms, mode="shadow" if shadow else "split", name=name, plan=plan
     )
     _print(json.dumps(experiment.as_dict()))
 

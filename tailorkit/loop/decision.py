@@ -41,6 +41,7 @@ class Guardrail:
 class Decision:
     decision: str
     reason: str
+    guardrail_breached: str | None = None  # the guardrail's name, on a breach
 
 
 def decide(
@@ -69,6 +70,7 @@ def decide(
                 f"guardrail {e.name} breached: challenger {e.treatment_mean:.4g} against "
                 f"champion {e.control_mean:.4g} ({e.method} interval of the difference "
                 f"[{e.diff_ci_low:.3g}, {e.diff_ci_high:.3g}])",
+                guardrail_breached=e.name,
             )
     if primary is None:
         return Decision("invalid", "no feedback for the primary metric yet")

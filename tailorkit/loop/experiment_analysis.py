@@ -115,7 +115,11 @@ def _metric(metric: MetricSpec, e: Estimate, adjusted: dict, names: list[str]) -
 
 
 def _decision(decision: Decision) -> dict:
-    return {"decision": decision.decision, "reason": decision.reason}
+    return {
+        "decision": decision.decision,
+        "reason": decision.reason,
+        "guardrail_breached": decision.guardrail_breached,
+    }
 
 
 def parse_metric(text: str, *, guardrail: bool = False, field: str | None = None) -> MetricSpec:

@@ -64,6 +64,20 @@ class ExperimentRow(ServeBase):
     status: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    plan_json: Mapped[str | None] = mapped_column(Text)  # records.ExperimentPlan
+
+
+class DecisionRow(ServeBase):
+    """One stored decision of an experiment with the analysis that produced it."""
+
+    __tablename__ = "serve_experiment_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(Integer, index=True)
+    decision: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str | None] = mapped_column(String(20))  # promoted / halted, if acted on
+    actor: Mapped[str] = mapped_column(String(100))
+    analysis_json: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ServedRequestRow(ServeBase):

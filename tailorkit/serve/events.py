@@ -57,9 +57,11 @@ from tailorkit.serve.operators import OperatorStore
 from tailorkit.serve.records import (
     Arm,
     Experiment,
+    ExperimentPlan,
     StoredFeedback,
     Tenant,
     check_arms,
+    check_plan,
     unit_hash,
     unit_point,
 )
@@ -104,6 +106,10 @@ class EventStore:
 
     def _read(self) -> AbstractContextManager[Session]:
         return self._database.read()
+
+    def write(self) -> AbstractContextManager[Session]:
+        """A write transaction over the service tables (for ``serve`` modules that own one)."""
+        return self._write()
 
     def read(self) -> AbstractContextManager[Session]:
         """A read-only session, for the serve layer's queries kept in their own modules."""
@@ -213,11 +219,18 @@ class EventStore:
 
     # ------------------------------------------------------------------ experiments
     def create_experiment(
-        self, project: str, arms: list[Arm], *, mode: str = "split", name: str | None = None
+        self,
+        project: str,
+        arms: list[Arm],
+        *,
+        mode: str = "split",
+        name: str | None = None,
+        plan: ExperimentPlan | None = None,
     ) -> Experiment:
-        """Start an experiment; a project runs at most one at a time."""
+        """Start an experiment (with the ``plan`` that decides it); one per project at a time."""
         self.registry.solution_of(project)
         check_arms(arms, mode)
+        check_plan(plan, arms, mode)
         known = self.registry.aliases(project)
         for arm in arms:
             if arm.alias not in known:
@@ -245,18 +258,20 @@ class EventStore:
                 arms_json=json.dumps([{"alias": a.alias, "weight": a.weight} for a in arms]),
                 status="running",
                 created_at=_now(),
+                plan_json=json.dumps(plan.as_dict()) if plan else None,
             )
             session.add(row)
             session.flush()
             return _experiment(row)
 
-    def stop_experiment(self, experiment_id: int) -> Experiment:
+    def stop_experiment(self, experiment_id: int, status: str = "stopped") -> Experiment:
+        """End a running experiment as ``stopped`` (by a person), ``shipped`` or ``halted``."""
         with self._write() as session:
             row = session.get(ExperimentRow, experiment_id)
             if row is None:
                 raise RegistryError(f"no experiment {experiment_id}")
             if row.status == "running":
-                row.status, row.stopped_at = "stopped", _now()
+                row.status, row.stopped_at = status, _now()
             return _experiment(row)
 
     def experiments(
@@ -449,7 +464,15 @@ def _experiment(row: ExperimentRow) -> Experiment:
         status=row.status,
         created_at=_aware(row.created_at),
         stopped_at=_aware(row.stopped_at) if row.stopped_at else None,
+        plan=_plan(row.plan_json),
     )
+
+
+def _plan(text: str | None) -> ExperimentPlan | None:
+    if not text:
+        return None
+    plan = json.loads(text)
+    return ExperimentPlan(**{**plan, "guardrails": tuple(plan["guardrails"])})
 
 
 def _now() -> datetime:

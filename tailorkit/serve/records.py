@@ -38,6 +38,22 @@ class Arm:
 
 
 @dataclass(frozen=True)
+class ExperimentPlan:
+    """What decides an experiment, fixed at its creation: the primary outcome and guardrails
+    (``NAME[:higher|lower]``), the minimum units per arm and duration, and whether a ``ship``
+    moves the champion's alias (and a breached guardrail ends the experiment) on its own."""
+
+    primary: str
+    guardrails: tuple[str, ...] = ()
+    min_units: int = 1_000
+    min_duration_s: float = 0.0
+    auto_promote: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "guardrails": list(self.guardrails)}
+
+
+@dataclass(frozen=True)
 class Experiment:
     id: int
     project: str
@@ -47,6 +63,7 @@ class Experiment:
     status: str
     created_at: datetime
     stopped_at: datetime | None
+    plan: ExperimentPlan | None = None
 
     def assign(self, unit_id: str) -> Arm:
         """The arm of ``unit_id``: a stable hash, so the same unit always gets the same arm."""
@@ -71,6 +88,7 @@ class Experiment:
             "status": self.status,
             "created_at": self.created_at.isoformat(),
             "stopped_at": self.stopped_at.isoformat() if self.stopped_at else None,
+            "plan": self.plan.as_dict() if self.plan else None,
         }
 
 
@@ -97,3 +115,14 @@ def check_arms(arms: list[Arm], mode: str) -> None:
         raise TailorkitError("a shadow experiment has two arms: the live alias, then the shadow")
     if mode == "split" and any(not a.weight > 0 for a in arms):
         raise TailorkitError("every arm of a split experiment needs a weight above 0")
+
+
+def check_plan(plan: ExperimentPlan | None, arms: list[Arm], mode: str) -> None:
+    if plan is None:
+        return
+    if not plan.primary.strip():
+        raise TailorkitError("--primary: name the feedback outcome that decides the experiment")
+    if plan.min_units < 2 or plan.min_duration_s < 0:
+        raise TailorkitError("--min-units must be at least 2 and --min-duration at least 0")
+    if plan.auto_promote and (mode != "split" or len(arms) != 2):
+        raise TailorkitError("--auto-promote needs a split experiment of two arms")

@@ -17,13 +17,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import Request
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tailorkit.errors import DatabaseUnavailable, RegistryError
 from tailorkit.registry import Registry
 from tailorkit.registry.redaction import without_paths
 from tailorkit.serve.errors import ServiceError
 from tailorkit.serve.events import EventStore, Experiment, RequestLogWriter, Tenant
+from tailorkit.serve.experiment_decisions import decide_forever
 from tailorkit.serve.limits import TenantLimits
 from tailorkit.serve.operators import Operator
 from tailorkit.serve.request_retention import sweep_forever
@@ -89,6 +90,25 @@ class Service:
             buckets=LATENCY_BUCKETS,
             registry=self.metrics,
         )
+        experiment = ("project", "experiment")
+        self.experiment_units = Gauge(
+            "tailorkit_experiment_units",
+            "Units assigned per arm of a running experiment.",
+            (*experiment, "arm"),
+            registry=self.metrics,
+        )
+        self.experiment_srm = Gauge(
+            "tailorkit_experiment_srm_p_value",
+            "Sample-ratio-mismatch p-value of a running experiment.",
+            experiment,
+            registry=self.metrics,
+        )
+        self.experiment_lift = Gauge(
+            "tailorkit_experiment_primary_lift",
+            "Relative lift of the challenger on the primary metric.",
+            experiment,
+            registry=self.metrics,
+        )
         self.batch_rows = Histogram(
             "tailorkit_batch_rows",
             "Rows per model call (micro-batching).",
@@ -106,6 +126,12 @@ class Service:
                     self.store.delete_expired_requests, self.settings.request_log_days, self.run_io
                 )
             )
+        if self.settings.decide_every_s > 0:
+            self.spawn(
+                decide_forever(
+                    self.store, self.settings.decide_every_s, self.run_io, self._experiment_gauges
+                )
+            )
         if self.settings.preload:
             try:
                 routes = await self.run_io(self._startup_routes)
@@ -114,6 +140,16 @@ class Service:
                 routes = []
             await self.pool.preload(routes)
         self.started = True
+
+    def _experiment_gauges(self, experiment: Experiment, result: dict) -> None:
+        labels = (experiment.project, str(experiment.id))
+        for arm, units in result["units"].items():
+            self.experiment_units.labels(*labels, arm).set(units)
+        if result["srm_p_value"] is not None:
+            self.experiment_srm.labels(*labels).set(result["srm_p_value"])
+        primary = [m for m in result["metrics"] if m["role"] == "primary"]
+        if primary:
+            self.experiment_lift.labels(*labels).set(primary[0]["lift"])
 
     async def stop(self) -> None:
         for task in list(self.background):

@@ -25,3 +25,4 @@ class ServiceSettings:
     log_flush_interval: float = 0.05
     cache_seconds: float = 2.0
     request_log_days: int = 30  # served-request records kept this long (0: forever)
+    decide_every_s: float = 60.0  # analyse experiments that have a plan this often (0: never)

@@ -13,6 +13,8 @@ import pytest
 from tailorkit.registry import Registry
 from tailorkit.serve.app import ServiceSettings, create_app
 from tailorkit.serve.events import Arm, EventStore
+from tailorkit.serve.experiment_decisions import decisions
+from tailorkit.serve.records import ExperimentPlan
 from tests.conftest import tk
 from tests.serving_helpers import ThreadServer, applicants, eventually, fit_credit_model
 
@@ -37,12 +39,20 @@ def service(request, tmp_path_factory, model):
         registry.set_alias("acme-credit", alias, version)
     store = EventStore(registry)
     keys = {name: store.create_tenant(name) for name in ("acme", "globex")}
+    operator = store.operators.create("ops")
     store.grant("acme", "acme-credit")
     settings = ServiceSettings(
-        workspace=folder, db_url=db_url, poll_interval=0.2, cache_seconds=0.1
+        workspace=folder, db_url=db_url, poll_interval=0.2, cache_seconds=0.1, decide_every_s=0.5
     )
     with ThreadServer(create_app(settings)) as running:
-        yield {"url": running.url, "store": store, "keys": keys, "folder": folder, "db": db_url}
+        yield {
+            "url": running.url,
+            "store": store,
+            "keys": keys,
+            "folder": folder,
+            "db": db_url,
+            "operator": operator,
+        }
 
 
 def http(service, tenant: str = "acme") -> httpx.Client:
@@ -55,12 +65,14 @@ def one_row() -> list[dict]:
     return json.loads(X.head(1).to_json(orient="records"))
 
 
-def run_experiment(service, units: int) -> int:
+def run_experiment(service, units: int, plan: ExperimentPlan | None = None, rates=None) -> int:
     """An A/B experiment where ``units`` customers each get a decision and report whether they
-    converted (the challenger's units convert more often); returns its id."""
+    converted (the challenger's units convert more often) and, with ``rates``, each outcome
+    named there at its rate per arm; returns its id."""
     experiment = service["store"].create_experiment(
-        "acme-credit", [Arm("champion", 50), Arm("challenger", 50)]
+        "acme-credit", [Arm("champion", 50), Arm("challenger", 50)], plan=plan
     )
+    rates = {"conversion": CONVERSION, **(rates or {})}
     rng = np.random.default_rng(0)
     row = one_row()
     with http(service) as client:
@@ -74,10 +86,11 @@ def run_experiment(service, units: int) -> int:
             answer = client.post(
                 "/v1/projects/acme-credit/predict", json={"rows": row, "unit_id": f"c-{unit}"}
             ).json()
-            converted = float(rng.random() < CONVERSION[answer["alias"]])
-            feedback = {"request_id": answer["request_id"], "outcome": "conversion"}
-            stored = client.post("/v1/feedback", json={**feedback, "value": converted})
-            assert stored.status_code == 200, stored.text
+            for outcome, rate in rates.items():
+                happened = float(rng.random() < rate[answer["alias"]])
+                feedback = {"request_id": answer["request_id"], "outcome": outcome}
+                stored = client.post("/v1/feedback", json={**feedback, "value": happened})
+                assert stored.status_code == 200, stored.text
         client.get("/v1/projects/acme-credit/requests?limit=1")  # flushes the request log
     return experiment.id
 
@@ -166,3 +179,98 @@ def test_another_tenants_experiment_and_bad_queries(service):
     )
     assert done.returncode != 0 and "no experiment 987654" in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+def status_of(service, experiment: int) -> str:
+    return next(e.status for e in service["store"].experiments() if e.id == experiment)
+
+
+def test_auto_promote_moves_the_champion_with_an_audit_record_and_ends_the_experiment(service):
+    registry: Registry = service["store"].registry
+    challenger = registry.resolve("acme-credit@challenger").version
+    plan = ExperimentPlan("conversion", min_units=50, auto_promote=True)
+    experiment = run_experiment(service, units=300, plan=plan)
+    try:
+        eventually(lambda: status_of(service, experiment) == "shipped", timeout=60)
+        assert registry.resolve("acme-credit@champion").version == challenger
+        (move,) = [
+            e for e in registry.audit_log("acme-credit")
+            if e["alias"] == "champion" and e["reason"].startswith(f"experiment {experiment}:")
+        ]  # fmt: skip
+        assert "lift +" in move["reason"] and "[+" in move["reason"], move
+        assert move["actor"] == "serve"
+        stored = decisions(service["store"], experiment)
+        assert stored[-1]["decision"] == "ship" and stored[-1]["action"] == "promoted"
+        assert stored[-1]["analysis"]["metrics"][0]["name"] == "conversion"
+        with http(service) as client:  # the swapped champion answers every unit, no experiment
+            answer = eventually(
+                lambda: (
+                    a := client.post(
+                        "/v1/projects/acme-credit/predict", json={"rows": one_row(), "unit_id": "z"}
+                    ).json()
+                ) and a["model_version"] == challenger and a,
+                timeout=30,
+            )  # fmt: skip
+            assert answer["alias"] == "champion" and answer.get("experiment") is None
+            metrics = client.get("/metrics", headers={"X-API-Key": service["operator"]}).text
+        assert f'tailorkit_experiment_units{{arm="challenger",experiment="{experiment}"' in metrics
+        assert "tailorkit_experiment_primary_lift" in metrics
+    finally:
+        service["store"].stop_experiment(experiment)
+
+
+def test_a_breached_guardrail_halts_the_experiment_and_the_champion_serves_all(service):
+    registry: Registry = service["store"].registry
+    champion = registry.resolve("acme-credit@champion").version
+    plan = ExperimentPlan("conversion", ("complaint",), min_units=10_000, auto_promote=True)
+    complaints = {"complaint": {"champion": 0.02, "challenger": 0.6}}
+    experiment = run_experiment(service, units=200, plan=plan, rates=complaints)
+    try:
+        eventually(lambda: status_of(service, experiment) == "halted", timeout=60)
+        assert registry.resolve("acme-credit@champion").version == champion  # nothing moved
+        last = decisions(service["store"], experiment)[-1]
+        assert last["action"] == "halted" and "guardrail complaint" in last["analysis"]["reason"]
+        with http(service) as client:
+            aliases = {
+                client.post(
+                    "/v1/projects/acme-credit/predict", json={"rows": one_row(), "unit_id": f"u{i}"}
+                ).json()["alias"]
+                for i in range(20)
+            }
+        assert aliases == {"champion"}
+    finally:
+        service["store"].stop_experiment(experiment)
+
+
+def test_experiments_create_takes_the_plan_and_analyze_uses_it(service):
+    options = ["--workspace", str(service["folder"])]
+    options += ["--db-url", service["db"]] if service["db"] else []
+    bad = tk(
+        service["folder"].parent,
+        *("experiments", "create", "acme-credit", "--arm", "champion=1", "--arm", "challenger=1"),
+        *("--guardrail", "complaint", *options),
+        ok=False,
+    )
+    assert bad.returncode != 0 and "--primary" in bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stderr
+    made = tk(
+        service["folder"].parent,
+        *("experiments", "create", "acme-credit", "--arm", "champion=1", "--arm", "challenger=1"),
+        *("--primary", "conversion", "--guardrail", "complaint", "--min-units", "20", *options),
+    )
+    created = json.loads(made.stdout)
+    try:
+        assert created["plan"] == {
+            "primary": "conversion", "guardrails": ["complaint"], "min_units": 20,
+            "min_duration_s": 0.0, "auto_promote": False,
+        }  # fmt: skip
+        done = tk(
+            service["folder"].parent,
+            *("experiments", "analyze", str(created["id"]), "--json", *options),
+        )
+        result = json.loads(done.stdout)
+        assert result["decision"] == "invalid" and result["action"] is None
+        actors = {d["actor"] for d in decisions(service["store"], created["id"])}
+        assert actors - {"serve"}, actors  # the CLI's analysis is stored under its user
+    finally:
+        service["store"].stop_experiment(created["id"])

@@ -12,6 +12,7 @@ from tailorkit.loop.experiment_analysis import parse_metric
 from tailorkit.serve import experiment_data as data
 from tailorkit.serve.dependencies import CallerDep, ProjectDep
 from tailorkit.serve.errors import ServiceError
+from tailorkit.serve.experiment_decisions import planned_analysis
 from tailorkit.serve.responses import answer
 from tailorkit.serve.schemas import AUTHENTICATED, WITH_PROJECT, error_responses
 
@@ -40,7 +41,9 @@ async def experiment_analysis(
     experiment_id: int,
     request: Request,
     caller: CallerDep,
-    primary: Annotated[str, Query(description="Feedback outcome: NAME[:higher|lower]")],
+    primary: Annotated[
+        str | None, Query(description="NAME[:higher|lower]; default: the experiment's plan")
+    ] = None,
     guardrail: Annotated[list[str], Query(description="NAME[:lower|higher], repeat")] = [],  # noqa: B006
     method: Annotated[Literal["sequential", "fixed"], Query()] = "sequential",
     min_units: Annotated[int, Query(ge=2, le=10**9)] = 1000,
@@ -51,7 +54,7 @@ async def experiment_analysis(
     service = caller.service
     await service.check_project(caller.tenant, project, request)
     metrics = [
-        parse_metric(primary, field="query.primary"),
+        *([parse_metric(primary, field="query.primary")] if primary else []),
         *(parse_metric(g, guardrail=True, field="query.guardrail") for g in guardrail),
     ]
     rule = Rule(min_units=min_units, min_duration_s=min_duration)
@@ -60,6 +63,8 @@ async def experiment_analysis(
         found = [e for e in service.store.experiments(project) if e.id == experiment_id]
         if not found:
             raise ServiceError(404, f"no experiment {experiment_id} in project '{project}'")
+        if primary is None:  # the plan's metrics and rule (read only: GET stores nothing)
+            return planned_analysis(service.store, found[0], method=method)
         return data.experiment_analysis(
             service.store,
             found[0],
