@@ -24,12 +24,14 @@ PROJECT = "acme-credit"
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_SETPCAP = 24, 1, 8
 
 
-def make_workspace(folder: Path, model: Path, url: str | None = None) -> tuple[Path, str]:
+def make_workspace(
+    folder: Path, model: Path, url: str | None = None, family: str = "lightgbm"
+) -> tuple[Path, str]:
     """A workspace serving ``model`` as acme-credit@champion to tenant acme; returns its key.
     Every connection is closed afterwards (SQLite then removes its -wal and -shm files)."""
     registry = Registry(folder, url=url)
     registry.ensure_project(PROJECT, "credit_risk")
-    version = registry.register_model(PROJECT, model, family="lightgbm").version
+    version = registry.register_model(PROJECT, model, family=family).version
     registry.set_alias(PROJECT, "champion", version)
     store = EventStore(registry)
     key = store.create_tenant("acme")

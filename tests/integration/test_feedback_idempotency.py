@@ -18,28 +18,15 @@ from tailorkit.registry import Registry
 from tailorkit.serve.app import ServiceSettings, create_app
 from tailorkit.serve.event_tables import FeedbackRow, ServeBase, ServedRequestRow
 from tailorkit.serve.events import EventStore
+from tests.fault_helpers import PROJECT, make_workspace
 from tests.serving_helpers import ThreadServer, applicants, fit_credit_model
 
-PROJECT = "acme-credit"
 NEW_FEEDBACK_COLUMNS = {"idempotency_key", "body_digest"}
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     return fit_credit_model(tmp_path_factory.mktemp("model"), "logistic")
-
-
-def serving_workspace(workspace: Path, model: Path, url: str | None = None) -> str:
-    """A workspace whose project acme owns; returns acme's key."""
-    registry = Registry(workspace, url=url)
-    registry.ensure_project(PROJECT, "credit_risk")
-    version = registry.register_model(PROJECT, model, family="logistic").version
-    registry.set_alias(PROJECT, "champion", version)
-    store = EventStore(registry)
-    key = store.create_tenant("acme")
-    store.grant("acme", PROJECT)
-    store.close()
-    return key
 
 
 def served(workspace: Path, key: str, url: str | None = None):
@@ -104,7 +91,7 @@ def check_retries_store_one_event(http: httpx.Client, store: EventStore) -> None
 
 def test_retried_feedback_is_stored_once(tmp_path, model):
     workspace = tmp_path / ".tailorkit"
-    key = serving_workspace(workspace, model)
+    _, key = make_workspace(workspace, model, family="logistic")
     server, client = served(workspace, key)
     store = EventStore(Registry(workspace))
     with server, client() as http:
@@ -113,7 +100,7 @@ def test_retried_feedback_is_stored_once(tmp_path, model):
 
 def test_a_bad_idempotency_key_is_a_422_naming_the_header(tmp_path, model):
     workspace = tmp_path / ".tailorkit"
-    key = serving_workspace(workspace, model)
+    _, key = make_workspace(workspace, model, family="logistic")
     server, client = served(workspace, key)
     with server, client() as http:
         body = {"request_id": predicted_request(http), "outcome": "default"}
@@ -129,7 +116,7 @@ def test_a_bad_idempotency_key_is_a_422_naming_the_header(tmp_path, model):
 def test_retried_feedback_is_stored_once_on_postgresql(postgres_url, tmp_path, model):
     url = postgres_url.replace("/tailorkit?", "/concurrency?")
     workspace = tmp_path / ".tailorkit"
-    key = serving_workspace(workspace, model, url)
+    _, key = make_workspace(workspace, model, url, family="logistic")
     server, client = served(workspace, key, url)
     store = EventStore(Registry(workspace, url=url))
     with server, client() as http:
