@@ -49,10 +49,17 @@ def planned_analysis(store, experiment: Experiment, *, method: str = "sequential
     )
 
 
-def conclude(store, experiment: Experiment, *, actor: str, result: dict | None = None) -> dict:
+def conclude(
+    store,
+    experiment: Experiment,
+    *,
+    actor: str,
+    result: dict | None = None,
+    only_changes: bool = False,
+) -> dict:
     """Analyse ``experiment`` by its plan (or take ``result``), act if it auto-promotes, and
-    store the decision; returns the analysis with ``action`` (``promoted``, ``halted`` or
-    None)."""
+    store the decision (``only_changes``: unless it repeats the last stored one); returns the
+    analysis with ``action`` (``promoted``, ``halted`` or None)."""
     result = result if result is not None else planned_analysis(store, experiment)
     action = None
     plan = experiment.plan
@@ -65,6 +72,15 @@ def conclude(store, experiment: Experiment, *, actor: str, result: dict | None =
             log.warning("experiment %d halted: %s", experiment.id, result["reason"])
     result = {**result, "action": action}
     with store.write() as session:
+        if only_changes and action is None:
+            last = session.scalar(
+                select(DecisionRow.decision)
+                .where(DecisionRow.experiment_id == experiment.id)
+                .order_by(DecisionRow.id.desc())
+                .limit(1)
+            )
+            if last == result["decision"]:
+                return result
         session.add(
             DecisionRow(
                 experiment_id=experiment.id,
@@ -130,7 +146,9 @@ async def decide_forever(
                     continue
                 try:
                     result = await run_io(
-                        functools.partial(conclude, actor="serve"), store, experiment
+                        functools.partial(conclude, actor="serve", only_changes=True),
+                        store,
+                        experiment,
                     )
                 except TailorkitError as error:
                     log.warning("experiment %d not analysed: %s", experiment.id, error)

@@ -201,6 +201,8 @@ def test_auto_promote_moves_the_champion_with_an_audit_record_and_ends_the_exper
         assert move["actor"] == "serve"
         stored = decisions(service["store"], experiment)
         assert stored[-1]["decision"] == "ship" and stored[-1]["action"] == "promoted"
+        kinds = [d["decision"] for d in stored]  # the loop stores changes, not every look
+        assert all(a != b for a, b in zip(kinds, kinds[1:], strict=False)), kinds
         assert stored[-1]["analysis"]["metrics"][0]["name"] == "conversion"
         with http(service) as client:  # the swapped champion answers every unit, no experiment
             answer = eventually(
