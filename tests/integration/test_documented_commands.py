@@ -51,7 +51,7 @@ DOCS = {
     "docs/maintenance.md": ("maintenance", False),
     "docs/diagnosis.md": ("diagnosis", False),
 }
-NO_COMMANDS = {"docs/architecture.md"}
+NO_COMMANDS = {"docs/architecture.md", "docs/security.md"}
 PYTHON_BLOCKS = {"docs/maintenance.md"}
 
 SKIP = {  # how a line starts -> why CI cannot run it
