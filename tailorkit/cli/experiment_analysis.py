@@ -19,7 +19,8 @@ def analyze(
     primary: str | None = typer.Option(
         None,
         "--primary",
-        help="Feedback outcome deciding it: NAME[:higher|lower] (default: the experiment's plan).",
+        help="Metric deciding it: OUTCOME, NUM/DEN, ctr@K or hit_rate@K, each [:higher|lower] "
+        "(default: the experiment's plan).",
     ),
     guardrail: list[str] = typer.Option(
         [], "--guardrail", help="Outcome the challenger must not worsen: NAME[:lower|higher]."

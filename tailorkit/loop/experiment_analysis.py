@@ -7,8 +7,9 @@ The first arm is the champion (control); every other arm is compared with it. Th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -17,25 +18,50 @@ from tailorkit.evaluate.experiment_stats import (
     ExperimentDataError,
     benjamini_hochberg,
     compare,
+    compare_ratio,
+    cuped,
     srm_p_value,
 )
 from tailorkit.loop.decision import Decision, Guardrail, Rule, decide
 
+OUTCOME_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # as feedback's `outcome`
+RANKED = re.compile(r"^(ctr|hit_rate)@([1-9][0-9]{0,3})$")
+CLICK = "click"  # the feedback outcome whose `label` is the clicked item, for ctr@k / hit_rate@k
+
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A feedback outcome read as a metric."""
+    """A metric read from feedback, per assignment unit. ``kind``:
+
+    - ``outcome``: the feedback outcome ``name``'s value (0/1: converted; a number: revenue);
+    - ``ratio``: ``numerator/denominator``, two outcomes summed per unit (clicks per
+      impression), compared with the delta method;
+    - ``ctr`` (``ctr@k``): clicked items among the top k shown per recommend answer, over the
+      items shown; ``hit_rate`` (``hit_rate@k``): answers with a click in their top k, over the
+      answers. A click is feedback ``click`` whose ``label`` is the item id.
+    """
 
     name: str
     higher_is_better: bool = True
     guardrail: bool = False
+    kind: str = "outcome"
+    numerator: str | None = None  # ratio: its two outcomes
+    denominator: str | None = None
+    k: int | None = None  # ctr / hit_rate
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """The feedback outcomes this metric reads."""
+        if self.kind == "ratio":
+            return (self.numerator, self.denominator)
+        return (CLICK,) if self.kind in ("ctr", "hit_rate") else (self.name,)
 
 
 def analyze(
     *,
     arms: Sequence[tuple[str, float]],
     units: Mapping[str, int],
-    values: Mapping[str, Mapping[str, np.ndarray]],
+    values: Mapping[str, Mapping[str, np.ndarray | tuple[np.ndarray, np.ndarray]]],
     binary: Mapping[str, bool],
     primary: MetricSpec,
     guardrails: Sequence[MetricSpec] = (),
@@ -43,9 +69,11 @@ def analyze(
     duration_s: float = 0.0,
     method: str = "sequential",
     alpha: float = 0.05,
+    covariates: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> dict:
     """``arms``: (alias, weight), champion first; ``units``: units assigned per arm;
-    ``values[arm][metric]``: one value per unit."""
+    ``values[arm][metric]``: one value per unit, or (numerators, denominators) per unit for a
+    ratio metric; ``covariates[arm][metric]``: a pre-period value per unit, for CUPED."""
     names = [alias for alias, _ in arms]
     counts = [int(units.get(a, 0)) for a in names]
     result: dict = {"units": dict(zip(names, counts, strict=True)), "method": method}
@@ -60,27 +88,29 @@ def analyze(
     if min(counts) < 2:
         reason = f"an arm has fewer than 2 units yet (units per arm: {counts})"
         return {**result, **_decision(Decision("invalid", reason))}
-    control, treatment = names
     estimates: dict[str, Estimate] = {}
+    cuped_fits: dict[str, dict] = {}
     for metric in (primary, *guardrails):
-        try:
-            estimates[metric.name] = compare(
-                metric.name,
-                values[control][metric.name],
-                values[treatment][metric.name],
-                binary=binary[metric.name],
-                method=method,
-                alpha=alpha,
-                planned_units=2 * rule.min_units,  # fixed in advance: the sequence stays valid
-            )
+        pair = [values[arm][metric.name] for arm in names]
+        covariate = [(covariates or {}).get(arm, {}).get(metric.name) for arm in names]
+        options = {"method": method, "alpha": alpha, "planned_units": 2 * rule.min_units}
+        try:  # planned_units is fixed in advance: the sequence stays valid at every look
+            estimate, fit = _compare(metric.name, pair, covariate, binary.get(metric.name), options)
         except ExperimentDataError as error:
             result.setdefault("warnings", []).append(str(error))
+            continue
+        estimates[metric.name] = estimate
+        if fit is not None:
+            cuped_fits[metric.name] = fit
     tested = [m for m in (primary, *guardrails) if m.name in estimates and not m.guardrail]
     bh = benjamini_hochberg([estimates[m.name].p_value for m in tested], alpha)
     adjusted = dict(zip([m.name for m in tested], bh, strict=True))
     for metric in (primary, *guardrails):
         if metric.name in estimates:
-            result["metrics"].append(_metric(metric, estimates[metric.name], adjusted, names))
+            entry = _metric(metric, estimates[metric.name], adjusted, names)
+            if metric.name in cuped_fits:
+                entry["cuped"] = cuped_fits[metric.name]
+            result["metrics"].append(entry)
     decision = decide(
         estimates.get(primary.name),
         units=counts,
@@ -94,6 +124,41 @@ def analyze(
         ],
     )
     return {**result, **_decision(decision)}
+
+
+def _compare(
+    name: str, pair: list, covariate: list, binary: bool | None, settings: dict
+) -> tuple[Estimate, dict | None]:
+    """One metric's estimate: a ratio by the delta method; otherwise per-unit values, adjusted
+    by CUPED where each arm has a varying pre-period covariate (then no longer 0/1)."""
+    if isinstance(pair[0], tuple):
+        return compare_ratio(name, *pair, **settings), None
+    fit = _cuped(pair, covariate)
+    if fit is None:
+        return compare(name, *pair, binary=bool(binary), **settings), None
+    adjusted, details = fit
+    estimate = compare(name, *adjusted, binary=False, **settings)
+    return replace(estimate, method=f"{estimate.method}+cuped"), details
+
+
+def _cuped(pair: list[np.ndarray], covariate: list) -> tuple[list[np.ndarray], dict] | None:
+    """Both arms' values adjusted by their pre-period covariate (theta fitted on the arms
+    pooled), with the fit; None without a covariate that varies."""
+    if any(c is None for c in covariate):
+        return None
+    pooled = np.concatenate(covariate)
+    if len(pooled) != sum(len(v) for v in pair) or np.ptp(pooled) == 0:
+        return None
+    adjusted, theta = cuped(np.concatenate(pair), pooled)
+    split = np.split(adjusted, [len(pair[0])])
+    before = sum(float(v.var()) * len(v) for v in pair)  # within the arms: no effect in it
+    after = sum(float(v.var()) * len(v) for v in split)
+    fit = {
+        "theta": theta,
+        "covariate_units": int((pooled != 0).sum()),
+        "variance_reduction": 0.0 if before == 0 else 1 - after / before,
+    }
+    return split, fit
 
 
 def _metric(metric: MetricSpec, e: Estimate, adjusted: dict, names: list[str]) -> dict:
@@ -123,9 +188,10 @@ def _decision(decision: Decision) -> dict:
 
 
 def parse_metric(text: str, *, guardrail: bool = False, field: str | None = None) -> MetricSpec:
-    """``NAME``, ``NAME:higher`` or ``NAME:lower`` (which direction is better). A primary metric
-    is higher-is-better and a guardrail lower-is-better (errors, losses) unless told; ``field``
-    names the option or query field in errors."""
+    """``NAME``, ``NUMERATOR/DENOMINATOR``, ``ctr@K`` or ``hit_rate@K``, each optionally with
+    ``:higher`` or ``:lower`` (which direction is better). A primary metric is higher-is-better
+    and a guardrail lower-is-better (errors, losses) unless told; ``field`` names the option or
+    query field in errors."""
     name, _, direction = text.partition(":")
     name, direction = name.strip(), direction.strip().lower()
     option = field or ("--guardrail" if guardrail else "--primary")
@@ -136,4 +202,15 @@ def parse_metric(text: str, *, guardrail: bool = False, field: str | None = None
             f"{option} {text!r}: the direction after ':' must be 'higher' or 'lower' (is better)"
         )
     higher = direction == "higher" if direction else not guardrail
-    return MetricSpec(name, higher_is_better=higher, guardrail=guardrail)
+    spec = MetricSpec(name, higher_is_better=higher, guardrail=guardrail)
+    ranked, parts = RANKED.match(name), name.split("/")
+    if ranked:
+        return replace(spec, kind=ranked.group(1), k=int(ranked.group(2)))
+    if len(parts) == 2 and all(OUTCOME_NAME.match(p) for p in parts):
+        return replace(spec, kind="ratio", numerator=parts[0], denominator=parts[1])
+    if not OUTCOME_NAME.match(name):
+        raise ExperimentDataError(
+            f"{option} {text!r}: a metric is a feedback outcome (lowercase letters, digits, _), "
+            "NUMERATOR/DENOMINATOR, ctr@K or hit_rate@K"
+        )
+    return spec
