@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from tailorkit.errors import TailorkitError
 from tailorkit.loop.decision import Rule
@@ -38,12 +38,16 @@ class ExperimentData:
     feedback_events: dict[str, int]  # per outcome, every arm
 
 
-def experiment_data(store, experiment_id: int, outcomes: list[str]) -> ExperimentData:
-    """Per arm, the units and their value of each of ``outcomes`` (an ``EventStore``'s data)."""
+def experiment_data(
+    store, experiment_id: int, outcomes: list[str], until: datetime | None = None
+) -> ExperimentData:
+    """Per arm, the units and their value of each of ``outcomes`` (an ``EventStore``'s data);
+    with ``until``, as they stood then: units first seen and feedback received by that time."""
     with store.read() as session:
         assigned = session.execute(
             select(AssignmentRow.arm, AssignmentRow.unit_hash)
             .where(AssignmentRow.experiment_id == experiment_id)
+            .where(AssignmentRow.first_seen_at <= until if until else true())
             .order_by(AssignmentRow.id)
         ).all()
         events = session.execute(
@@ -53,6 +57,7 @@ def experiment_data(store, experiment_id: int, outcomes: list[str]) -> Experimen
                 ServedRequestRow.experiment_id == experiment_id,
                 FeedbackRow.outcome.in_(outcomes),
             )
+            .where(FeedbackRow.received_at <= until if until else true())
         ).all()
     per_unit: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for unit, outcome, value in events:
@@ -81,15 +86,18 @@ def experiment_analysis(
     guardrails: list[MetricSpec],
     rule: Rule,
     method: str = "sequential",
+    until: datetime | None = None,
 ) -> dict:
-    """The analysis of ``experiment`` on its data so far (``loop.experiment_analysis``)."""
+    """The analysis of ``experiment`` on its data so far (``loop.experiment_analysis``), or on
+    its data as it stood at ``until``."""
     if experiment.mode == "shadow":
         raise TailorkitError(
             f"experiment {experiment.id} is a shadow comparison: every unit sees the champion, "
             "so there is no A/B result to analyse"
         )
-    data = experiment_data(store, experiment.id, [primary.name, *(g.name for g in guardrails)])
-    end = experiment.stopped_at or datetime.now(timezone.utc)
+    outcomes = [primary.name, *(g.name for g in guardrails)]
+    data = experiment_data(store, experiment.id, outcomes, until)
+    end = until or experiment.stopped_at or datetime.now(timezone.utc)
     result = analyze(
         arms=[(a.alias, a.weight) for a in experiment.arms],
         units={arm: len(d.units) for arm, d in data.arms.items()},
