@@ -1,4 +1,5 @@
-"""``tailorkit experiments analyze``: read an experiment's result and its decision."""
+"""``tailorkit experiments analyze`` and ``report``: read an experiment's result and its
+decision, in the terminal or as an HTML report."""
 
 from __future__ import annotations
 
@@ -13,23 +14,28 @@ from tailorkit.cli.common import DbUrlOption, WorkspaceOption, registry_of
 from tailorkit.console import out
 from tailorkit.errors import TailorkitError
 
+ExperimentArgument = typer.Argument(..., help="The experiment's id (`experiments list`).")
+PrimaryOption = typer.Option(
+    None,
+    "--primary",
+    help="Metric deciding it: OUTCOME, NUM/DEN, ctr@K or hit_rate@K, each [:higher|lower] "
+    "(default: the experiment's plan).",
+)
+GuardrailOption = typer.Option(
+    [], "--guardrail", help="Metric the challenger must not worsen (as --primary; lower is better)."
+)
+MethodOption = typer.Option("sequential", "--method", help="sequential (peeking-safe) or fixed.")
+MinUnitsOption = typer.Option(1000, "--min-units", min=2, help="Units per arm before ship.")
+MinDurationOption = typer.Option(0.0, "--min-duration", min=0, help="Seconds before ship.")
+
 
 def analyze(
-    experiment_id: int = typer.Argument(..., help="The experiment's id (`experiments list`)."),
-    primary: str | None = typer.Option(
-        None,
-        "--primary",
-        help="Metric deciding it: OUTCOME, NUM/DEN, ctr@K or hit_rate@K, each [:higher|lower] "
-        "(default: the experiment's plan).",
-    ),
-    guardrail: list[str] = typer.Option(
-        [], "--guardrail", help="Outcome the challenger must not worsen: NAME[:lower|higher]."
-    ),
-    method: str = typer.Option(
-        "sequential", "--method", help="sequential (peeking-safe) or fixed."
-    ),
-    min_units: int = typer.Option(1000, "--min-units", min=2, help="Units per arm before ship."),
-    min_duration: float = typer.Option(0.0, "--min-duration", min=0, help="Seconds before ship."),
+    experiment_id: int = ExperimentArgument,
+    primary: str | None = PrimaryOption,
+    guardrail: list[str] = GuardrailOption,
+    method: str = MethodOption,
+    min_units: int = MinUnitsOption,
+    min_duration: float = MinDurationOption,
     workspace: Path | None = WorkspaceOption,
     db_url: str | None = DbUrlOption,
     as_json: bool = typer.Option(False, "--json"),
@@ -37,34 +43,87 @@ def analyze(
     """SRM check, lift with its interval per metric, and the decision: ship, keep, continue or
     invalid. Without --primary the experiment's plan decides: the decision is stored, and an
     --auto-promote experiment acts on it."""
-    from tailorkit.loop.decision import Rule
-    from tailorkit.loop.experiment_analysis import parse_metric
-    from tailorkit.serve.events import EventStore
     from tailorkit.serve.experiment_data import experiment_analysis
+
+    store, experiment = _experiment(experiment_id, workspace, db_url)
+    if primary is None:
+        from tailorkit.registry.actors import current_user
+        from tailorkit.serve.experiment_decisions import conclude, planned_analysis
+
+        planned = planned_analysis(store, experiment, method=method)
+        result = conclude(store, experiment, actor=current_user(), result=planned)
+    else:
+        options = _options(experiment, primary, guardrail, min_units, min_duration)
+        result = experiment_analysis(store, experiment, **options, method=method)
+    if as_json:
+        out.print(json.dumps(result), markup=False, highlight=False, soft_wrap=True)
+        return
+    _print_analysis(result)
+
+
+def report(
+    experiment_id: int = ExperimentArgument,
+    primary: str | None = PrimaryOption,
+    guardrail: list[str] = GuardrailOption,
+    method: str = MethodOption,
+    min_units: int = MinUnitsOption,
+    min_duration: float = MinDurationOption,
+    points: int = typer.Option(
+        20, "--points", min=1, max=200, help="Looks in the lift-over-time plot."
+    ),
+    output: Path | None = typer.Option(
+        None, "--out", "-o", help="The HTML file (default experiment-ID.html); JSON beside it."
+    ),
+    workspace: Path | None = WorkspaceOption,
+    db_url: str | None = DbUrlOption,
+) -> None:
+    """Write the experiment's report (HTML + JSON): its plan, the decision with its reason,
+    SRM, units per arm, the metrics, the stored decisions, and the primary metric's lift over
+    time with its confidence sequence. Read only: nothing is stored, nothing is promoted."""
+    html_path = output or Path(f"experiment-{experiment_id}.html")
+    if html_path.suffix.lower() != ".html":
+        raise TailorkitError(f"--out {html_path}: name an .html file (the JSON goes beside it)")
+    store, experiment = _experiment(experiment_id, workspace, db_url)
+    options = _options(experiment, primary, guardrail, min_units, min_duration)
+    from tailorkit.report.experiment_report import write_experiment_report  # lazy: matplotlib
+    from tailorkit.serve.experiment_report_data import report_document
+
+    document = report_document(store, experiment, **options, method=method, points=points)
+    json_path = html_path.with_suffix(".json")
+    write_experiment_report(document, html_path, json_path)
+    analysis = document["analysis"]
+    out.print(
+        f"decision: {analysis['decision']} ({analysis['reason']})\n"
+        f"experiment report: {html_path}\nJSON: {json_path}",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _experiment(experiment_id: int, workspace: Path | None, db_url: str | None):
+    """The event store and experiment ``experiment_id`` (a clear error when there is none)."""
+    from tailorkit.serve.events import EventStore
 
     store = EventStore(registry_of(workspace, db_url))
     found = [e for e in store.experiments() if e.id == experiment_id]
     if not found:
         raise TailorkitError(f"no experiment {experiment_id} (see `tailorkit experiments list`)")
-    if primary is None:
-        from tailorkit.registry.actors import current_user
-        from tailorkit.serve.experiment_decisions import conclude, planned_analysis
+    return store, found[0]
 
-        planned = planned_analysis(store, found[0], method=method)
-        result = conclude(store, found[0], actor=current_user(), result=planned)
-    else:
-        result = experiment_analysis(
-            store,
-            found[0],
-            primary=parse_metric(primary),
-            guardrails=[parse_metric(g, guardrail=True) for g in guardrail],
-            rule=Rule(min_units=min_units, min_duration_s=min_duration),
-            method=method,
-        )
-    if as_json:
-        out.print(json.dumps(result), markup=False, highlight=False, soft_wrap=True)
-        return
-    _print_analysis(result)
+
+def _options(experiment, primary: str | None, guardrails, min_units, min_duration) -> dict:
+    """The metrics and rule to analyse by: those named with --primary, or the plan's."""
+    from tailorkit.loop.decision import Rule
+    from tailorkit.loop.experiment_analysis import parse_metric
+    from tailorkit.serve.experiment_decisions import plan_options
+
+    if primary is None:
+        return plan_options(experiment)
+    return {
+        "primary": parse_metric(primary),
+        "guardrails": [parse_metric(g, guardrail=True) for g in guardrails],
+        "rule": Rule(min_units=min_units, min_duration_s=min_duration),
+    }
 
 
 def _print_analysis(result: dict) -> None:

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tailorkit.cli.common import DbUrlOption, WorkspaceOption, registry_of
-from tailorkit.cli.experiment_analysis import analyze
+from tailorkit.cli.experiment_analysis import analyze, report
 from tailorkit.console import default_workspace, out
 from tailorkit.console import say as _note
 from tailorkit.errors import TailorkitError
@@ -319,4 +319,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(tenants_app, name="tenants")
     app.add_typer(operators_app, name="operators")
     experiments_app.command("analyze")(analyze)
+    experiments_app.command("report")(report)
     app.add_typer(experiments_app, name="experiments")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, true
 
 from tailorkit.errors import TailorkitError
 from tailorkit.loop.decision import Rule
@@ -47,16 +47,25 @@ class ExperimentData:
     feedback_events: dict[str, int]  # per outcome, every arm
 
 
-def experiment_data(store, experiment: Experiment, metrics: list[MetricSpec]) -> ExperimentData:
-    """Per arm, the units and their value of each metric (an ``EventStore``'s data)."""
+def experiment_data(
+    store, experiment: Experiment, metrics: list[MetricSpec], until: datetime | None = None
+) -> ExperimentData:
+    """Per arm, the units and their value of each metric (an ``EventStore``'s data); with
+    ``until``, as they stood then: units first seen and feedback received by that time."""
     outcomes = sorted({o for m in metrics for o in m.outcomes})
     with store.read() as session:
         assigned = session.execute(
             select(AssignmentRow.arm, AssignmentRow.unit_hash)
             .where(AssignmentRow.experiment_id == experiment.id)
+            .where(AssignmentRow.first_seen_at <= until if until else true())
             .order_by(AssignmentRow.id)
         ).all()
-        during = _feedback(session, outcomes, ServedRequestRow.experiment_id == experiment.id)
+        during = _feedback(
+            session,
+            outcomes,
+            ServedRequestRow.experiment_id == experiment.id,
+            FeedbackRow.received_at <= until if until else true(),
+        )
         before = _feedback(
             session,
             [m.name for m in metrics if m.kind == "outcome"],
@@ -68,7 +77,7 @@ def experiment_data(store, experiment: Experiment, metrics: list[MetricSpec]) ->
             ),
         )
         ranked = [m for m in metrics if m.kind in ("ctr", "hit_rate")]
-        answers = _recommend_answers(session, experiment.id) if ranked else []
+        answers = _recommend_answers(session, experiment.id, until) if ranked else []
     per_unit = _per_unit(during)
     binary = {o: all(v in (0.0, 1.0) for vs in per_unit[o].values() for v in vs) for o in outcomes}
     arms: dict[str, ArmData] = defaultdict(ArmData)
@@ -106,7 +115,9 @@ def _feedback(session, outcomes: list[str], *where) -> list:
     ).all()
 
 
-def _recommend_answers(session, experiment_id: int) -> list[tuple[str, str, list[str]]]:
+def _recommend_answers(
+    session, experiment_id: int, until: datetime | None
+) -> list[tuple[str, str, list[str]]]:
     """(unit, request, item ids in rank order) of each recommend answer in the experiment."""
     rows = session.execute(
         select(
@@ -114,6 +125,7 @@ def _recommend_answers(session, experiment_id: int) -> list[tuple[str, str, list
         ).where(
             ServedRequestRow.experiment_id == experiment_id,
             ServedRequestRow.endpoint == "recommend",
+            ServedRequestRow.at <= until if until else true(),
         )
     ).all()
     answers = []
@@ -175,15 +187,17 @@ def experiment_analysis(
     guardrails: list[MetricSpec],
     rule: Rule,
     method: str = "sequential",
+    until: datetime | None = None,
 ) -> dict:
-    """The analysis of ``experiment`` on its data so far (``loop.experiment_analysis``)."""
+    """The analysis of ``experiment`` on its data so far (``loop.experiment_analysis``), or on
+    its data as it stood at ``until``."""
     if experiment.mode == "shadow":
         raise TailorkitError(
             f"experiment {experiment.id} is a shadow comparison: every unit sees the champion, "
             "so there is no A/B result to analyse"
         )
-    data = experiment_data(store, experiment, [primary, *guardrails])
-    end = experiment.stopped_at or datetime.now(timezone.utc)
+    data = experiment_data(store, experiment, [primary, *guardrails], until)
+    end = until or experiment.stopped_at or datetime.now(timezone.utc)
     result = analyze(
         arms=[(a.alias, a.weight) for a in experiment.arms],
         units={arm: len(d.units) for arm, d in data.arms.items()},

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from tailorkit.errors import TailorkitError
 from tailorkit.loop.decision import Rule
 from tailorkit.loop.experiment_analysis import parse_metric
+from tailorkit.registry.convert import aware
 from tailorkit.registry.engine import DatabaseUnavailable
 from tailorkit.serve.event_tables import DecisionRow
 from tailorkit.serve.experiment_data import experiment_analysis
@@ -33,20 +34,23 @@ log = logging.getLogger("tailorkit.serve")
 
 def planned_analysis(store, experiment: Experiment, *, method: str = "sequential") -> dict:
     """The analysis of ``experiment`` by the primary metric, guardrails and rule of its plan."""
+    return experiment_analysis(store, experiment, **plan_options(experiment), method=method)
+
+
+def plan_options(experiment: Experiment) -> dict[str, Any]:
+    """The ``primary``, ``guardrails`` and ``rule`` of ``experiment``'s plan, as
+    ``experiment_analysis`` takes them."""
     plan = experiment.plan
     if plan is None:
         raise TailorkitError(
             f"experiment {experiment.id} was created without --primary: name the metric "
-            "with `tailorkit experiments analyze ID --primary OUTCOME`"
+            "with --primary OUTCOME (e.g. `tailorkit experiments analyze ID --primary OUTCOME`)"
         )
-    return experiment_analysis(
-        store,
-        experiment,
-        primary=parse_metric(plan.primary),
-        guardrails=[parse_metric(g, guardrail=True) for g in plan.guardrails],
-        rule=Rule(min_units=plan.min_units, min_duration_s=plan.min_duration_s),
-        method=method,
-    )
+    return {
+        "primary": parse_metric(plan.primary),
+        "guardrails": [parse_metric(g, guardrail=True) for g in plan.guardrails],
+        "rule": Rule(min_units=plan.min_units, min_duration_s=plan.min_duration_s),
+    }
 
 
 def conclude(
@@ -120,7 +124,7 @@ def decisions(store, experiment_id: int) -> list[dict[str, Any]]:
         ).all()
         return [
             {
-                "at": row.at.isoformat(),
+                "at": aware(row.at).isoformat(),
                 "decision": row.decision,
                 "action": row.action,
                 "actor": row.actor,
