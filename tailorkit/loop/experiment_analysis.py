@@ -56,10 +56,10 @@ def analyze(
         srm = srm_p_value(counts, list(weights / weights.sum()))
     result["srm_p_value"] = srm
     if len(arms) != 2:
-        return {**result, **_decision(Decision("continue", "a decision needs exactly two arms"))}
+        return {**result, **decision_json(Decision("continue", "a decision needs exactly two arms"))}
     if min(counts) < 2:
         reason = f"an arm has fewer than 2 units yet (units per arm: {counts})"
-        return {**result, **_decision(Decision("invalid", reason))}
+        return {**result, **decision_json(Decision("invalid", reason))}
     control, treatment = names
     estimates: dict[str, Estimate] = {}
     for metric in (primary, *guardrails):
@@ -80,7 +80,7 @@ def analyze(
     adjusted = dict(zip([m.name for m in tested], bh, strict=True))
     for metric in (primary, *guardrails):
         if metric.name in estimates:
-            result["metrics"].append(_metric(metric, estimates[metric.name], adjusted, names))
+            result["metrics"].append(metric_json(metric, estimates[metric.name], adjusted, names))
     decision = decide(
         estimates.get(primary.name),
         units=counts,
@@ -93,10 +93,10 @@ def analyze(
             if g.name in estimates
         ],
     )
-    return {**result, **_decision(decision)}
+    return {**result, **decision_json(decision)}
 
 
-def _metric(metric: MetricSpec, e: Estimate, adjusted: dict, names: list[str]) -> dict:
+def metric_json(metric: MetricSpec, e: Estimate, adjusted: dict, names: list[str]) -> dict:
     return {
         "name": metric.name,
         "role": "guardrail" if metric.guardrail else "primary",
@@ -114,7 +114,7 @@ def _metric(metric: MetricSpec, e: Estimate, adjusted: dict, names: list[str]) -
     }
 
 
-def _decision(decision: Decision) -> dict:
+def decision_json(decision: Decision) -> dict:
     return {
         "decision": decision.decision,
         "reason": decision.reason,

@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 import numpy as np
 from sqlalchemy import select
 
-from tailorkit.errors import TailorkitError
 from tailorkit.loop.decision import Rule
 from tailorkit.loop.experiment_analysis import MetricSpec, analyze
 from tailorkit.serve.event_tables import AssignmentRow, FeedbackRow, ServedRequestRow
 from tailorkit.serve.records import Experiment
+from tailorkit.serve.shadow_data import shadow_analysis
 
 
 @dataclass
@@ -82,11 +82,11 @@ def experiment_analysis(
     rule: Rule,
     method: str = "sequential",
 ) -> dict:
-    """The analysis of ``experiment`` on its data so far (``loop.experiment_analysis``)."""
+    """The analysis of ``experiment`` on its data so far (``loop.experiment_analysis``; a
+    shadow experiment's paired comparison: ``serve.shadow_data``)."""
     if experiment.mode == "shadow":
-        raise TailorkitError(
-            f"experiment {experiment.id} is a shadow comparison: every unit sees the champion, "
-            "so there is no A/B result to analyse"
+        return shadow_analysis(
+            store, experiment, primary=primary, guardrails=guardrails, rule=rule, method=method
         )
     data = experiment_data(store, experiment.id, [primary.name, *(g.name for g in guardrails)])
     end = experiment.stopped_at or datetime.now(timezone.utc)
