@@ -56,7 +56,8 @@ def analyze(
         srm = srm_p_value(counts, list(weights / weights.sum()))
     result["srm_p_value"] = srm
     if len(arms) != 2:
-        return {**result, **decision_json(Decision("continue", "a decision needs exactly two arms"))}
+        two_arms = Decision("continue", "a decision needs exactly two arms")
+        return {**result, **decision_json(two_arms)}
     if min(counts) < 2:
         reason = f"an arm has fewer than 2 units yet (units per arm: {counts})"
         return {**result, **decision_json(Decision("invalid", reason))}
