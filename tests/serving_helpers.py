@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import uvicorn
 
 from tailorkit.data.simulators.applicants import simulate_applicants
@@ -41,9 +42,14 @@ def applicants(n: int = 400, seed: int = 1):
     return frame[FEATURES], frame["default"].to_numpy()
 
 
-def fit_credit_model(folder: Path, family: str = "lightgbm", seed: int = 1) -> Path:
-    """Fit a small credit model on simulated applicants and save it with its decision file."""
+def fit_credit_model(
+    folder: Path, family: str = "lightgbm", seed: int = 1, shuffled: bool = False
+) -> Path:
+    """Fit a small credit model on simulated applicants and save it with its decision file
+    (``shuffled``: on permuted labels, a deliberately bad model)."""
     X, y = applicants(seed=seed)
+    if shuffled:
+        y = np.random.default_rng(seed).permutation(y)
     params = dict(TINY_PARAMS.get(family, {}))
     if family != "logistic":
         params["random_state"] = seed

@@ -129,11 +129,16 @@ def _options(experiment, primary: str | None, guardrails, min_units, min_duratio
 def _print_analysis(result: dict) -> None:
     units = ", ".join(f"{arm} {n}" for arm, n in result["units"].items())
     srm = result["srm_p_value"]
+    shadow = result.get("mode") == "shadow"
     out.print(
         f"experiment {result['experiment']} ({escape(result['project'])}, {result['status']}): "
-        f"units {escape(units)}; SRM p = {'-' if srm is None else f'{srm:.3g}'}"
+        + (
+            f"shadow comparison on {next(iter(result['units'].values()), 0)} labelled cases"
+            if shadow
+            else f"units {escape(units)}; SRM p = {'-' if srm is None else f'{srm:.3g}'}"
+        )
     )
-    table = Table(title=f"{result['method']} analysis")
+    table = Table(title=f"{result['method']} {'paired ' if shadow else ''}analysis")
     for column in ("metric", "role", "champion", "challenger", "lift", "interval", "p"):
         table.add_column(column)
     for m in result["metrics"]:

@@ -197,7 +197,7 @@ def _estimate(
     se_lift, log_scale = _lift_std_error(c, t)
     if method == "fixed":
         (low, high), p_value = _fixed_diff(c, t, diff, se_diff, alpha, binary)
-        lift_low, lift_high = _lift_interval(
+        lift_low, lift_high = lift_interval(
             lift, se_lift * stats.norm.ppf(1 - alpha / 2), log_scale
         )
     else:
@@ -205,7 +205,7 @@ def _estimate(
         r_diff = confidence_sequence_radius(se_diff, units, alpha, rho2)
         r_lift = confidence_sequence_radius(se_lift, units, alpha, rho2)
         low, high = diff - r_diff, diff + r_diff
-        lift_low, lift_high = _lift_interval(lift, r_lift, log_scale)
+        lift_low, lift_high = lift_interval(lift, r_lift, log_scale)
         p_value = always_valid_p_value(diff, se_diff, units, rho2)
     return Estimate(
         name=name,
@@ -235,7 +235,8 @@ def _lift_std_error(c: _Arm, t: _Arm) -> tuple[float, bool]:
     return math.sqrt(variance), False
 
 
-def _lift_interval(lift: float, radius: float, log_scale: bool) -> tuple[float, float]:
+def lift_interval(lift: float, radius: float, log_scale: bool) -> tuple[float, float]:
+    """The relative lift's interval from a radius on ``log(1 + lift)`` (or on the lift)."""
     if log_scale:
         centre = math.log1p(lift)
         return math.expm1(centre - radius), math.expm1(centre + radius)

@@ -8,7 +8,8 @@ target), NDCG@K = 1/log2(rank + 1) inside the top K, MRR = mean 1/rank over the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -136,3 +137,17 @@ def popularity_bias(tops: np.ndarray, popularity: np.ndarray, k: int = 10) -> fl
     if tops.size == 0:
         return 0.0
     return float(popularity[tops[:, :k]].mean())
+
+
+def list_ndcg(ranked: Sequence[str], relevant: Collection[str]) -> float:
+    """NDCG of one shown list (cut at its own length k) against the relevant items, binary
+    relevance: DCG = sum of 1/log2(rank + 1) over relevant items shown, over the ideal DCG."""
+    k = len(ranked)
+    gains = [1.0 / math.log2(rank + 2) for rank, item in enumerate(ranked) if item in relevant]
+    ideal = sum(1.0 / math.log2(rank + 2) for rank in range(min(k, len(relevant))))
+    return sum(gains) / ideal if ideal > 0 else 0.0
+
+
+def list_hit(ranked: Sequence[str], relevant: Collection[str]) -> float:
+    """1.0 when a relevant item is in the shown list, else 0.0 (hit rate per request)."""
+    return float(any(item in relevant for item in ranked))

@@ -84,10 +84,11 @@ def analyze(
         srm = srm_p_value(counts, list(weights / weights.sum()))
     result["srm_p_value"] = srm
     if len(arms) != 2:
-        return {**result, **_decision(Decision("continue", "a decision needs exactly two arms"))}
+        two_arms = Decision("continue", "a decision needs exactly two arms")
+        return {**result, **decision_json(two_arms)}
     if min(counts) < 2:
         reason = f"an arm has fewer than 2 units yet (units per arm: {counts})"
-        return {**result, **_decision(Decision("invalid", reason))}
+        return {**result, **decision_json(Decision("invalid", reason))}
     estimates: dict[str, Estimate] = {}
     cuped_fits: dict[str, dict] = {}
     for metric in (primary, *guardrails):
@@ -107,7 +108,7 @@ def analyze(
     adjusted = dict(zip([m.name for m in tested], bh, strict=True))
     for metric in (primary, *guardrails):
         if metric.name in estimates:
-            entry = _metric(metric, estimates[metric.name], adjusted, names)
+            entry = metric_json(metric, estimates[metric.name], adjusted, names)
             if metric.name in cuped_fits:
                 entry["cuped"] = cuped_fits[metric.name]
             result["metrics"].append(entry)
@@ -123,7 +124,7 @@ def analyze(
             if g.name in estimates
         ],
     )
-    return {**result, **_decision(decision)}
+    return {**result, **decision_json(decision)}
 
 
 def _compare(
@@ -161,7 +162,7 @@ def _cuped(pair: list[np.ndarray], covariate: list) -> tuple[list[np.ndarray], d
     return split, fit
 
 
-def _metric(metric: MetricSpec, e: Estimate, adjusted: dict, names: list[str]) -> dict:
+def metric_json(metric: MetricSpec, e: Estimate, adjusted: dict, names: list[str]) -> dict:
     return {
         "name": metric.name,
         "role": "guardrail" if metric.guardrail else "primary",
@@ -179,7 +180,7 @@ def _metric(metric: MetricSpec, e: Estimate, adjusted: dict, names: list[str]) -
     }
 
 
-def _decision(decision: Decision) -> dict:
+def decision_json(decision: Decision) -> dict:
     return {
         "decision": decision.decision,
         "reason": decision.reason,

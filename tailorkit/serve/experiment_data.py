@@ -21,11 +21,11 @@ from datetime import datetime, timezone
 import numpy as np
 from sqlalchemy import or_, select, true
 
-from tailorkit.errors import TailorkitError
 from tailorkit.loop.decision import Rule
 from tailorkit.loop.experiment_analysis import MetricSpec, analyze
 from tailorkit.serve.event_tables import AssignmentRow, FeedbackRow, ServedRequestRow
 from tailorkit.serve.records import Experiment
+from tailorkit.serve.shadow_data import shadow_analysis
 
 PerUnit = dict[str, dict[str, list[float]]]  # outcome -> unit -> values
 
@@ -190,11 +190,11 @@ def experiment_analysis(
     until: datetime | None = None,
 ) -> dict:
     """The analysis of ``experiment`` on its data so far (``loop.experiment_analysis``), or on
-    its data as it stood at ``until``."""
+    its data as it stood at ``until``; a shadow experiment's paired comparison comes from
+    ``serve.shadow_data``."""
     if experiment.mode == "shadow":
-        raise TailorkitError(
-            f"experiment {experiment.id} is a shadow comparison: every unit sees the champion, "
-            "so there is no A/B result to analyse"
+        return shadow_analysis(
+            store, experiment, primary=primary, guardrails=guardrails, rule=rule, method=method
         )
     data = experiment_data(store, experiment, [primary, *guardrails], until)
     end = until or experiment.stopped_at or datetime.now(timezone.utc)

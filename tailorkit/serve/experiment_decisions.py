@@ -141,12 +141,13 @@ async def decide_forever(
     on_result: Callable[[Experiment, dict], None],
 ) -> None:
     """The service's decision loop: every ``every_s`` seconds, conclude each running
-    experiment that has a plan; ``on_result`` sees each analysis (the service's gauges)."""
+    experiment that has a plan (split or shadow); ``on_result`` sees each analysis (the
+    service's gauges)."""
     while True:
         try:
             running = await run_io(store.running_experiments)
             for experiment in running.values():
-                if experiment.plan is None or experiment.mode != "split":
+                if experiment.plan is None:
                     continue
                 try:
                     result = await run_io(

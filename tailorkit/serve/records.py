@@ -124,5 +124,10 @@ def check_plan(plan: ExperimentPlan | None, arms: list[Arm], mode: str) -> None:
         raise TailorkitError("--primary: name the feedback outcome that decides the experiment")
     if plan.min_units < 2 or plan.min_duration_s < 0:
         raise TailorkitError("--min-units must be at least 2 and --min-duration at least 0")
-    if plan.auto_promote and (mode != "split" or len(arms) != 2):
-        raise TailorkitError("--auto-promote needs a split experiment of two arms")
+    if plan.auto_promote and len(arms) != 2:
+        raise TailorkitError("--auto-promote needs an experiment of two arms")
+    if mode == "shadow" and plan.guardrails:
+        raise TailorkitError(
+            "--guardrail: a shadow challenger's answers are never shown, so outcomes cannot "
+            "compare the arms (the shadow comparison checks log loss or hit rate itself)"
+        )

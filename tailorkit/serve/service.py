@@ -284,6 +284,13 @@ class Service:
         request.state.model_version = served.version.version
         return served
 
+    def remember(self, request: Request, tenant: Tenant, project: str, served: Served) -> None:
+        """Who owns an answered request, kept in memory for its feedback (before its record is
+        written: a shadow-scored request is logged once the shadow has answered too)."""
+        self.recent[request.state.request_id] = (tenant.id, project, served.version.version)
+        if len(self.recent) > RECENT_REQUESTS:
+            self.recent.popitem(last=False)
+
     def log_request(
         self,
         request: Request,
@@ -298,9 +305,7 @@ class Service:
         shadow: dict[str, Any] | None = None,
     ) -> None:
         request_id = request.state.request_id
-        self.recent[request_id] = (tenant.id, project, served.version.version)
-        if len(self.recent) > RECENT_REQUESTS:
-            self.recent.popitem(last=False)
+        self.remember(request, tenant, project, served)
         self.writer.put(
             {
                 "request_id": request_id,

@@ -163,10 +163,13 @@ def test_another_tenants_experiment_and_bad_queries(service):
             sideways = analysis(client, experiment.id, primary="conversion:sideways")
             missing = analysis(client, experiment.id)
             shadow = analysis(client, experiment.id, primary="conversion")
+            guarded = analysis(client, experiment.id, primary="conversion", guardrail="complaint")
         assert unknown.status_code == 404 and "987654" in unknown.json()["error"]
         assert sideways.status_code == 422 and "query.primary" in sideways.json()["error"]
         assert missing.status_code == 422 and "primary" in missing.json()["error"]
-        assert shadow.status_code == 422 and "shadow" in shadow.json()["error"]
+        assert shadow.status_code == 200 and shadow.json()["mode"] == "shadow"  # no labels yet
+        assert shadow.json()["decision"] == "invalid" and shadow.json()["srm_p_value"] is None
+        assert guarded.status_code == 422 and "shadow" in guarded.json()["error"]
     finally:
         service["store"].stop_experiment(experiment.id)
 

@@ -9,9 +9,9 @@ from tailorkit.data.simulators.fleet import simulate_fleet
 from tailorkit.pipeline import Project
 from tailorkit.registry import Registry
 from tailorkit.serve.app import ServiceSettings, create_app
-from tailorkit.serve.events import EventStore
+from tailorkit.serve.events import Arm, EventStore
 from tailorkit.solutions.recommendation.solution import SOLUTION as recommendation
-from tests.serving_helpers import ThreadServer
+from tests.serving_helpers import ThreadServer, eventually
 
 FLEET_MODEL = "models=[{name: lightgbm, family: lightgbm, params: {n_estimators: 60}}]"
 
@@ -48,7 +48,12 @@ def service(tmp_path_factory):
     settings = ServiceSettings(workspace=workspace, poll_interval=0.2)
     with ThreadServer(create_app(settings)) as running:
         http = httpx.Client(base_url=running.url, headers={"X-API-Key": key}, timeout=60)
-        yield {"http": http, "fleet": fleet.model_ref.split(":")[0], "readings": readings}
+        yield {
+            "http": http,
+            "fleet": fleet.model_ref.split(":")[0],
+            "readings": readings,
+            "store": store,
+        }
 
 
 @pytest.mark.slow
@@ -110,3 +115,45 @@ def test_monitor_streams_readings_into_a_rul_forecast(service):
     assert stale.status_code == 422 and "Traceback" not in stale.text
     wrong = http.post("/v1/projects/shop/monitor", json={"asset": "a", "readings": rows[:1]})
     assert wrong.status_code == 404
+
+
+@pytest.mark.slow
+def test_a_shadow_recommender_is_logged_and_compared_by_ndcg_per_labelled_request(service):
+    """The same version as live and shadow: each request's label is its top item (NDCG 1) or an
+    item it did not show (NDCG 0), so both arms' NDCG is exactly the share of top-item labels."""
+    http, store = service["http"], service["store"]
+    champion = store.registry.resolve("shop@champion").version
+    store.registry.set_alias("shop", "shadow", champion)
+    arms = [Arm("champion", 1), Arm("shadow", 1)]
+    experiment = store.create_experiment("shop", arms, mode="shadow", plan=None).id
+    try:
+
+        def routed() -> bool:  # a probe request logged under the experiment (with its shadow)
+            http.post("/v1/projects/shop/recommend", json={"user": "probe", "k": 5})
+            logged = http.get("/v1/projects/shop/requests?limit=5").json()["requests"]
+            return any(r["experiment_id"] == experiment for r in logged)
+
+        eventually(routed)
+        top_labels = 0
+        for user in range(40):
+            body = http.post("/v1/projects/shop/recommend", json={"user": user, "k": 5}).json()
+            shown = [item["item_id"] for item in body["items"]]
+            label = shown[0] if user % 4 else "not-in-the-catalogue"
+            top_labels += label == shown[0]
+            feedback = {"request_id": body["request_id"], "outcome": "click", "label": label}
+            assert http.post("/v1/feedback", json=feedback).status_code == 200
+        path = f"/v1/projects/shop/experiments/{experiment}/analysis"
+        result = eventually(  # once every request's shadow is logged
+            lambda: (
+                (r := http.get(path, params={"primary": "click", "min_units": 10}).json())
+                and r["units"]["champion"] == 40
+                and r
+            )
+        )
+        ndcg, hits = result["metrics"]
+        assert ndcg["name"] == "ndcg@5" and hits["name"] == "hit_rate@5"
+        assert ndcg["arm_values"] == {"champion": top_labels / 40, "shadow": top_labels / 40}
+        assert ndcg["diff"] == 0 and ndcg["method"] == "paired-sequential"
+        assert result["decision"] == "continue" and "no difference" in result["reason"]
+    finally:
+        store.stop_experiment(experiment)

@@ -6,6 +6,7 @@ whatever the project) and after naming its endpoint (a 404 counts under that end
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -63,7 +64,11 @@ async def predict(
         raise ServiceError(422, str(error)) from None
     logged = (request, tenant, project, "predict", alias, served, experiment, body.unit_id)
     if shadow_alias is not None:
-        service.spawn(_score_shadow(service, logged, body, outputs, shadow_alias))
+
+        def score(challenger: Served) -> Awaitable[list[dict[str, Any]]]:
+            return challenger.batcher.predict(body.rows, body.reasons, tenant.id)
+
+        _log_with_shadow(service, logged, outputs, shadow_alias, score)
     else:
         service.log_request(*logged, outputs)
     response = {
@@ -79,24 +84,37 @@ async def predict(
     return answer(request, response)
 
 
+def _log_with_shadow(
+    service: Service,
+    logged: tuple[Request, Tenant, str, str, str, Served, Experiment | None, Any],
+    outputs: list[dict[str, Any]],
+    shadow_alias: str,
+    score: Callable[[Served], Awaitable[list[dict[str, Any]]]],
+) -> None:
+    """Log the request once the shadow alias has scored it too (in the background); its
+    owner is known at once, so its feedback is accepted before the record is written."""
+    request, tenant, project, _endpoint, _alias, served = logged[:6]
+    service.remember(request, tenant, project, served)
+    service.spawn(_score_shadow(service, logged, outputs, shadow_alias, score))
+
+
 async def _score_shadow(
     service: Service,
     logged: tuple[Request, Tenant, str, str, str, Served, Experiment | None, Any],
-    body: PredictRequest,
     outputs: list[dict[str, Any]],
     shadow_alias: str,
+    score: Callable[[Served], Awaitable[list[dict[str, Any]]]],
 ) -> None:
-    """Score the shadow alias after answering; log both, return nothing to the caller."""
+    """Score the same request with the shadow alias (``score``) after answering; log both
+    outputs, return nothing to the caller."""
     shadow: dict[str, Any]
     project = logged[2]
     try:
         challenger = await service.pool.get(project, shadow_alias)
-        tenant = logged[1]
-        shadow_outputs = await challenger.batcher.predict(body.rows, body.reasons, tenant.id)
         shadow = {
             "alias": shadow_alias,
             "model_version": challenger.version.version,
-            "predictions": shadow_outputs,
+            "predictions": await score(challenger),
         }
     except Exception as error:  # the shadow must never hurt the live answer
         shadow = {"alias": shadow_alias, "error": f"{type(error).__name__}: {error}"}
@@ -138,7 +156,7 @@ async def _answer(
     service, tenant = caller.service, caller.tenant
     request.state.labels["endpoint"] = kind
     await service.check_project(tenant, project, request)
-    alias, experiment, _shadow = await service.route(project, body.alias, body.unit_id)
+    alias, experiment, shadow_alias = await service.route(project, body.alias, body.unit_id)
     served = await service.served(project, alias, request)
     payload = body.model_dump(exclude={"alias", "unit_id"})
     try:
@@ -156,9 +174,15 @@ async def _answer(
         raise ServiceError(404, str(error)) from None
     except DataError as error:
         raise ServiceError(422, str(error)) from None
-    service.log_request(
-        request, tenant, project, kind, alias, served, experiment, body.unit_id, [result]
-    )
+    logged = (request, tenant, project, kind, alias, served, experiment, body.unit_id)
+    if shadow_alias is not None and kind == "recommend":
+
+        def score(challenger: Served) -> Awaitable[list[dict[str, Any]]]:
+            return challenger.batcher.predict([payload], 0, tenant.id)
+
+        _log_with_shadow(service, logged, [result], shadow_alias, score)
+    else:
+        service.log_request(*logged, [result])
     return answer(
         request,
         {
