@@ -15,7 +15,9 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
+from typer.testing import CliRunner
 
+from tailorkit.cli.main import app as cli_app
 from tailorkit.loop.alerts import Alert
 from tailorkit.registry import Registry
 from tailorkit.registry.convert import now
@@ -170,6 +172,28 @@ def test_the_cooldown_is_per_rule_and_project(store):
         "metric_drop",
         "feature_drift",
     ]
+
+
+def test_tailorkit_alerts_lists_them_newest_first_with_their_delivery(store, tmp_path):
+    failed = store.alerts.record(_alert("feature_drift"), cooldown_s=0, deliver=True)
+    store.alerts.mark(failed.id, "failed", 4, "the webhook answered 503 Service Unavailable")
+    store.alerts.record(_alert("metric_drop", "fraud"), cooldown_s=0, deliver=False)
+    workspace = str(tmp_path / "ws")
+
+    def cli(*args: str) -> str:
+        done = CliRunner().invoke(cli_app, ["alerts", *args, "-w", workspace])
+        assert done.exit_code == 0, done.output
+        return done.output
+
+    listed = json.loads(cli("--json"))
+    assert [(a["project"], a["rule"], a["status"]) for a in listed] == [
+        ("fraud", "metric_drop", "stored"),
+        ("credit", "feature_drift", "failed"),
+    ]
+    assert listed[1]["attempts"] == 4 and "503" in listed[1]["last_error"]
+    table = cli("credit")
+    assert "feature_drift" in table and "failed" in table and "fraud" not in table
+    assert "no alerts for retail" in cli("retail")
 
 
 def test_a_workspace_of_an_older_tailorkit_gains_the_alert_table(tmp_path):
