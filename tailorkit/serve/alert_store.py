@@ -1,18 +1,21 @@
 """Stored alert events (``serve_alerts``): the cooldown (one alert per rule and project per
 ``cooldown``), the delivery's outcome, and the list ``tailorkit alerts`` prints.
 
-The cooldown's check and the insert share one write transaction (``BEGIN IMMEDIATE`` on
-SQLite), so two processes raising the same alert at once store it once there.
+The cooldown's check and the insert share one write transaction that holds the write lock
+(``BEGIN IMMEDIATE`` on SQLite, an advisory lock per project and rule on PostgreSQL), so two
+processes raising the same alert at once store it once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
 
 from tailorkit.loop.alerts import Alert
 from tailorkit.registry.convert import aware, dumps, now
@@ -69,6 +72,7 @@ class AlertStore:
         the same rule fired for the project less than ``cooldown_s`` ago: then None."""
         at = at or now()
         with self._database.write() as session:
+            _lock_rule(session, alert.project, alert.rule)
             recent = session.scalar(
                 select(AlertRow.id)
                 .where(
@@ -123,6 +127,15 @@ class AlertStore:
             query = query.where(AlertRow.project == project)
         with self._database.read() as session:
             return [_stored(row) for row in session.scalars(query)]
+
+
+def _lock_rule(session: Session, project: str, rule: str) -> None:
+    """On PostgreSQL, queue the writers of one (project, rule) until the transaction ends."""
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite: BEGIN IMMEDIATE already holds the database's write lock
+    digest = hashlib.sha256(f"alert\0{project}\0{rule}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _stored(row: AlertRow) -> StoredAlert:

@@ -88,14 +88,17 @@ class AlertNotifier:
 
     def deliver(self, alert: StoredAlert, rules: MonitoringSection) -> Delivery:
         """POST ``alert`` to the rules' webhook with retries and store how it ended."""
-        delivery = post_with_retries(
-            rules.webhook,
-            alert.payload(),
-            retries=rules.webhook_retries,
-            timeout_s=rules.webhook_timeout_s,
-            backoff_s=self.backoff_s,
-            idempotency_key=f"alert-{alert.id}",
-        )
+        try:
+            delivery = post_with_retries(
+                rules.webhook,
+                alert.payload(),
+                retries=rules.webhook_retries,
+                timeout_s=rules.webhook_timeout_s,
+                backoff_s=self.backoff_s,
+                idempotency_key=f"alert-{alert.id}",
+            )
+        except Exception as error:  # e.g. a URL httpx cannot use: failed, not left pending
+            delivery = Delivery("failed", 0, f"could not send: {type(error).__name__}")
         if delivery.status == "failed":
             log.error(
                 "alert %d (%s on %s) not delivered after %d tries: %s",

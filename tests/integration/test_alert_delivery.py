@@ -9,6 +9,7 @@ import asyncio
 import json
 import socket
 import sqlite3
+import threading
 import time
 from datetime import timedelta
 
@@ -172,6 +173,29 @@ def test_the_cooldown_is_per_rule_and_project(store):
         "metric_drop",
         "feature_drift",
     ]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_processes_raising_one_alert_at_once_store_it_once(database, request, tmp_path):
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else None
+    stores = [EventStore(Registry(tmp_path / "ws", url=url)) for _ in range(4)]
+    project, start = f"credit-{tmp_path.name}", threading.Barrier(4)
+    stored = []
+
+    def raise_one(store):
+        start.wait()
+        alert = _alert("prediction_drift", project)
+        stored.append(store.alerts.record(alert, cooldown_s=3600, deliver=False))
+
+    threads = [threading.Thread(target=raise_one, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(alert is not None for alert in stored) == 1
+    assert len(stores[0].alerts.list(project)) == 1
+    for store in stores:
+        store.close()
 
 
 def test_tailorkit_alerts_lists_them_newest_first_with_their_delivery(store, tmp_path):
