@@ -12,6 +12,7 @@ import copy
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -25,6 +26,19 @@ from pydantic import (
 from tailorkit.errors import SpecError
 
 SPEC_FILE = "tailorkit.yaml"
+DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+DURATION_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+DURATION_EXAMPLES = {"s": "90s", "m": "15m", "h": "6h", "d": "2d"}
+
+
+def duration_seconds(text: str, units: str = "smhd") -> float:
+    """``90s``, ``15m``, ``6h`` or ``2d`` (only the ``units`` given) in seconds; anything else
+    is a ``ValueError`` saying what a duration looks like."""
+    found = DURATION.fullmatch(str(text).strip())
+    if found is None or found[2] not in units:
+        examples = ", ".join(DURATION_EXAMPLES[unit] for unit in units)
+        raise ValueError(f"not a duration; use a number and a unit, e.g. {examples}")
+    return float(found[1]) * DURATION_SECONDS[found[2]]
 
 
 class _Strict(BaseModel):
@@ -42,8 +56,46 @@ class PromotionSection(_Strict):
     )
 
 
+class MonitoringSection(_Strict):
+    """Alert rules over a monitoring window (``tailorkit.loop.alerts``) and where alerts go."""
+
+    drift_psi: float = Field(0.2, gt=0, description="a feature (or the score) drifts past this PSI")
+    min_rows: int = Field(500, ge=1, description="drift rules need this many rows in the window")
+    metric_drop: float = Field(
+        0.03, ge=0, description="alert when a realised metric falls this far below its reference"
+    )
+    dataset_drift_share: float = Field(
+        0.5, gt=0, le=1, description="dataset drift: this share of the features drifted"
+    )
+    webhook: str | None = Field(None, description="http(s) URL each alert is POSTed to as JSON")
+    webhook_retries: int = Field(3, ge=0, le=10, description="tries after the first one")
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="seconds per try")
+    cooldown: str = Field("6h", description="one alert per rule and project per this long")
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value.strip()
+
+    @field_validator("cooldown")
+    @classmethod
+    def _cooldown_is_duration(cls, value: str) -> str:
+        duration_seconds(value)
+        return value
+
+    @property
+    def cooldown_s(self) -> float:
+        return duration_seconds(self.cooldown)
+
+
 class SpecBase(_Strict):
-    """What every solution's spec has: a name, the solution, requirements, a workspace.
+    """What every solution's spec has: a name, the solution, requirements, the promotion
+    floor, monitoring's alert rules, a workspace.
 
     Each solution subclasses this (its ``spec_class``) with its own data and model sections;
     requirement lines are checked against the solution's ``metrics`` when resolving.
@@ -53,6 +105,7 @@ class SpecBase(_Strict):
     solution: str
     requirements: list[str] = []
     promotion: PromotionSection = PromotionSection()
+    monitoring: MonitoringSection = MonitoringSection()
     workspace: str = ".tailorkit"
 
     @field_validator("name")

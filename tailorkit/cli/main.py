@@ -14,7 +14,15 @@ import typer
 from rich.markup import escape
 
 from tailorkit import __version__
-from tailorkit.cli import compression, project, registry_commands, request_log, runs, serving
+from tailorkit.cli import (
+    alerts,
+    compression,
+    project,
+    registry_commands,
+    request_log,
+    runs,
+    serving,
+)
 from tailorkit.console import STATE, console
 from tailorkit.errors import TailorkitError
 from tailorkit.solutions import command_modules
@@ -50,6 +58,7 @@ for module, names in (
     (runs, ("run", "report", "demo")),
     (registry_commands, ("predict", "models", "promote", "audit", "sign")),
     (compression, ("compress", "export")),
+    (alerts, ("alerts",)),
 ):
     for name in names:
         app.command(name)(getattr(module, name))

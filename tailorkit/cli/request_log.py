@@ -3,7 +3,6 @@ does it every hour with ``--request-log-days``)."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,19 +13,18 @@ from tailorkit.console import out
 
 requests_app = typer.Typer(no_args_is_help=True, help="The served-request log.")
 
-AGE = re.compile(r"(\d+)([dh])")
-UNITS = {"d": "days", "h": "hours"}
-
 
 def parse_age(text: str) -> timedelta:
     """``30d`` or ``12h`` as a timedelta; anything else is a usage error naming the option."""
-    found = AGE.fullmatch(text.strip())
-    if found is None:
+    from tailorkit.spec import duration_seconds
+
+    try:
+        return timedelta(seconds=duration_seconds(text, units="dh"))
+    except ValueError:
         raise typer.BadParameter(
             f"{text!r} is not an age; use days or hours, e.g. 30d or 12h",
             param_hint="'--older-than'",
-        )
-    return timedelta(**{UNITS[found[2]]: int(found[1])})
+        ) from None
 
 
 @requests_app.command("compact")

@@ -1,5 +1,6 @@
 """The service's tables beside the registry's: tenants, operators, grants, experiments, served
-requests, assignments and feedback (SQLAlchemy models; the same schema on SQLite and PostgreSQL)."""
+requests, assignments, feedback and alerts (SQLAlchemy models; the same schema on SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -135,3 +136,25 @@ class FeedbackRow(ServeBase):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     body_digest: Mapped[str | None] = mapped_column(String(64))
+
+
+class AlertRow(ServeBase):
+    """One alert event (``loop/alerts.py``) and its delivery to the spec's webhook:
+    ``status`` is ``stored`` (no webhook), ``pending``, ``delivered`` or ``failed`` (after
+    ``attempts`` tries; ``last_error`` says why). The index serves the cooldown's lookup."""
+
+    __tablename__ = "serve_alerts"
+    __table_args__ = (Index("ix_serve_alerts_rule", "project", "rule", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(String(200))
+    rule: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text)
+    details_json: Mapped[str] = mapped_column(Text)
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    window_label: Mapped[str | None] = mapped_column(String(40))  # the monitoring window
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -37,6 +37,7 @@ from tailorkit.registry.engine import Database, create_tables
 from tailorkit.registry.schema_upgrade import add_missing_columns
 from tailorkit.registry.workspace_secret import workspace_secret
 from tailorkit.serve import request_retention
+from tailorkit.serve.alert_store import AlertStore
 from tailorkit.serve.api_keys import (
     TENANT_PREFIX,
     check_holder_name,
@@ -96,6 +97,7 @@ class EventStore:
         self.registry = registry
         self._database = Database(registry.url, _create_tables)
         self.operators = OperatorStore(self._database)
+        self.alerts = AlertStore(self._database)
 
     def close(self) -> None:
         self._database.close()

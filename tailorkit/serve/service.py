@@ -22,6 +22,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from tailorkit.errors import DatabaseUnavailable, RegistryError
 from tailorkit.registry import Registry
 from tailorkit.registry.redaction import without_paths
+from tailorkit.serve.alert_delivery import Delivery
+from tailorkit.serve.alert_store import StoredAlert
+from tailorkit.serve.alerting import AlertNotifier, monitoring_rules
 from tailorkit.serve.errors import ServiceError
 from tailorkit.serve.events import EventStore, Experiment, RequestLogWriter, Tenant
 from tailorkit.serve.experiment_decisions import decide_forever
@@ -31,6 +34,7 @@ from tailorkit.serve.request_retention import sweep_forever
 from tailorkit.serve.responses import dumps
 from tailorkit.serve.runtime import ModelPool, ModelUnavailable, Served
 from tailorkit.serve.settings import ServiceSettings
+from tailorkit.spec import MonitoringSection
 
 log = logging.getLogger("tailorkit.serve")
 
@@ -49,6 +53,9 @@ class Service:
         self.store = EventStore(self.registry)
         self.writer: RequestLogWriter | None = None
         self._install_metrics()
+        self.notifier = AlertNotifier(
+            self.store.alerts, on_alert=self._count_alert, on_delivery=self._count_delivery
+        )
         self.pool = ModelPool(
             self.registry,
             poll_interval=settings.poll_interval,
@@ -109,6 +116,18 @@ class Service:
             experiment,
             registry=self.metrics,
         )
+        self.alerts_raised = Counter(
+            "tailorkit_alerts",
+            "Alert events stored (past their cooldown), by rule.",
+            ("project", "rule"),
+            registry=self.metrics,
+        )
+        self.alert_failures = Counter(
+            "tailorkit_alert_delivery_failures",
+            "Alerts the webhook did not take after every retry.",
+            ("project",),
+            registry=self.metrics,
+        )
         self.batch_rows = Histogram(
             "tailorkit_batch_rows",
             "Rows per model call (micro-batching).",
@@ -151,9 +170,35 @@ class Service:
         if primary:
             self.experiment_lift.labels(*labels).set(primary[0]["lift"])
 
+    def _count_alert(self, alert: StoredAlert) -> None:
+        self.alerts_raised.labels(alert.project, alert.rule).inc()
+
+    def _count_delivery(self, alert: StoredAlert, delivery: Delivery) -> None:
+        if delivery.status == "failed":
+            self.alert_failures.labels(alert.project).inc()
+
+    async def raise_alerts(
+        self, result: dict[str, Any], rules: MonitoringSection | None = None
+    ) -> list[StoredAlert]:
+        """Alerts on one monitoring window of ``result["project"]`` by ``rules`` (default: the
+        spec of the run that trained ``result["model_version"]``, or the champion): stored
+        and counted here, delivered in the background; a database that is down is logged
+        and raises nothing."""
+        try:
+            if rules is None:
+                version = result.get("model_version")
+                ref = f"{result['project']}" + (f":{version}" if version else f"@{DEFAULT_ALIAS}")
+                served = await self.run_io(self.registry.resolve, ref)
+                rules = await self.run_io(monitoring_rules, self.registry, served)
+            return await self.run_io(self.notifier.raise_alerts, result, rules)
+        except (DatabaseUnavailable, RegistryError) as error:
+            log.error("no alerts for %s: %s", result.get("project"), error)
+            return []
+
     async def stop(self) -> None:
         for task in list(self.background):
             task.cancel()
+        self.notifier.close()
         await self.pool.close()
         if self.writer is not None:
             await self.run_io(self.writer.close)

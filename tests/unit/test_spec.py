@@ -132,3 +132,34 @@ def test_promotion_floor_needs_the_baseline_beaten_and_no_regression_beyond_the_
     )  # fmt: skip
     assert [o["passed"] for o in rmse] == [True, False]  # lower is better; no interval: no noise
     assert promotion_floor(metric="auc", higher=True, value=0.9) == []  # nothing to compare
+
+
+def test_monitoring_defaults_are_shown_and_overridable_in_any_solution(tmp_path):
+    spec, resolved = load_spec(write(tmp_path, GOOD))
+    assert resolved["monitoring"] == {
+        "drift_psi": 0.2, "min_rows": 500, "metric_drop": 0.03, "dataset_drift_share": 0.5,
+        "webhook": None, "webhook_retries": 3, "webhook_timeout_s": 5.0, "cooldown": "6h",
+    }  # fmt: skip
+    assert spec.monitoring.cooldown_s == 6 * 3600
+    assert "cooldown: 6h" in dump_spec(resolved)  # what `tailorkit validate --show` prints
+    clinical = GOOD.replace("credit_risk", "diagnosis")
+    spec, _ = load_spec(write(tmp_path, clinical), overrides=["monitoring.cooldown=30m"])
+    assert spec.monitoring.cooldown_s == 1800
+
+
+@pytest.mark.parametrize(
+    ("section", "pattern"),
+    [
+        ("  drift_psi: -1\n", r"line 7: field 'monitoring.drift_psi': .*greater than 0"),
+        ("  min_rows: 0\n", r"line 7: field 'monitoring.min_rows': .*greater than or equal to 1"),
+        ("  dataset_drift_share: 1.5\n", r"'monitoring.dataset_drift_share': .*less than or"),
+        ("  webhook: ftp://alerts.example\n", r"'monitoring.webhook': must be an http:// or"),
+        ("  webhook: hooks.example/x\n", r"line 7: field 'monitoring.webhook'.*'hooks.example/x'"),
+        ("  webhook_retries: 50\n", r"'monitoring.webhook_retries': .*less than or equal to 10"),
+        ("  cooldown: soon\n", r"line 7: field 'monitoring.cooldown': not a duration; .* 6h"),
+        ("  drift: 0.3\n", r"line 7: unknown key 'monitoring.drift'"),
+    ],
+)
+def test_monitoring_mistakes_name_the_field_and_line(tmp_path, section, pattern):
+    with pytest.raises(SpecError, match=pattern):
+        load_spec(write(tmp_path, GOOD + "monitoring:\n" + section))
