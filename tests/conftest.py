@@ -14,8 +14,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
 
 from tailorkit.data.simulators.applicants import simulate_applicants
+
+# property tests: the same examples on every run and no per-example deadline (a shared CI
+# machine is slow at times; a deadline would make a pass depend on the load)
+settings.register_profile("tailorkit", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("tailorkit")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
