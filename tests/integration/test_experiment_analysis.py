@@ -162,10 +162,13 @@ def test_another_tenants_experiment_and_bad_queries(service):
             unknown = analysis(client, 987654, primary="conversion")
             sideways = analysis(client, experiment.id, primary="conversion:sideways")
             missing = analysis(client, experiment.id)
+            empty = analysis(client, experiment.id, primary="")  # was a 500 (IndexError)
             shadow = analysis(client, experiment.id, primary="conversion")
         assert unknown.status_code == 404 and "987654" in unknown.json()["error"]
         assert sideways.status_code == 422 and "query.primary" in sideways.json()["error"]
         assert missing.status_code == 422 and "primary" in missing.json()["error"]
+        assert empty.status_code == 422, empty.text
+        assert "query.primary ''" in empty.json()["error"], empty.text
         assert shadow.status_code == 422 and "shadow" in shadow.json()["error"]
     finally:
         service["store"].stop_experiment(experiment.id)

@@ -54,7 +54,7 @@ async def experiment_analysis(
     service = caller.service
     await service.check_project(caller.tenant, project, request)
     metrics = [
-        *([parse_metric(primary, field="query.primary")] if primary else []),
+        *([parse_metric(primary, field="query.primary")] if primary is not None else []),
         *(parse_metric(g, guardrail=True, field="query.guardrail") for g in guardrail),
     ]
     rule = Rule(min_units=min_units, min_duration_s=min_duration)
