@@ -2,16 +2,19 @@
 
 Every value a body carries can be stored, hashed and echoed: strings are valid Unicode (no
 lone UTF-16 surrogates such as ``"\\ud800"``), numbers in rows fit a 64-bit float, and ids,
-labels and row numbers fit a 64-bit integer. Anything else is a 422 naming the field.
+labels and row numbers fit a 64-bit integer. A field takes the JSON type it documents: an
+integer field refuses ``true``, ``3.0`` and ``"3"``, a number field ``true`` and ``"1.5"``,
+a date-time field a bare number (seconds or milliseconds?). Anything else is a 422 naming
+the field.
 """
 
 from __future__ import annotations
 
 import sys
 from datetime import datetime, timezone
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -45,12 +48,23 @@ def utc_convertible(value: datetime) -> datetime:
     return value
 
 
+def date_time_text(value: Any) -> Any:
+    """``value`` unless it is a number (a datetime parses from ISO 8601 text only)."""
+    if isinstance(value, (int, float)):
+        raise PydanticCustomError(
+            "datetime_text", "send an ISO 8601 date-time string, e.g. 2024-05-01T12:00:00Z"
+        )
+    return value
+
+
 Text = Annotated[str, AfterValidator(unicode_text)]
-Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+Int = Annotated[int, Field(strict=True)]  # JSON integers only: no true, 3.0 or "3"
+Number = Annotated[float, Field(strict=True)]  # JSON numbers only: no true or "1.5"
+Int64 = Annotated[Int, Field(ge=INT64_MIN, le=INT64_MAX)]
 # An integer a float column can take (a 400-digit number cannot); the schema keeps the
 # 309-digit bounds out of the OpenAPI document.
 RowInt = Annotated[
-    int,
+    Int,
     Field(ge=-FLOAT_MAX, le=FLOAT_MAX),
     WithJsonSchema({"type": "integer", "description": "within the range of a 64-bit float"}),
 ]
@@ -68,12 +82,12 @@ class PredictRequest(_Body):
     unit_id: UnitId | None = Field(
         None, description="Customer / user id for sticky A/B assignment (stored hashed)."
     )
-    reasons: int = Field(3, ge=0, le=20, description="Reason codes per row.")
+    reasons: Int = Field(3, ge=0, le=20, description="Reason codes per row.")
 
 
 class RecommendRequest(_Body):
     user: UnitId = Field(description="The user to recommend for.")
-    k: int = Field(10, ge=1, le=1000)
+    k: Int = Field(10, ge=1, le=1000)
     alias: Text | None = None
     unit_id: UnitId | None = None
     context: dict[str, Scalar] = {}
@@ -92,12 +106,14 @@ class FeedbackRequest(_Body):
         pattern=r"^[a-z][a-z0-9_]{0,63}$",
         description="click, purchase, default, diagnosis_confirmed, failure_observed, label...",
     )
-    value: float | None = None
+    value: Number | None = None
     label: Text | Int64 | bool | None = None
-    row: int | None = Field(
+    row: Int | None = Field(
         None, ge=0, le=INT64_MAX, description="Row of the request the outcome is for."
     )
-    observed_at: Annotated[datetime, AfterValidator(utc_convertible)] | None = None
+    observed_at: (
+        Annotated[datetime, BeforeValidator(date_time_text), AfterValidator(utc_convertible)] | None
+    ) = None
 
 
 class ErrorBody(BaseModel):

@@ -162,6 +162,7 @@ def test_another_tenants_experiment_and_bad_queries(service):
             unknown = analysis(client, 987654, primary="conversion")
             sideways = analysis(client, experiment.id, primary="conversion:sideways")
             missing = analysis(client, experiment.id)
+            empty = analysis(client, experiment.id, primary="")  # was a 500 (IndexError)
             shadow = analysis(client, experiment.id, primary="conversion")
             guarded = analysis(client, experiment.id, primary="conversion", guardrail="complaint")
         assert unknown.status_code == 404 and "987654" in unknown.json()["error"]
@@ -170,6 +171,8 @@ def test_another_tenants_experiment_and_bad_queries(service):
         assert shadow.status_code == 200 and shadow.json()["mode"] == "shadow"  # no labels yet
         assert shadow.json()["decision"] == "invalid" and shadow.json()["srm_p_value"] is None
         assert guarded.status_code == 422 and "shadow" in guarded.json()["error"]
+        assert empty.status_code == 422, empty.text
+        assert "query.primary ''" in empty.json()["error"], empty.text
     finally:
         service["store"].stop_experiment(experiment.id)
 

@@ -8,6 +8,7 @@ import http.client
 import json
 import logging
 
+import httpx
 import pytest
 from fastapi import Request
 
@@ -79,3 +80,25 @@ def test_an_unexpected_error_is_a_json_500_that_keeps_the_connection(service, ca
     assert len(logged) == 1 and "status=500" in logged[0] and "tenant=acme" in logged[0]
     tracebacks = [r for r in caplog.records if r.name == "tailorkit.serve" and r.exc_info]
     assert any(body["request_id"] in r.getMessage() for r in tracebacks)  # the log has it
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/v1/projects/acme-credit/predict", "POST"),
+        ("DELETE", "/v1/feedback", "POST"),
+        ("POST", "/healthz", "GET"),
+        ("PUT", "/metrics", "GET"),
+    ],
+)
+def test_a_wrong_method_is_a_json_405_with_allow(service, method, path, allowed):
+    port, key, _operator = service
+    answer = httpx.request(
+        method, f"http://127.0.0.1:{port}{path}", headers={"X-API-Key": key}, timeout=30
+    )
+    assert answer.status_code == 405, answer.text
+    assert answer.headers["allow"] == allowed
+    assert answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    assert body["error"] == "Method Not Allowed"
+    assert body["request_id"] == answer.headers["x-request-id"] and len(body["request_id"]) == 32

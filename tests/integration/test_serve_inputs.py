@@ -1,6 +1,8 @@
 """Inputs that pass JSON parsing but cannot be stored, hashed or scored, over a real HTTP
 server: integers beyond float range, lone UTF-16 surrogates, feedback rows beyond 64 bits and
-dates outside UTC's years. Each is a 422 naming the field, never a 500."""
+dates outside UTC's years; and values of another JSON type than the field documents (which
+were coerced: ``"reasons": false`` answered with 0 reasons, Schemathesis found it). Each is a
+422 naming the field, never a 500."""
 
 from __future__ import annotations
 
@@ -64,6 +66,10 @@ def assert_422(answer: httpx.Response, *fragments: str) -> None:
         ({"unit_id": LONE_SURROGATE}, ("body.unit_id", "lone UTF-16 surrogate")),
         ({"unit_id": 2**64}, ("body.unit_id", "less than or equal to 9223372036854775807")),
         ({"alias": LONE_SURROGATE}, ("body.alias", "lone UTF-16 surrogate")),
+        ({"reasons": False}, ("body.reasons", "valid integer")),
+        ({"reasons": "3"}, ("body.reasons", "valid integer")),
+        ({"reasons": 3.0}, ("body.reasons", "valid integer")),
+        ({"unit_id": 7.0}, ("body.unit_id",)),
     ],
     ids=lambda value: str(value)[:24],
 )
@@ -84,6 +90,11 @@ def test_predict_refuses_values_it_cannot_score_or_store(service, change, fragme
         ({"row": 2**63}, ("body.row", "less than or equal to 9223372036854775807")),
         ({"value": 10**400}, ("body.value", "401-digit integer")),
         ({"observed_at": "0001-01-01T00:00:00+01:00"}, ("body.observed_at", "years 1 to 9999")),
+        ({"observed_at": 1_700_000_000}, ("body.observed_at", "ISO 8601 date-time string")),
+        ({"value": True}, ("body.value", "valid number")),
+        ({"value": "1.5"}, ("body.value", "valid number")),
+        ({"row": False}, ("body.row", "valid integer")),
+        ({"row": "3"}, ("body.row", "valid integer")),
     ],
     ids=lambda value: str(value)[:24],
 )

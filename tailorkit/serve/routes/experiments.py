@@ -73,8 +73,9 @@ async def experiment_analysis(
     return answer(request, await service.run_io(analyse))
 
 
-@router.get(
-    "/v1/projects/{project}/experiments/{experiment_id}/report", response_class=HTMLResponse
+@router.get(  # the page is HTML; its errors are JSON like every other route's
+    "/v1/projects/{project}/experiments/{experiment_id}/report",
+    responses={200: {"description": "The report page.", "content": {"text/html": {}}}},
 )
 async def experiment_report(
     project: str,

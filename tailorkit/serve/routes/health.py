@@ -70,7 +70,8 @@ async def readiness(service: Service) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics", response_class=PlainTextResponse, responses=error_responses(401, 403))
+# 503: the operator key is checked against the database, which may be unreachable.
+@router.get("/metrics", response_class=PlainTextResponse, responses=error_responses(401, 403, 503))
 async def metrics(service: ServiceDep, _operator: OperatorDep) -> Response:
     """Prometheus metrics: requests, errors and latency by tenant/project/model version
     (operator key: ``authorization: {credentials_file: ...}`` in the scrape config)."""
