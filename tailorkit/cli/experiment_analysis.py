@@ -143,14 +143,17 @@ def _print_analysis(result: dict) -> None:
         table.add_column(column)
     for m in result["metrics"]:
         champion, challenger = m["arm_values"].values()
+        relative = m["lift"] is not None and m["ci_low"] is not None
         table.add_row(
             escape(m["name"]),
             m["role"],
             f"{champion:.4g}",
             f"{challenger:.4g}",
-            f"{m['lift']:+.2%}",
-            f"[{m['ci_low']:+.2%}, {m['ci_high']:+.2%}]",
-            f"{m['p_value']:.3g}",
+            f"{m['lift']:+.2%}" if m["lift"] is not None else "-",
+            f"[{m['ci_low']:+.2%}, {m['ci_high']:+.2%}]"
+            if relative
+            else f"diff [{m['diff_ci_low']:+.3g}, {m['diff_ci_high']:+.3g}]",
+            "-" if m["p_value"] is None else f"{m['p_value']:.3g}",
         )
     out.print(table)
     for warning in result.get("warnings", []):

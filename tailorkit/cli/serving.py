@@ -223,7 +223,9 @@ def operators_list(
 def experiments_create(
     project: str = typer.Argument(...),
     arm: list[str] = typer.Option(
-        ..., "--arm", help="alias=weight, repeat (e.g. --arm champion=90 --arm challenger=10)."
+        ...,
+        "--arm",
+        help="alias=weight, repeat; weights sum to 1 (--arm champion=0.9 --arm challenger=0.1).",
     ),
     shadow: bool = typer.Option(
         False, "--shadow", help="First arm answers; the second is scored silently."
@@ -237,6 +239,12 @@ def experiments_create(
     min_duration: float = typer.Option(0.0, "--min-duration", help="Seconds before a ship."),
     auto_promote: bool = typer.Option(
         False, "--auto-promote", help="On ship move the champion alias; on a breach stop."
+    ),
+    latency_tolerance: float = typer.Option(
+        0.2, "--latency-tolerance", help="How much higher the challenger's p99 may be (0.2: +20%)."
+    ),
+    fairness_tolerance: float = typer.Option(
+        0.05, "--fairness-tolerance", help="How much larger its demographic parity gap may be."
     ),
     workspace: Path | None = WorkspaceOption,
     db_url: str | None = DbUrlOption,
@@ -252,7 +260,15 @@ def experiments_create(
     if primary is not None:
         for text in (primary, *guardrail):  # a bad NAME:direction fails here, not later
             parse_metric(text, guardrail=text is not primary)
-        plan = ExperimentPlan(primary, tuple(guardrail), min_units, min_duration, auto_promote)
+        plan = ExperimentPlan(
+            primary,
+            tuple(guardrail),
+            min_units,
+            min_duration,
+            auto_promote,
+            latency_tolerance,
+            fairness_tolerance,
+        )
     experiment = _store(workspace, db_url).create_experiment(
         project, arms, mode="shadow" if shadow else "split", name=name, plan=plan
     )
@@ -309,7 +325,7 @@ def _parse_arm(text: str, shadow: bool):
         return Arm(alias.strip(), float(weight))
     except ValueError:
         raise TailorkitError(
-            f"--arm {text!r} must look like alias=weight (e.g. champion=90)"
+            f"--arm {text!r} must look like alias=weight (e.g. champion=0.9)"
         ) from None
 
 

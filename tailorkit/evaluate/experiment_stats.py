@@ -102,8 +102,10 @@ def compare(
     method: str = "sequential",
     alpha: float = 0.05,
     planned_units: int = 10_000,
+    require_lift: bool = True,
 ) -> Estimate:
-    """Compare per-unit values of two arms (``binary``: 0/1 outcomes)."""
+    """Compare per-unit values of two arms (``binary``: 0/1 outcomes). ``require_lift`` False:
+    a champion's mean of 0 (no errors yet) gives a NaN lift instead of an error."""
     arms = []
     for label, values in (("control", control), ("treatment", treatment)):
         x = _checked(values, label, name)
@@ -112,7 +114,7 @@ def compare(
         mean = float(x.mean())
         variance = mean * (1 - mean) if binary else float(x.var(ddof=1))
         arms.append(_Arm(mean, variance, len(x), x))
-    return _estimate(name, method, alpha, planned_units, *arms, binary=binary)
+    return _estimate(name, method, alpha, planned_units, *arms, binary, require_lift)
 
 
 def compare_ratio(
@@ -123,6 +125,7 @@ def compare_ratio(
     method: str = "sequential",
     alpha: float = 0.05,
     planned_units: int = 10_000,
+    require_lift: bool = True,
 ) -> Estimate:
     """Compare a ratio metric (sum of numerators / sum of denominators per arm, e.g. clicks per
     impression) whose unit is not the denominator's: the delta method gives each arm's
@@ -140,7 +143,7 @@ def compare_ratio(
         ratio = mx / my
         influence = (x - ratio * y) / my  # the ratio's linearisation per unit
         arms.append(_Arm(ratio, float(influence.var(ddof=1)), len(x), None))
-    return _estimate(name, method, alpha, planned_units, *arms, binary=False)
+    return _estimate(name, method, alpha, planned_units, *arms, False, require_lift)
 
 
 def benjamini_hochberg(p_values: Sequence[float], alpha: float = 0.05) -> list[float]:
@@ -184,29 +187,33 @@ def _estimate(
     planned_units: int,
     c: _Arm,
     t: _Arm,
-    *,
     binary: bool,
+    require_lift: bool = True,
 ) -> Estimate:
     if method not in METHODS:
         raise ExperimentDataError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-    if c.mean == 0:
+    if c.mean == 0 and require_lift:
         raise ExperimentDataError(f"{name}: the champion's mean is 0, so no relative lift")
     diff = t.mean - c.mean
     se_diff = math.sqrt(t.variance / t.units + c.variance / c.units)
-    lift = t.mean / c.mean - 1
-    se_lift, log_scale = _lift_std_error(c, t)
+    units, rho2 = c.units + t.units, mixture_rho2(alpha, planned_units)
+    z = float(stats.norm.ppf(1 - alpha / 2))
+
+    def radius(std_error: float) -> float:
+        if method == "fixed":
+            return std_error * z
+        return confidence_sequence_radius(std_error, units, alpha, rho2)
+
     if method == "fixed":
         (low, high), p_value = _fixed_diff(c, t, diff, se_diff, alpha, binary)
-        lift_low, lift_high = lift_interval(
-            lift, se_lift * stats.norm.ppf(1 - alpha / 2), log_scale
-        )
     else:
-        units, rho2 = c.units + t.units, mixture_rho2(alpha, planned_units)
-        r_diff = confidence_sequence_radius(se_diff, units, alpha, rho2)
-        r_lift = confidence_sequence_radius(se_lift, units, alpha, rho2)
-        low, high = diff - r_diff, diff + r_diff
-        lift_low, lift_high = lift_interval(lift, r_lift, log_scale)
+        low, high = diff - radius(se_diff), diff + radius(se_diff)
         p_value = always_valid_p_value(diff, se_diff, units, rho2)
+    lift = lift_low = lift_high = math.nan
+    if c.mean != 0:
+        lift = t.mean / c.mean - 1
+        se_lift, log_scale = _lift_std_error(c, t)
+        lift_low, lift_high = lift_interval(lift, radius(se_lift), log_scale)
     return Estimate(
         name=name,
         method=method,

@@ -2,8 +2,9 @@
 
 - ``invalid``: an arm without units, or a sample-ratio mismatch (chi-square p < 0.001 against
   the configured weights): the assignment is broken, so no result may be read;
-- ``keep``: a guardrail is breached (the challenger is worse on it beyond noise), or the
-  champion is better on the primary metric (its interval excludes 0 in the bad direction);
+- ``keep``: a guardrail is breached (the challenger is worse on it beyond noise and beyond the
+  guardrail's tolerance, 0 unless set), or the champion is better on the primary metric (its
+  interval excludes 0 in the bad direction);
 - ``continue``: fewer than ``min_units`` units in an arm or shorter than ``min_duration_s``, or
   the primary interval still contains 0;
 - ``ship``: the primary interval excludes 0 in the good direction, no guardrail is breached,
@@ -31,10 +32,13 @@ class Rule:
 
 @dataclass(frozen=True)
 class Guardrail:
-    """A metric the challenger must not make worse (e.g. error rate: higher is worse)."""
+    """A metric the challenger must not make worse (e.g. error rate: higher is worse) by more
+    than ``margin``, in the metric's units: breached when the interval of the difference lies
+    wholly beyond it."""
 
     estimate: Estimate
     higher_is_better: bool = False
+    margin: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -63,13 +67,14 @@ def decide(
             f"weights, chi-square p = {srm_p_value:.2g} < {SRM_ALPHA}",
         )
     for guardrail in guardrails:
-        if _side(guardrail.estimate) == _bad(guardrail.higher_is_better):
+        if _breached(guardrail):
             e = guardrail.estimate
+            beyond = f", beyond its tolerance of {guardrail.margin:.3g}" if guardrail.margin else ""
             return Decision(
                 "keep",
                 f"guardrail {e.name} breached: challenger {e.treatment_mean:.4g} against "
                 f"champion {e.control_mean:.4g} ({e.method} interval of the difference "
-                f"[{e.diff_ci_low:.3g}, {e.diff_ci_high:.3g}])",
+                f"[{e.diff_ci_low:.3g}, {e.diff_ci_high:.3g}]{beyond})",
                 guardrail_breached=e.name,
             )
     if primary is None:
@@ -87,6 +92,14 @@ def decide(
     if _side(primary) == _bad(not rule.higher_is_better):
         return Decision("ship", f"the challenger is better on {primary.name}: {_lift(primary)}")
     return Decision("continue", f"no difference on {primary.name} yet: {_lift(primary)}")
+
+
+def _breached(guardrail: Guardrail) -> bool:
+    """The challenger is worse by more than the margin, beyond the interval."""
+    e, margin = guardrail.estimate, max(guardrail.margin, 0.0)
+    if guardrail.higher_is_better:
+        return e.diff_ci_high < -margin
+    return e.diff_ci_low > margin
 
 
 def _side(estimate: Estimate) -> str | None:

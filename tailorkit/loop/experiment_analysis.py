@@ -2,11 +2,15 @@
 
 The first arm is the champion (control); every other arm is compared with it. The decision
 (``loop.decision``) needs exactly two arms; the JSON keys are those of
-``tailorkit experiments analyze --json`` and ``GET .../experiments/{id}/analysis``.
+``tailorkit experiments analyze --json`` and ``GET .../experiments/{id}/analysis``. Given the
+arms' served requests, the automatic guardrails (``loop.arm_guardrails``: latency p99, error
+rate, fairness gap) join the plan's guardrails. A value that does not exist (the lift over a
+champion's 0) is ``null`` in the JSON.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +26,7 @@ from tailorkit.evaluate.experiment_stats import (
     cuped,
     srm_p_value,
 )
+from tailorkit.loop.arm_guardrails import ArmRequests, AutoGuardrail, Tolerances, arm_guardrails
 from tailorkit.loop.decision import Decision, Guardrail, Rule, decide
 
 OUTCOME_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # as feedback's `outcome`
@@ -70,10 +75,14 @@ def analyze(
     method: str = "sequential",
     alpha: float = 0.05,
     covariates: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    requests: Mapping[str, ArmRequests] | None = None,
+    tolerances: Tolerances = Tolerances(),
+    fairness_limits: Mapping[str, float] | None = None,
 ) -> dict:
     """``arms``: (alias, weight), champion first; ``units``: units assigned per arm;
     ``values[arm][metric]``: one value per unit, or (numerators, denominators) per unit for a
-    ratio metric; ``covariates[arm][metric]``: a pre-period value per unit, for CUPED."""
+    ratio metric; ``covariates[arm][metric]``: a pre-period value per unit, for CUPED;
+    ``requests[arm]``: its served requests, for the automatic guardrails."""
     names = [alias for alias, _ in arms]
     counts = [int(units.get(a, 0)) for a in names]
     result: dict = {"units": dict(zip(names, counts, strict=True)), "method": method}
@@ -89,20 +98,12 @@ def analyze(
     if min(counts) < 2:
         reason = f"an arm has fewer than 2 units yet (units per arm: {counts})"
         return {**result, **decision_json(Decision("invalid", reason))}
-    estimates: dict[str, Estimate] = {}
-    cuped_fits: dict[str, dict] = {}
-    for metric in (primary, *guardrails):
-        pair = [values[arm][metric.name] for arm in names]
-        covariate = [(covariates or {}).get(arm, {}).get(metric.name) for arm in names]
-        options = {"method": method, "alpha": alpha, "planned_units": 2 * rule.min_units}
-        try:  # planned_units is fixed in advance: the sequence stays valid at every look
-            estimate, fit = _compare(metric.name, pair, covariate, binary.get(metric.name), options)
-        except ExperimentDataError as error:
-            result.setdefault("warnings", []).append(str(error))
-            continue
-        estimates[metric.name] = estimate
-        if fit is not None:
-            cuped_fits[metric.name] = fit
+    control, treatment = names
+    warnings: list[str] = []
+    options = {"method": method, "alpha": alpha, "planned_units": 2 * rule.min_units}
+    estimates, cuped_fits = _estimates(
+        (primary, *guardrails), names, values, binary, covariates or {}, options, warnings
+    )
     tested = [m for m in (primary, *guardrails) if m.name in estimates and not m.guardrail]
     bh = benjamini_hochberg([estimates[m.name].p_value for m in tested], alpha)
     adjusted = dict(zip([m.name for m in tested], bh, strict=True))
@@ -112,6 +113,18 @@ def analyze(
             if metric.name in cuped_fits:
                 entry["cuped"] = cuped_fits[metric.name]
             result["metrics"].append(entry)
+    automatic: list[AutoGuardrail] = []
+    if requests is not None and control in requests and treatment in requests:
+        automatic, unmeasured = arm_guardrails(
+            requests[control], requests[treatment], **options,
+            tolerances=tolerances, fairness_limits=fairness_limits,
+        )  # fmt: skip
+        warnings += unmeasured
+    for auto in automatic:
+        spec = MetricSpec(auto.estimate.name, higher_is_better=False, guardrail=True)
+        result["metrics"].append(metric_json(spec, auto.estimate, {}, names, auto.margin))
+    if warnings:
+        result["warnings"] = warnings
     decision = decide(
         estimates.get(primary.name),
         units=counts,
@@ -119,26 +132,59 @@ def analyze(
         duration_s=duration_s,
         rule=Rule(rule.min_units, rule.min_duration_s, primary.higher_is_better),
         guardrails=[
-            Guardrail(estimates[g.name], g.higher_is_better)
-            for g in guardrails
-            if g.name in estimates
+            *(
+                Guardrail(estimates[g.name], g.higher_is_better)
+                for g in guardrails
+                if g.name in estimates
+            ),
+            *(Guardrail(a.estimate, False, a.margin) for a in automatic),
         ],
     )
     return {**result, **decision_json(decision)}
 
 
+def _estimates(
+    metrics: Sequence[MetricSpec],
+    names: list[str],
+    values: Mapping,
+    binary: Mapping[str, bool],
+    covariates: Mapping,
+    options: dict,
+    warnings: list[str],
+) -> tuple[dict[str, Estimate], dict[str, dict]]:
+    """Each feedback metric's comparison and, where CUPED applied, its fit; a metric that
+    cannot be compared yet is a warning. ``planned_units`` in ``options`` is fixed in advance:
+    the confidence sequence stays valid at every look."""
+    estimates: dict[str, Estimate] = {}
+    cuped_fits: dict[str, dict] = {}
+    for metric in metrics:
+        pair = [values[arm][metric.name] for arm in names]
+        covariate = [covariates.get(arm, {}).get(metric.name) for arm in names]
+        try:
+            estimate, fit = _compare(metric, pair, covariate, binary.get(metric.name), options)
+        except ExperimentDataError as error:
+            warnings.append(str(error))
+            continue
+        estimates[metric.name] = estimate
+        if fit is not None:
+            cuped_fits[metric.name] = fit
+    return estimates, cuped_fits
+
+
 def _compare(
-    name: str, pair: list, covariate: list, binary: bool | None, settings: dict
+    metric: MetricSpec, pair: list, covariate: list, binary: bool | None, options: dict
 ) -> tuple[Estimate, dict | None]:
     """One metric's estimate: a ratio by the delta method; otherwise per-unit values, adjusted
-    by CUPED where each arm has a varying pre-period covariate (then no longer 0/1)."""
+    by CUPED where each arm has a varying pre-period covariate (then no longer 0/1). A
+    guardrail may have a champion's mean of 0 (its lift is then null)."""
+    name, lift = metric.name, {"require_lift": not metric.guardrail}
     if isinstance(pair[0], tuple):
-        return compare_ratio(name, *pair, **settings), None
+        return compare_ratio(name, *pair, **options, **lift), None
     fit = _cuped(pair, covariate)
     if fit is None:
-        return compare(name, *pair, binary=bool(binary), **settings), None
+        return compare(name, *pair, binary=bool(binary), **options, **lift), None
     adjusted, details = fit
-    estimate = compare(name, *adjusted, binary=False, **settings)
+    estimate = compare(name, *adjusted, binary=False, **options, **lift)
     return replace(estimate, method=f"{estimate.method}+cuped"), details
 
 
@@ -162,8 +208,14 @@ def _cuped(pair: list[np.ndarray], covariate: list) -> tuple[list[np.ndarray], d
     return split, fit
 
 
-def metric_json(metric: MetricSpec, e: Estimate, adjusted: dict, names: list[str]) -> dict:
-    return {
+def metric_json(
+    metric: MetricSpec,
+    e: Estimate,
+    adjusted: dict,
+    names: list[str],
+    tolerance: float | None = None,
+) -> dict:
+    found = {
         "name": metric.name,
         "role": "guardrail" if metric.guardrail else "primary",
         "higher_is_better": metric.higher_is_better,
@@ -178,6 +230,18 @@ def metric_json(metric: MetricSpec, e: Estimate, adjusted: dict, names: list[str
         "p_value_bh": adjusted.get(metric.name),
         "method": e.method,
     }
+    if tolerance is not None:  # an automatic guardrail: how much worse the challenger may be
+        found["tolerance"] = tolerance
+    return {key: _finite(value) for key, value in found.items()}
+
+
+def _finite(value):
+    """NaN (a lift over a champion's 0, a bootstrap's p-value) as None; dicts inside too."""
+    if isinstance(value, dict):
+        return {key: _finite(v) for key, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def decision_json(decision: Decision) -> dict:

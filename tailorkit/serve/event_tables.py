@@ -82,7 +82,10 @@ class DecisionRow(ServeBase):
 
 
 class ServedRequestRow(ServeBase):
-    """One answered request: who, which model, which arm, outputs (never inputs)."""
+    """One answered request: who, which model, which arm, outputs (never inputs, but for the
+    protected attributes of an experiment's scored rows, which its fairness guardrail needs);
+    and a request of an experiment that failed on its arm's model (``status`` 5xx, no
+    outputs), which its error-rate guardrail counts. ``status`` NULL: an older row, answered."""
 
     __tablename__ = "serve_requests"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -100,6 +103,8 @@ class ServedRequestRow(ServeBase):
     shadow_json: Mapped[str | None] = mapped_column(Text)
     latency_ms: Mapped[float] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # retention
+    status: Mapped[int | None] = mapped_column(Integer)  # HTTP status of the answer
+    protected_json: Mapped[str | None] = mapped_column(Text)  # {attribute: [value per row]}
 
 
 class AssignmentRow(ServeBase):

@@ -442,7 +442,8 @@ class EventStore:
 # ----------------------------------------------------------------------------- helpers
 def _create_tables(database: Database) -> None:
     """Create the tables; a workspace of an older tailorkit gains the columns and indexes
-    added since (feedback idempotency, the request log's time index)."""
+    added since (feedback idempotency, the request log's time index, request status and
+    protected attributes)."""
     with database.session(write=True) as session:
         create_tables(ServeBase.metadata, session.connection())
         added = add_missing_columns(ServeBase.metadata, session.connection())

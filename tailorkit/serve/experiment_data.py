@@ -23,6 +23,7 @@ from sqlalchemy import or_, select, true
 
 from tailorkit.loop.decision import Rule
 from tailorkit.loop.experiment_analysis import MetricSpec, analyze
+from tailorkit.serve.arm_requests import arm_requests, fairness_limits, tolerances_of
 from tailorkit.serve.event_tables import AssignmentRow, FeedbackRow, ServedRequestRow
 from tailorkit.serve.records import Experiment
 from tailorkit.serve.shadow_data import shadow_analysis
@@ -209,6 +210,9 @@ def experiment_analysis(
         rule=rule,
         duration_s=(end - experiment.created_at).total_seconds(),
         method=method,
+        requests=arm_requests(store, experiment.id, until),  # the automatic guardrails
+        tolerances=tolerances_of(experiment.plan),
+        fairness_limits=fairness_limits(store.registry, experiment),
     )
     return {
         "experiment": experiment.id,

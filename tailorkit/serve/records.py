@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from tailorkit.errors import TailorkitError
 
 EXPERIMENT_MODES = ("split", "shadow")
+WEIGHT_SUM_TOLERANCE = 1e-6
 
 
 # ----------------------------------------------------------------------------- public types
@@ -40,14 +42,18 @@ class Arm:
 @dataclass(frozen=True)
 class ExperimentPlan:
     """What decides an experiment, fixed at its creation: the primary outcome and guardrails
-    (``NAME[:higher|lower]``), the minimum units per arm and duration, and whether a ``ship``
-    moves the champion's alias (and a breached guardrail ends the experiment) on its own."""
+    (``NAME[:higher|lower]``), the minimum units per arm and duration, whether a ``ship``
+    moves the champion's alias (and a breached guardrail ends the experiment) on its own, and
+    how much worse the challenger may be on the automatic guardrails (``loop.arm_guardrails``):
+    its latency p99 (relative) and its fairness gap (absolute)."""
 
     primary: str
     guardrails: tuple[str, ...] = ()
     min_units: int = 1_000
     min_duration_s: float = 0.0
     auto_promote: bool = False
+    latency_tolerance: float = 0.2
+    fairness_tolerance: float = 0.05
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "guardrails": list(self.guardrails)}
@@ -115,6 +121,13 @@ def check_arms(arms: list[Arm], mode: str) -> None:
         raise TailorkitError("a shadow experiment has two arms: the live alias, then the shadow")
     if mode == "split" and any(not a.weight > 0 for a in arms):
         raise TailorkitError("every arm of a split experiment needs a weight above 0")
+    total = sum(a.weight for a in arms)
+    if mode == "split" and not math.isclose(total, 1.0, abs_tol=WEIGHT_SUM_TOLERANCE):
+        weights = " + ".join(f"{a.alias}={a.weight:g}" for a in arms)
+        raise TailorkitError(
+            f"the weights of a split experiment are shares of the traffic and must sum to 1: "
+            f"{weights} = {total:g} (e.g. --arm champion=0.9 --arm challenger=0.1)"
+        )
 
 
 def check_plan(plan: ExperimentPlan | None, arms: list[Arm], mode: str) -> None:
@@ -124,6 +137,8 @@ def check_plan(plan: ExperimentPlan | None, arms: list[Arm], mode: str) -> None:
         raise TailorkitError("--primary: name the feedback outcome that decides the experiment")
     if plan.min_units < 2 or plan.min_duration_s < 0:
         raise TailorkitError("--min-units must be at least 2 and --min-duration at least 0")
+    if not (plan.latency_tolerance >= 0 and plan.fairness_tolerance >= 0):
+        raise TailorkitError("--latency-tolerance and --fairness-tolerance must be at least 0")
     if plan.auto_promote and len(arms) != 2:
         raise TailorkitError("--auto-promote needs an experiment of two arms")
     if mode == "shadow" and plan.guardrails:

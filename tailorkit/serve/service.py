@@ -11,15 +11,16 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from tailorkit.errors import DatabaseUnavailable, RegistryError
+from tailorkit.errors import DatabaseUnavailable, RegistryError, TailorkitError
 from tailorkit.registry import Registry
 from tailorkit.registry.redaction import without_paths
 from tailorkit.serve.alert_delivery import Delivery
@@ -348,25 +349,98 @@ class Service:
         unit_id: Any,
         outputs: list[dict[str, Any]],
         shadow: dict[str, Any] | None = None,
+        protected: dict[str, list[Any]] | None = None,
     ) -> None:
-        request_id = request.state.request_id
+        """Queue the record of an answered request (``protected``: the protected attributes'
+        values of an experiment's rows, ``ServingAdapter.protected_values``)."""
         self.remember(request, tenant, project, served)
+        self._put_record(
+            request,
+            tenant,
+            project,
+            endpoint,
+            alias,
+            experiment,
+            unit_id,
+            model_version=served.version.version,
+            n_rows=len(outputs),
+            outputs_json=dumps(outputs).decode(),
+            shadow_json=dumps(shadow).decode() if shadow else None,
+            status=200,
+            protected_json=dumps(protected).decode() if protected and experiment else None,
+        )
+
+    @contextmanager
+    def arm_failures(
+        self,
+        request: Request,
+        tenant: Tenant,
+        project: str,
+        endpoint: str,
+        alias: str,
+        experiment: Experiment | None,
+        unit_id: Any,
+        n_rows: int,
+    ) -> Iterator[None]:
+        """Around an experiment request's loading and scoring: a failure of its arm's model (a
+        5xx: its artifact unavailable, or the model raised) is logged with the arm, for the
+        error-rate guardrail, and goes on to its answer. A client's mistake (4xx) is not."""
+        if experiment is None:
+            yield
+            return
+        status = None
+        try:
+            yield
+        except ServiceError as error:
+            status = error.status if error.status >= 500 else None
+            raise
+        except TailorkitError:  # a 4xx, or a 503 of the database: not the arm's failure
+            raise
+        except Exception:
+            status = 500
+            raise
+        finally:
+            if status is not None:
+                self._put_record(
+                    request,
+                    tenant,
+                    project,
+                    endpoint,
+                    alias,
+                    experiment,
+                    unit_id,
+                    model_version=getattr(request.state, "model_version", None),
+                    n_rows=n_rows,
+                    outputs_json="[]",
+                    shadow_json=None,
+                    status=status,
+                    protected_json=None,
+                )
+
+    def _put_record(
+        self,
+        request: Request,
+        tenant: Tenant,
+        project: str,
+        endpoint: str,
+        alias: str,
+        experiment: Experiment | None,
+        unit_id: Any,
+        **columns: Any,
+    ) -> None:
         self.writer.put(
             {
-                "request_id": request_id,
+                "request_id": request.state.request_id,
                 "tenant_id": tenant.id,
                 "project": project,
                 "endpoint": endpoint,
                 "alias": alias,
-                "model_version": served.version.version,
                 "experiment_id": experiment.id if experiment else None,
                 "arm": alias if experiment else None,
                 "unit_hash": self.store.unit_hash(str(unit_id)) if unit_id is not None else None,
-                "n_rows": len(outputs),
-                "outputs_json": dumps(outputs).decode(),
-                "shadow_json": dumps(shadow).decode() if shadow else None,
                 "latency_ms": (time.perf_counter() - request.state.started) * 1000,
                 "at": datetime.now(timezone.utc),
+                **columns,
             }
         )
 

@@ -16,6 +16,7 @@ import pandas as pd
 from tailorkit.errors import TailorkitError
 from tailorkit.registry import ModelVersion
 
+MAX_GROUP_TEXT = 64
 ENDPOINT_NOUNS = {
     "predict": "a scoring",
     "recommend": "a recommendation",
@@ -39,10 +40,22 @@ class ServingAdapter:
     """
 
     kinds: ClassVar[frozenset[str]] = frozenset()
+    protected: tuple[str, ...] = ()  # the version's features.protected (audited, not inputs)
 
     def __init__(self, version: ModelVersion, solution: str) -> None:
         self.version = version
         self.solution = solution
+
+    def protected_values(self, rows: list[dict[str, Any]]) -> dict[str, list[Any]] | None:
+        """Each protected attribute's value on each row, for an experiment's fairness
+        guardrail: only these columns of a request are ever kept, a scalar each (a string cut
+        to ``MAX_GROUP_TEXT`` characters; anything else, or a missing one, is None). None
+        when the version declares no protected attribute."""
+        if not self.protected:
+            return None
+        return {
+            column: [_group_value(row.get(column)) for row in rows] for column in self.protected
+        }
 
     def check_rows(self, rows: list[dict[str, Any]]) -> list[str]:
         raise self.unsupported("predict")
@@ -70,6 +83,14 @@ class ServingAdapter:
             f"project '{self.version.project}' is a {self.solution} project, not "
             f"{ENDPOINT_NOUNS[kind]} project; it answers: {', '.join(sorted(self.kinds))}"
         )
+
+
+def _group_value(value: Any) -> str | int | float | bool | None:
+    if isinstance(value, str):
+        return value[:MAX_GROUP_TEXT]
+    if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return None
 
 
 def type_problem(kind: str, value: Any) -> str | None:

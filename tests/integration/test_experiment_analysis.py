@@ -1,5 +1,6 @@
 """Experiments that decide, end to end: units routed by the real service, outcomes posted as
-feedback, then the analysis over HTTP and from the CLI, on SQLite and on PostgreSQL."""
+feedback, then the analysis over HTTP and from the CLI, on SQLite and on PostgreSQL; a
+challenger failing on its own arm halted by the automatic error-rate guardrail."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from tailorkit.registry import Registry
 from tailorkit.serve.app import ServiceSettings, create_app
+from tailorkit.serve.event_tables import ServedRequestRow
 from tailorkit.serve.events import Arm, EventStore
 from tailorkit.serve.experiment_decisions import decisions
 from tailorkit.serve.records import ExperimentPlan
+from tailorkit.solutions.credit_risk.predict import DECISION_FILE
+from tests.artifact_faults import distinct_copy, flip_bit, weights_file
 from tests.conftest import tk
 from tests.serving_helpers import ThreadServer, applicants, eventually, fit_credit_model
 
@@ -24,7 +29,11 @@ CONVERSION = {"champion": 0.25, "challenger": 0.55}  # each arm's chance that a 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    return fit_credit_model(tmp_path_factory.mktemp("model") / "lightgbm", "lightgbm")
+    """A credit model whose spec declared ``sex`` protected (not one of its inputs)."""
+    folder = fit_credit_model(tmp_path_factory.mktemp("model") / "lightgbm", "lightgbm")
+    decision = json.loads((folder / DECISION_FILE).read_text())
+    (folder / DECISION_FILE).write_text(json.dumps({**decision, "protected": ["sex"]}))
+    return folder
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -70,7 +79,7 @@ def run_experiment(service, units: int, plan: ExperimentPlan | None = None, rate
     converted (the challenger's units convert more often) and, with ``rates``, each outcome
     named there at its rate per arm; returns its id."""
     experiment = service["store"].create_experiment(
-        "acme-credit", [Arm("champion", 50), Arm("challenger", 50)], plan=plan
+        "acme-credit", [Arm("champion", 0.5), Arm("challenger", 0.5)], plan=plan
     )
     rates = {"conversion": CONVERSION, **(rates or {})}
     rng = np.random.default_rng(0)
@@ -109,7 +118,11 @@ def test_a_better_challenger_ships_over_http_and_from_the_cli(service):
         assert result["decision"] == "ship", result["reason"]
         assert sum(result["units"].values()) == 400 + 1  # and the probe that saw it start
         assert result["srm_p_value"] > 0.001
-        (metric,) = result["metrics"]
+        metric, *automatic = result["metrics"]  # the primary, then the automatic guardrails
+        assert [(m["name"], m["role"]) for m in automatic] == [("error_rate", "guardrail")]
+        assert automatic[0]["arm_values"] == {"champion": 0.0, "challenger": 0.0}
+        assert any("latency_p99_ms" in w for w in result["warnings"])  # under 500 requests
+        assert any("carried 'sex'" in w for w in result["warnings"])  # not in these rows
         assert set(metric) >= {"name", "arm_values", "lift", "ci_low", "ci_high", "p_value"}
         assert metric["method"] == "sequential" and 0 < metric["ci_low"] < metric["lift"]
         assert 0 < metric["diff_ci_low"] < metric["diff"]
@@ -139,7 +152,7 @@ def test_a_better_challenger_ships_over_http_and_from_the_cli(service):
 
 def test_an_experiment_without_exposures_is_invalid_and_never_a_500(service):
     experiment = service["store"].create_experiment(
-        "acme-credit", [Arm("champion", 50), Arm("challenger", 50)]
+        "acme-credit", [Arm("champion", 0.5), Arm("challenger", 0.5)]
     )
     try:
         with http(service) as client:
@@ -255,7 +268,15 @@ def test_experiments_create_takes_the_plan_and_analyze_uses_it(service):
     options += ["--db-url", service["db"]] if service["db"] else []
     bad = tk(
         service["folder"].parent,
-        *("experiments", "create", "acme-credit", "--arm", "champion=1", "--arm", "challenger=1"),
+        *(
+            "experiments",
+            "create",
+            "acme-credit",
+            "--arm",
+            "champion=0.5",
+            "--arm",
+            "challenger=0.5",
+        ),
         *("--guardrail", "complaint", *options),
         ok=False,
     )
@@ -263,14 +284,24 @@ def test_experiments_create_takes_the_plan_and_analyze_uses_it(service):
     assert "Traceback" not in bad.stderr
     made = tk(
         service["folder"].parent,
-        *("experiments", "create", "acme-credit", "--arm", "champion=1", "--arm", "challenger=1"),
+        *(
+            "experiments",
+            "create",
+            "acme-credit",
+            "--arm",
+            "champion=0.5",
+            "--arm",
+            "challenger=0.5",
+        ),
         *("--primary", "conversion", "--guardrail", "complaint", "--min-units", "20", *options),
+        *("--latency-tolerance", "0.3"),
     )
     created = json.loads(made.stdout)
     try:
         assert created["plan"] == {
             "primary": "conversion", "guardrails": ["complaint"], "min_units": 20,
-            "min_duration_s": 0.0, "auto_promote": False,
+            "min_duration_s": 0.0, "auto_promote": False, "latency_tolerance": 0.3,
+            "fairness_tolerance": 0.05,
         }  # fmt: skip
         done = tk(
             service["folder"].parent,
@@ -282,3 +313,64 @@ def test_experiments_create_takes_the_plan_and_analyze_uses_it(service):
         assert actors - {"serve"}, actors  # the CLI's analysis is stored under its user
     finally:
         service["store"].stop_experiment(created["id"])
+
+
+def test_a_challenger_with_a_broken_artifact_fails_on_its_arm_and_its_error_rate_halts_it(
+    service, model, tmp_path
+):
+    """The challenger's artifact is damaged after registration: each of its requests is a 503,
+    logged with its arm; the error-rate guardrail (automatic, no plan needed for it) halts the
+    experiment and the champion serves everyone. The protected column (and no other input) of
+    the scored rows is kept."""
+    registry: Registry = service["store"].registry
+    broken = distinct_copy(model, tmp_path / "broken", "broken")
+    version = registry.register_model("acme-credit", broken, family="lightgbm").version
+    registry.set_alias("acme-credit", "broken", version)
+    flip_bit(weights_file(registry.resolve("acme-credit@broken").path))  # its hash no longer fits
+    plan = ExperimentPlan("conversion", min_units=10_000, auto_promote=True)
+    experiment = (
+        service["store"]
+        .create_experiment("acme-credit", [Arm("champion", 0.5), Arm("broken", 0.5)], plan=plan)
+        .id
+    )
+    rows = [{**one_row()[0], "sex": "female"}]
+    statuses = []
+    try:
+        with http(service) as client:
+            for unit in range(80):
+                if status_of(service, experiment) != "running":
+                    break
+                body = {"rows": rows, "unit_id": f"b-{unit}"}
+                statuses.append(client.post("/v1/projects/acme-credit/predict", json=body))
+            eventually(lambda: status_of(service, experiment) == "halted", timeout=30)
+            again = {"rows": rows, "unit_id": "b-1"}  # a unit of the experiment, served anew
+            eventually(
+                lambda: (
+                    (a := client.post("/v1/projects/acme-credit/predict", json=again))
+                    .status_code == 200 and a.json().get("experiment") is None
+                )
+            )  # fmt: skip
+        assert {a.status_code for a in statuses} == {200, 503}
+        last = decisions(service["store"], experiment)[-1]
+        assert last["action"] == "halted", last
+        analysed = last["analysis"]
+        assert analysed["guardrail_breached"] == "error_rate", analysed["reason"]
+        errors = next(m for m in analysed["metrics"] if m["name"] == "error_rate")
+        assert errors["role"] == "guardrail" and errors["lift"] is None  # the champion: no errors
+        assert errors["arm_values"] == {"champion": 0.0, "broken": 1.0}
+        assert any("latency_p99_ms" in w for w in analysed["warnings"])  # too few requests
+        logged = logged_requests(service, experiment)
+        assert {(arm, status) for arm, status, _ in logged} == {("champion", 200), ("broken", 503)}
+        kept = {protected for arm, _, protected in logged if arm == "champion"}
+        assert [json.loads(text) for text in kept] == [{"sex": ["female"]}]  # no other input
+    finally:
+        service["store"].stop_experiment(experiment)
+
+
+def logged_requests(service, experiment: int) -> list[tuple]:
+    with service["store"].read() as session:
+        return session.execute(
+            select(
+                ServedRequestRow.arm, ServedRequestRow.status, ServedRequestRow.protected_json
+            ).where(ServedRequestRow.experiment_id == experiment)
+        ).all()

@@ -54,7 +54,7 @@ def service(tmp_path_factory):
 def start(service, project: str) -> int:
     """A 50/50 experiment on ``project``, once the service routes by it (its cache: 0.1 s)."""
     experiment = service["store"].create_experiment(
-        project, [Arm("champion", 50), Arm("challenger", 50)]
+        project, [Arm("champion", 0.5), Arm("challenger", 0.5)]
     )
     time.sleep(0.5)
     return experiment.id
@@ -95,7 +95,8 @@ def test_ctr_and_hit_rate_at_k_count_clicks_within_the_top_k(service):
     result = analysis(
         service, "shop", experiment, primary="ctr@5", guardrail=["hit_rate@10:higher"]
     )
-    ctr, hit = result["metrics"]
+    ctr, hit, *automatic = result["metrics"]  # then the automatic guardrails (error rate)
+    assert [m["name"] for m in automatic] == ["error_rate"]
     for arm, counts in expected.items():
         assert ctr["arm_values"][arm] == pytest.approx(counts["hits5"] / (5 * counts["answers"]))
         assert hit["arm_values"][arm] == pytest.approx(counts["hits10"] / counts["answers"])
@@ -123,7 +124,7 @@ def test_cuped_reads_each_units_outcome_before_the_experiment(service):
         value = 100 * p + rng.normal(5 if answer["alias"] == "challenger" else 0, 5)
         sent = {"request_id": answer["request_id"], "outcome": "spend", "value": value}
         assert client.post("/v1/feedback", json=sent).status_code == 200
-    (metric,) = analysis(service, "acme-credit", experiment, primary="spend")["metrics"]
+    metric, *_automatic = analysis(service, "acme-credit", experiment, primary="spend")["metrics"]
     assert metric["method"] == "fixed+cuped"
     assert metric["cuped"]["covariate_units"] == 300
     assert metric["cuped"]["variance_reduction"] > 0.8

@@ -47,7 +47,7 @@ def experiment(tmp_path_factory) -> dict:
     store.grant("acme", PROJECT)
     plan = ExperimentPlan("conversion", min_units=50)
     created = store.create_experiment(
-        PROJECT, [Arm("champion", 1), Arm("challenger", 1)], plan=plan
+        PROJECT, [Arm("champion", 0.5), Arm("challenger", 0.5)], plan=plan
     )
     start = datetime.now(timezone.utc) - timedelta(hours=1)
     with store.write() as session:
@@ -152,7 +152,7 @@ def test_the_report_shows_the_decision_and_the_lift_over_time_with_its_sequence(
     assert analysis["decision"] == "ship" and analysis["srm_p_value"] > 0.001
     assert '<span class="decision">ship</span>' in html and analysis["reason"] in html
     assert sum(analysis["units"].values()) == UNITS
-    (metric,) = analysis["metrics"]
+    metric = next(m for m in analysis["metrics"] if m["role"] == "primary")
     assert pct(metric["lift"]) in html and f"<td>{metric['p_value']:.3g}</td>" in html
     assert document["experiment"]["plan"]["min_units"] == 50
     assert "conversion:higher" in html and ">50<" in html  # the plan in the header

@@ -22,6 +22,7 @@ from tests.fault_helpers import PROJECT, make_workspace
 from tests.serving_helpers import ThreadServer, applicants, fit_credit_model
 
 NEW_FEEDBACK_COLUMNS = {"idempotency_key", "body_digest"}
+NEW_REQUEST_COLUMNS = {"status", "protected_json"}  # the arm guardrails' failures and groups
 
 
 @pytest.fixture(scope="module")
@@ -124,14 +125,15 @@ def test_retried_feedback_is_stored_once_on_postgresql(postgres_url, tmp_path, m
 
 
 def create_old_schema(url: str) -> None:
-    """The service tables as tailorkit 0.x made them: no idempotency columns, and no index
-    on any of them but the unique ones."""
+    """The service tables as tailorkit 0.x made them: no idempotency columns, no request
+    status or protected attributes, and no index on any of them but the unique ones."""
     old = MetaData()
     for table in ServeBase.metadata.sorted_tables:
         columns = [
             Column(c.name, c.type, primary_key=c.primary_key, unique=c.unique)
             for c in table.columns
             if not (table.name == FeedbackRow.__tablename__ and c.name in NEW_FEEDBACK_COLUMNS)
+            and not (table.name == ServedRequestRow.__tablename__ and c.name in NEW_REQUEST_COLUMNS)
         ]
         Table(table.name, old, *columns)
     engine = create_engine(url)
@@ -165,6 +167,8 @@ def test_an_old_workspace_gains_the_new_columns(database, request, tmp_path):
     inspector = inspect(store._database.engine)
     columns = {c["name"] for c in inspector.get_columns(FeedbackRow.__tablename__)}
     assert NEW_FEEDBACK_COLUMNS <= columns
+    request_columns = {c["name"] for c in inspector.get_columns(ServedRequestRow.__tablename__)}
+    assert NEW_REQUEST_COLUMNS <= request_columns
     indexes = {i["name"]: i for i in inspector.get_indexes(FeedbackRow.__tablename__)}
     assert indexes["ix_serve_feedback_idempotency"]["unique"]
     request_indexes = {i["name"] for i in inspector.get_indexes(ServedRequestRow.__tablename__)}

@@ -28,7 +28,9 @@ def test_service_on_postgresql(postgres_url, tmp_path):
     key = store.create_tenant("acme")
     store.grant("acme", "pg-credit")
     assert store.authenticate(key).name == "acme" and store.authenticate(key + "x") is None
-    experiment = store.create_experiment("pg-credit", [Arm("champion", 1), Arm("challenger", 1)])
+    experiment = store.create_experiment(
+        "pg-credit", [Arm("champion", 0.5), Arm("challenger", 0.5)]
+    )
     now = datetime.now(timezone.utc)
     record = {
         "tenant_id": 1,

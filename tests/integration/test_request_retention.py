@@ -45,7 +45,7 @@ def fill(store: EventStore, model: Path) -> None:
         for alias in ("champion", "challenger"):
             version = registry.register_model(project, model, family="logistic").version
             registry.set_alias(project, alias, version)
-    arms = [Arm("champion", 1), Arm("challenger", 1)]
+    arms = [Arm("champion", 0.5), Arm("challenger", 0.5)]
     stopped = store.create_experiment(PROJECT, arms)
     store.stop_experiment(stopped.id)
     running = store.create_experiment("other-credit", arms)

@@ -337,7 +337,7 @@ def test_responses_render_numpy_nan_dates_and_int_keys_as_json():
 # ----------------------------------------------------------------------------- experiments
 def test_assignment_is_stable_and_follows_the_weights():
     experiment = Experiment(
-        7, "p", "e", "split", (Arm("champion", 90), Arm("challenger", 10)), "running", None, None
+        7, "p", "e", "split", (Arm("champion", 0.9), Arm("challenger", 0.1)), "running", None, None
     )
     arms = [experiment.assign(f"customer-{i}").alias for i in range(20_000)]
     share = arms.count("challenger") / len(arms)
@@ -348,7 +348,7 @@ def test_assignment_is_stable_and_follows_the_weights():
 def test_ab_split_is_sticky_and_captured(server, workspace):
     store: EventStore = workspace["store"]
     experiment = store.create_experiment(
-        "acme-credit", [Arm("champion", 50), Arm("challenger", 50)]
+        "acme-credit", [Arm("champion", 0.5), Arm("challenger", 0.5)]
     )
     try:
         versions: dict[str, set[int]] = {}

@@ -68,7 +68,7 @@ def server(tmp_path_factory):
     store = EventStore(registry)
     experiment = store.create_experiment(
         PROJECT,
-        [Arm("champion", 50), Arm("challenger", 50)],
+        [Arm("champion", 0.5), Arm("challenger", 0.5)],
         plan=ExperimentPlan(primary="default:lower", guardrails=("complaint",), min_units=2),
     )
     operator = store.operators.create("ops")

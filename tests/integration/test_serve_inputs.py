@@ -30,7 +30,7 @@ def service(tmp_path_factory):
     store = EventStore(Registry(workspace))
     key = store.create_tenant("acme")
     store.grant("acme", "acme-credit")
-    store.create_experiment("acme-credit", [Arm("champion", 50), Arm("challenger", 50)])
+    store.create_experiment("acme-credit", [Arm("champion", 0.5), Arm("challenger", 0.5)])
     with ThreadServer(create_app(ServiceSettings(workspace=workspace))) as running:
         with httpx.Client(base_url=running.url, headers={"X-API-Key": key}, timeout=30) as http:
             yield http

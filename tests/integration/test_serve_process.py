@@ -56,6 +56,10 @@ def test_tenants_and_experiments_through_the_cli(workspace):
     missing = tk_in(workspace, "tenants", "grant", "initech", "nobody", ok=False)
     assert missing.returncode == 2 and "nobody" in missing.stderr
     assert "Traceback" not in missing.stderr
+    arms = ("--arm", "champion=90", "--arm", "challenger=10")  # percentages, not shares
+    unsummed = tk_in(workspace, "experiments", "create", "acme-credit", *arms, ok=False)
+    assert unsummed.returncode != 0 and "Traceback" not in unsummed.stderr
+    assert "champion=90 + challenger=10 = 100" in unsummed.stderr + unsummed.stdout
     created = json.loads(
         tk_in(
             workspace,
@@ -63,12 +67,12 @@ def test_tenants_and_experiments_through_the_cli(workspace):
             "create",
             "acme-credit",
             "--arm",
-            "champion=90",
+            "champion=0.9",
             "--arm",
-            "challenger=10",
+            "challenger=0.1",
         ).stdout
     )
-    assert created["status"] == "running" and created["arms"][1]["weight"] == 10
+    assert created["status"] == "running" and created["arms"][1]["weight"] == 0.1
     stopped = json.loads(tk_in(workspace, "experiments", "stop", str(created["id"])).stdout)
     assert stopped["status"] == "stopped"
 
@@ -85,12 +89,12 @@ def test_tenant_and_experiment_mistakes_are_clear(workspace):
     with pytest.raises(TailorkitError, match="already belongs to tenant 'hooli'"):
         store.grant("other", "acme-credit")
     with pytest.raises(TailorkitError, match="no alias 'nightly'"):
-        store.create_experiment("acme-credit", [Arm("champion", 1), Arm("nightly", 1)])
+        store.create_experiment("acme-credit", [Arm("champion", 0.5), Arm("nightly", 0.5)])
     with pytest.raises(TailorkitError, match="at least two arms"):
         store.create_experiment("acme-credit", [Arm("champion", 1)])
-    running = store.create_experiment("acme-credit", [Arm("champion", 1), Arm("challenger", 1)])
+    running = store.create_experiment("acme-credit", [Arm("champion", 0.5), Arm("challenger", 0.5)])
     with pytest.raises(TailorkitError, match="already runs experiment"):
-        store.create_experiment("acme-credit", [Arm("champion", 1), Arm("challenger", 1)])
+        store.create_experiment("acme-credit", [Arm("champion", 0.5), Arm("challenger", 0.5)])
     assert [e.id for e in store.experiments("acme-credit") if e.status == "running"] == [running.id]
     store.stop_experiment(running.id)
     assert store.projects_of(hooli.id) == {"acme-credit"}

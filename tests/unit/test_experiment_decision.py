@@ -71,3 +71,9 @@ def test_lower_is_better_metrics_flip_the_direction():
     assert run(BETTER, rule=loss).decision == "keep"
     fewer_errors = Guardrail(MORE_ERRORS, higher_is_better=True)
     assert run(BETTER, guardrails=[fewer_errors]).decision == "ship"
+
+
+def test_a_guardrail_breaches_only_beyond_its_margin():
+    assert run(BETTER, guardrails=[Guardrail(MORE_ERRORS, margin=0.1)]).decision == "ship"
+    breached = run(BETTER, guardrails=[Guardrail(MORE_ERRORS, margin=0.01)])
+    assert breached.guardrail_breached == "error" and "tolerance of 0.01" in breached.reason

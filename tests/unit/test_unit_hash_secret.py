@@ -42,7 +42,7 @@ def test_a_damaged_secret_is_a_clear_error(tmp_path: Path):
 
 
 def test_assignment_is_sticky_and_does_not_depend_on_the_secret(tmp_path: Path):
-    arms = (Arm("champion", 50.0), Arm("challenger", 50.0))
+    arms = (Arm("champion", 0.5), Arm("challenger", 0.5))
     experiment = Experiment(7, "p", "ab", "split", arms, "running", None, None)  # type: ignore[arg-type]
     before = [experiment.assign(str(unit)).alias for unit in range(200)]
     (tmp_path / "secret.key").unlink(missing_ok=True)

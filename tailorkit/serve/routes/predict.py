@@ -49,19 +49,21 @@ async def predict(
             " (split the rows over several requests)",
         )
     alias, experiment, shadow_alias = await service.route(project, body.alias, body.unit_id)
-    served = await service.served(project, alias, request)
-    try:
-        with service.limits.rows(tenant.id, tenant.name, len(body.rows)):
-            if len(body.rows) <= LOOP_CHECK_ROWS:
-                warnings = served.adapter.check_rows(body.rows)
-            else:  # a large request is checked in its own tenant's turn, off the event loop
-                check = served.adapter.check_rows
-                warnings = await service.pool.scheduler.run(tenant.id, check, body.rows)
-            outputs = await served.batcher.predict(body.rows, body.reasons, tenant.id)
-    except UnsupportedEndpoint as error:
-        raise ServiceError(404, str(error)) from None
-    except DataError as error:
-        raise ServiceError(422, str(error)) from None
+    routed = (request, tenant, project, "predict", alias, experiment, body.unit_id)
+    with service.arm_failures(*routed, len(body.rows)):  # counted in the arm's error rate
+        served = await service.served(project, alias, request)
+        try:
+            with service.limits.rows(tenant.id, tenant.name, len(body.rows)):
+                if len(body.rows) <= LOOP_CHECK_ROWS:
+                    warnings = served.adapter.check_rows(body.rows)
+                else:  # a large request is checked in its own tenant's turn, off the event loop
+                    check = served.adapter.check_rows
+                    warnings = await service.pool.scheduler.run(tenant.id, check, body.rows)
+                outputs = await served.batcher.predict(body.rows, body.reasons, tenant.id)
+        except UnsupportedEndpoint as error:
+            raise ServiceError(404, str(error)) from None
+        except DataError as error:
+            raise ServiceError(422, str(error)) from None
     logged = (request, tenant, project, "predict", alias, served, experiment, body.unit_id)
     if shadow_alias is not None:
 
@@ -70,7 +72,8 @@ async def predict(
 
         _log_with_shadow(service, logged, outputs, shadow_alias, score)
     else:
-        service.log_request(*logged, outputs)
+        protected = served.adapter.protected_values(body.rows) if experiment else None
+        service.log_request(*logged, outputs, protected=protected)
     response = {
         "request_id": request.state.request_id,
         "model_version": served.version.version,
@@ -157,23 +160,24 @@ async def _answer(
     request.state.labels["endpoint"] = kind
     await service.check_project(tenant, project, request)
     alias, experiment, shadow_alias = await service.route(project, body.alias, body.unit_id)
-    served = await service.served(project, alias, request)
     payload = body.model_dump(exclude={"alias", "unit_id"})
-    try:
-        if kind == "recommend":  # concurrent users share one model call
-            if "recommend" not in served.adapter.kinds:
-                raise served.adapter.unsupported("recommend")
-            with service.limits.rows(tenant.id, tenant.name, 1):
-                result = (await served.batcher.predict([payload], 0, tenant.id))[0]
-        else:
-            with service.limits.rows(tenant.id, tenant.name, len(body.readings)):
-                result = await service.pool.scheduler.run(
-                    tenant.id, served.adapter.monitor, payload
-                )
-    except UnsupportedEndpoint as error:
-        raise ServiceError(404, str(error)) from None
-    except DataError as error:
-        raise ServiceError(422, str(error)) from None
+    with service.arm_failures(request, tenant, project, kind, alias, experiment, body.unit_id, 1):
+        served = await service.served(project, alias, request)
+        try:
+            if kind == "recommend":  # concurrent users share one model call
+                if "recommend" not in served.adapter.kinds:
+                    raise served.adapter.unsupported("recommend")
+                with service.limits.rows(tenant.id, tenant.name, 1):
+                    result = (await served.batcher.predict([payload], 0, tenant.id))[0]
+            else:
+                with service.limits.rows(tenant.id, tenant.name, len(body.readings)):
+                    result = await service.pool.scheduler.run(
+                        tenant.id, served.adapter.monitor, payload
+                    )
+        except UnsupportedEndpoint as error:
+            raise ServiceError(404, str(error)) from None
+        except DataError as error:
+            raise ServiceError(422, str(error)) from None
     logged = (request, tenant, project, kind, alias, served, experiment, body.unit_id)
     if shadow_alias is not None and kind == "recommend":
 

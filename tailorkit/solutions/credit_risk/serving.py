@@ -27,7 +27,9 @@ class ScoringAdapter(ServingAdapter):
     """Binary scoring (credit risk, fraud, diagnosis): probability, decision, reason codes.
 
     The decision labels come from the model's ``decision.json`` (``labels``: positive and
-    negative), defaulting to credit's ``reject`` / ``accept``.
+    negative), defaulting to credit's ``reject`` / ``accept``; so do its protected columns
+    (``protected``: the spec's ``features.protected``, kept from an experiment's rows for its
+    fairness guardrail).
     """
 
     kinds = frozenset({"predict"})
@@ -38,6 +40,7 @@ class ScoringAdapter(ServingAdapter):
         decision = self.scorer.decision
         self.columns: list[str] = list(decision["columns"])
         self.key = decision.get("key")
+        self.protected = tuple(str(c) for c in decision.get("protected") or ())
         labels = decision.get("labels") or {}
         self.positive = str(labels.get("positive", "reject"))
         self.negative = str(labels.get("negative", "accept"))

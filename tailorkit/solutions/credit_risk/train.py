@@ -240,6 +240,8 @@ def _save(folder: Path, spec, data: TrainingData, threshold, cost, model: Tabula
         "key": spec.data.key,
         "columns": list(data.X.columns),
         "dropped_columns": list(data.dropped),
+        "protected": list(spec.features.protected),  # an experiment's fairness guardrail
+        "requirements": list(spec.requirements),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (folder / DECISION_FILE).write_text(json.dumps(decision, indent=1))
