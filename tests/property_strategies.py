@@ -56,9 +56,10 @@ def short_texts(max_size: int = 12) -> st.SearchStrategy[str]:
     return st.text(st.characters() | st.characters(categories=["Cs"]), max_size=max_size)
 
 
-def texts() -> st.SearchStrategy[str]:
-    """Short strings and the edge strings above (a 100,000-character one among them)."""
-    return st.sampled_from(EDGE_STRINGS) | short_texts()
+def texts(long: bool = True) -> st.SearchStrategy[str]:
+    """Short strings and the edge strings above (with ``long``, a 100,000-character one)."""
+    edges = EDGE_STRINGS if long else tuple(s for s in EDGE_STRINGS if len(s) < 100)
+    return st.sampled_from(edges) | short_texts()
 
 
 def integers() -> st.SearchStrategy[int]:
@@ -69,9 +70,9 @@ def floats() -> st.SearchStrategy[float]:
     return st.sampled_from(EDGE_FLOATS) | st.floats()
 
 
-def scalars() -> st.SearchStrategy[Any]:
+def scalars(long: bool = True) -> st.SearchStrategy[Any]:
     """A JSON scalar (with Python's extras: NaN, infinity, surrogates, huge integers)."""
-    return st.none() | st.booleans() | integers() | floats() | texts()
+    return st.none() | st.booleans() | integers() | floats() | texts(long)
 
 
 def nested(depth: int) -> list | dict:
@@ -82,11 +83,12 @@ def nested(depth: int) -> list | dict:
     return value
 
 
-def json_values(max_leaves: int = 8) -> st.SearchStrategy[Any]:
+def json_values(max_leaves: int = 8, long: bool = True) -> st.SearchStrategy[Any]:
     """Any JSON-ish value: scalars, small lists and objects, and deeply nested ones."""
+    keys = texts(long)
     containers = st.recursive(
-        scalars(),
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts(), inner, max_size=3),
+        scalars(long),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3),
         max_leaves=max_leaves,
     )
     return containers | st.sampled_from((10, 200)).map(nested)
