@@ -112,7 +112,7 @@ def check_usable(request: BaseModel) -> None:
             request.observed_at.astimezone(timezone.utc)
 
 
-@bounded(600)
+@bounded(300)
 @given(model_and_body())
 @example((PredictRequest, {"rows": [{LONE_SURROGATE: 1.0}]}))
 @example((PredictRequest, {"rows": [{"income": 1}], LONE_SURROGATE: 1}))
@@ -126,7 +126,7 @@ def test_a_body_is_a_usable_request_or_a_422_naming_the_field(case):
         errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
         status, message = validation_answer(errors)
         assert status == 422 or (status == 400 and not isinstance(body, dict)), message
-        assert message.startswith("body") and ": " in message, message
+        assert message.startswith("body") and ": " in message and len(message) < 1000, message
         dumps({"error": message})  # the answer itself can be sent
         return
     check_usable(request)
