@@ -188,7 +188,7 @@ def test_the_service_answers_any_body_without_a_server_error(service, case):
     st.binary(max_size=64) | st.sampled_from(["[" * 100_000, '{"rows": ' + "[" * 5000]),
 )
 @example(f"/v1/projects/{PROJECT}/predict", b'{"rows": [{"income": 1' + b"0" * 5000 + b"}]}")
-def test_a_body_that_is_not_json_is_a_400(service, route, content):
+def test_raw_bytes_are_a_400_or_a_422(service, route, content):
     http, _request_id, _experiment = service
     answer = http.post(route, content=content, headers={"Content-Type": "application/json"})
     assert_clean(answer, 400, 422)
