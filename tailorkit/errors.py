@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
+_SHORT = reprlib.Repr()  # Python 3.11's Repr takes no arguments
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 3, 60, 60, 40
+
 
 class TailorkitError(Exception):
     """A mistake in the user's input (file, spec, data, command).
@@ -34,3 +40,9 @@ class GateFailed(TailorkitError):
     """A requirement in the spec is not met and ``--enforce`` was given."""
 
     exit_code = 1
+
+
+def shown_value(value: Any) -> str:
+    """``repr(value)`` cut short for a message (a 100,000-character string or a value nested
+    5,000 deep stays one short line); lone surrogates are escaped, as ``repr`` does."""
+    return _SHORT.repr(value)

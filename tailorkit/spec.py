@@ -23,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-from tailorkit.errors import SpecError
+from tailorkit.errors import SpecError, shown_value
 
 SPEC_FILE = "tailorkit.yaml"
 DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
@@ -199,17 +199,30 @@ def read_spec_file(path: str | Path) -> tuple[dict[str, Any], dict[tuple, int]]:
         user = yaml.safe_load(text) or {}
         lines = _key_lines(text)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        context = getattr(error, "context_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        began = f"; {error.context} at line {context.line + 1}" if context else ""
-        problem = getattr(error, "problem", None) or error
-        raise SpecError(f"{path}{where}: not valid YAML ({problem}{began})") from None
+        line, problem = _yaml_problem(error, text)
+        raise SpecError(f"{path}{f' line {line}' if line else ''}: {problem}") from None
+    except RecursionError:
+        raise SpecError(
+            f"{path}: values are nested too deeply to read; a spec needs only a few levels"
+        ) from None
     if not isinstance(user, dict):
         raise SpecError(
             f"{path}: the spec must be a mapping of keys (name:, solution:, data:, ...)"
         )
     return user, lines
+
+
+def _yaml_problem(error: yaml.YAMLError, text: str) -> tuple[int | None, str]:
+    """(line, ``not valid YAML (what is wrong)``) on one line; no line if YAML gives none."""
+    if isinstance(error, yaml.reader.ReaderError):  # a character YAML does not allow
+        line = text.count("\n", 0, error.position) + 1
+        character = ascii(chr(error.character)) if isinstance(error.character, int) else "?"
+        return line, f"not valid YAML (character {character} is not allowed; remove it)"
+    mark = getattr(error, "problem_mark", None)
+    context = getattr(error, "context_mark", None)
+    began = f"; {error.context} at line {context.line + 1}" if context else ""
+    problem = " ".join(str(getattr(error, "problem", None) or error).split())
+    return (mark.line + 1 if mark else None), f"not valid YAML ({problem}{began})"
 
 
 def layer(
@@ -238,7 +251,7 @@ def validate(
 
 def _describe(error: ValidationError, source: str, lines: dict[tuple, int]) -> str:
     first = error.errors()[0]
-    location = tuple(p for p in first["loc"] if not isinstance(p, str) or not p[0].isupper())
+    location = tuple(p for p in first["loc"] if not isinstance(p, str) or not p[:1].isupper())
     location = tuple(p for p in location if p not in ("str", "ModelEntry", "function-after"))
     field = ".".join(str(p) for p in location) or "(top level)"
     line = _closest_line(location, lines)
@@ -254,7 +267,7 @@ def _describe(error: ValidationError, source: str, lines: dict[tuple, int]) -> s
     if not location:  # a check across fields: its message names the field it is about
         line = lines.get(tuple(message.split(" ", 1)[0].split(".")))
         return f"{source} line {line}: {message}" if line else f"{where}: {message}"
-    return f"{where}: field '{field}': {message} (got {first.get('input')!r})"
+    return f"{where}: field '{field}': {message} (got {shown_value(first.get('input'))})"
 
 
 def _closest_line(location: tuple, lines: dict[tuple, int]) -> int | None:
@@ -295,16 +308,22 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def _apply_override(merged: dict[str, Any], override: str) -> None:
+    shown = shown_value(override)  # quoted, cut short, a lone surrogate escaped
     if "=" not in override:
-        raise SpecError(f"override '{override}' must look like key.sub=value")
+        raise SpecError(f"override {shown} must look like key.sub=value")
     dotted, raw = override.split("=", 1)
     target = merged
     keys = dotted.strip().split(".")
     for key in keys[:-1]:
         target = target.setdefault(key, {})
         if not isinstance(target, dict):
-            raise SpecError(f"override '{override}': '{key}' is not a section")
-    target[keys[-1]] = yaml.safe_load(raw)
+            raise SpecError(f"override {shown}: {shown_value(key)} is not a section")
+    try:
+        target[keys[-1]] = yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        raise SpecError(f"override {shown}: the value is {_yaml_problem(error, raw)[1]}") from None
+    except RecursionError:
+        raise SpecError(f"override {shown}: the value is nested too deeply") from None
 
 
 def dump_spec(resolved: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@ reads, and parser failures turned into one sentence naming the file and line."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import lzma
@@ -40,18 +41,27 @@ def _csv_layout(file: FileSource, encoding: str) -> _CsvLayout:
     if file.path.stat().st_size == 0:
         raise empty_error(f"data file '{file.given}'")
     head = head_bytes(file)
-    reject_binary(file, head)
-    if len(head) == SNIFF_BYTES and b"\n" in head:
-        head = head[: head.rindex(b"\n") + 1]
-    try:
-        text = head.decode(encoding)
+    reject_binary(file, head, encoding)
+    whole = len(head) < SNIFF_BYTES
+    try:  # a head cut inside a character (UTF-16, UTF-8) keeps the partial bytes back
+        text = codecs.getincrementaldecoder(encoding)().decode(head, final=whole)
     except UnicodeDecodeError as error:
         raise _encoding_error(file, encoding, head, error.start) from None
+    except UnicodeError:  # "UTF-16 stream does not start with BOM"
+        raise bad_byte_error(file, encoding) from None
+    if not whole and "\n" in text:
+        text = text[: text.rindex("\n") + 1]
     if head and not text.strip():
         raise empty_error(f"data file '{file.given}'")
     suffix = file.path.suffixes[-2 if file.compression else -1].lower()
     delimiter = CSV_SUFFIXES.get(suffix) or _sniff_delimiter(text)
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as error:
+        raise DataError(
+            f"data file '{file.given}' cannot be parsed as a table ({error}); check that it "
+            "is valid CSV"
+        ) from None
     header = next((row for row in rows if any(cell.strip() for cell in row)), [])
     return _CsvLayout(delimiter, header)
 
@@ -111,7 +121,7 @@ def _csv_errors(file: FileSource, encoding: str, layout: _CsvLayout) -> Iterator
         raise empty_error(label) from None
     except pd.errors.ParserError as error:
         raise DataError(_parser_message(label, str(error), layout.delimiter)) from None
-    except UnicodeDecodeError:
+    except UnicodeError:  # a byte the encoding cannot decode, or a missing UTF-16 BOM
         raise bad_byte_error(file, encoding) from None
     except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as error:
         raise DataError(f"{label} cannot be read ({error}); check the file") from None

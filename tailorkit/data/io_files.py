@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tailorkit.errors import DataError
+from tailorkit.optional import missing
 
 CSV_SUFFIXES = {".csv": None, ".tsv": "\t", ".tab": "\t", ".txt": None}
 FORMAT_BY_SUFFIX = {
@@ -80,6 +81,11 @@ def resolve_file(source: str | Path, base_dir: Path | None) -> FileSource:
     if path.is_dir():
         raise DataError(f"data path '{given}' is a folder, not a file; name one file inside it")
     kind, compression = _detect_format(path, given)
+    if compression == "zstd" and missing("zstandard"):
+        raise DataError(
+            f"data file '{given}' is zstd-compressed, which needs the zstandard package: pip "
+            "install zstandard (or compress it with .gz, .bz2, .xz or .zip)"
+        )
     return FileSource(given, path, kind, compression)
 
 
@@ -156,11 +162,13 @@ def empty_error(label: str) -> DataError:
     return DataError(f"{label} has no data rows; check the table or query in {SPEC_HINT}")
 
 
-def reject_binary(file: FileSource, head: bytes) -> None:
-    """A DataError naming what a binary file looks like (image, PDF, archive...)."""
+def reject_binary(file: FileSource, head: bytes, encoding: str = "utf-8") -> None:
+    """A DataError naming what a binary file looks like (image, PDF, archive...). NUL bytes
+    mean binary data, except in UTF-16 and UTF-32 text, where every ASCII letter has them."""
     name = next((name for magic, name in _MAGIC_NAMES.items() if head.startswith(magic)), None)
     if name is None:
-        if b"\x00" not in head[:8192]:
+        wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+        if wide or b"\x00" not in head[:8192]:
             return
         name = "binary data"
     raise DataError(
@@ -211,8 +219,9 @@ def check_duplicate_names(names: list[str], label: str) -> None:
         seen[name] = position
 
 
-def _locate_bad_byte(file: FileSource, encoding: str) -> tuple[int, int]:
-    """The 1-based line and value of the first byte that ``encoding`` cannot decode."""
+def _locate_bad_byte(file: FileSource, encoding: str) -> tuple[int, int | None]:
+    """The 1-based line and value of the first byte that ``encoding`` cannot decode (no value
+    when the text is cut short or a UTF-16/32 byte-order mark is missing)."""
     decoder = codecs.getincrementaldecoder(encoding)()
     line = 1
     with open_binary(file) as handle:
@@ -220,9 +229,12 @@ def _locate_bad_byte(file: FileSource, encoding: str) -> tuple[int, int]:
             try:
                 decoder.decode(raw_line)
             except UnicodeDecodeError as error:
-                return line, raw_line[error.start]
+                inside = 0 <= error.start < len(raw_line)
+                return line, raw_line[error.start] if inside else None
+            except UnicodeError:  # "UTF-16 stream does not start with BOM"
+                return line, None
             line += 1
-    return line, 0
+    return line, None
 
 
 def bad_byte_error(file: FileSource, encoding: str) -> DataError:
@@ -231,9 +243,16 @@ def bad_byte_error(file: FileSource, encoding: str) -> DataError:
     return DataError(encoding_message(file.given, encoding, line, byte))
 
 
-def encoding_message(given: str, encoding: str, line: int, byte: int) -> str:
-    """The sentence for a byte that the encoding cannot decode."""
+def encoding_message(given: str, encoding: str, line: int, byte: int | None) -> str:
+    """The sentence for a byte (or the end of a text) that the encoding cannot decode."""
+    what = (
+        f"byte 0x{byte:02x} is not valid {encoding}"
+        if byte is not None
+        else (
+            f"the text is not valid {encoding} (cut short, or without the byte-order mark it needs)"
+        )
+    )
     return (
-        f"data file '{given}' line {line}: byte 0x{byte:02x} is not valid {encoding}; set "
-        f"'encoding: latin-1' (or the file's real encoding) in {SPEC_HINT}"
+        f"data file '{given}' line {line}: {what}; set 'encoding: latin-1' (or the file's real "
+        f"encoding) in {SPEC_HINT}"
     )

@@ -83,7 +83,7 @@ def _json_setup(file: FileSource, encoding: str) -> bool:
     if file.path.stat().st_size == 0:
         raise empty_error(label)
     head = head_bytes(file)
-    reject_binary(file, head)
+    reject_binary(file, head, encoding)
     if not head.strip():
         raise empty_error(label)
     return _json_is_lines(file, head, encoding)
@@ -115,7 +115,7 @@ def _json_errors(file: FileSource, encoding: str, lines: bool) -> Iterator[None]
     label = f"data file '{file.given}'"
     try:
         yield
-    except UnicodeDecodeError:
+    except UnicodeError:  # a byte the encoding cannot decode, or a missing UTF-16 BOM
         raise bad_byte_error(file, encoding) from None
     except (ValueError, TypeError) as error:
         if lines:

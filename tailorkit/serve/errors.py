@@ -134,10 +134,16 @@ _UNION_MEMBERS = {"float", "int", "str", "bool", "none", "list", "dict"}
 
 
 def _location(parts: tuple) -> str:
+    """``body.rows[0].income``; a bad key of a mapping as ``body.rows[0] key 'na\ufffdme'``."""
     path = ""
-    for part in parts:
+    for index, part in enumerate(parts):
         text = str(part)
         if text in _UNION_MEMBERS or text.startswith(("function-", "constrained-")):
             continue
-        path += f"[{text}]" if isinstance(part, int) else (f".{text}" if path else text)
+        if text == "[key]":
+            continue
+        if index + 1 < len(parts) and parts[index + 1] == "[key]":
+            path += f" key {text!r}"
+        else:
+            path += f"[{text}]" if isinstance(part, int) else (f".{text}" if path else text)
     return path

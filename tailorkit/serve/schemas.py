@@ -14,7 +14,15 @@ import sys
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -70,14 +78,33 @@ RowInt = Annotated[
 ]
 Scalar = RowInt | float | Text | bool | None
 UnitId = Text | Int64
+Row = dict[Text, Scalar]  # column names are text too: echoed in warnings and errors
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _keys_are_text(cls, value: object) -> object:
+        """A body key that is not valid Unicode is a 422 naming it (pydantic's own check of
+        an unknown key names no field, and reads like a body sent as text: a 400)."""
+        for key in value if isinstance(value, dict) else ():
+            if isinstance(key, str) and not key.isascii():
+                try:
+                    key.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise PydanticCustomError(
+                        "lone_surrogate",
+                        "the key {key} holds a lone UTF-16 surrogate, which is not valid "
+                        "Unicode text",
+                        {"key": ascii(key)},
+                    ) from None
+        return value
+
 
 class PredictRequest(_Body):
-    rows: list[dict[str, Scalar]] = Field(min_length=1, description="Raw feature rows.")
+    rows: list[Row] = Field(min_length=1, description="Raw feature rows.")
     alias: Text | None = Field(None, description="Force an alias; bypasses any experiment.")
     unit_id: UnitId | None = Field(
         None, description="Customer / user id for sticky A/B assignment (stored hashed)."
@@ -90,12 +117,12 @@ class RecommendRequest(_Body):
     k: Int = Field(10, ge=1, le=1000)
     alias: Text | None = None
     unit_id: UnitId | None = None
-    context: dict[str, Scalar] = {}
+    context: Row = {}
 
 
 class MonitorRequest(_Body):
     asset: UnitId = Field(description="The asset (machine, engine) id.")
-    readings: list[dict[str, Scalar]] = Field(min_length=1, description="New sensor rows.")
+    readings: list[Row] = Field(min_length=1, description="New sensor rows.")
     alias: Text | None = None
     unit_id: UnitId | None = None
 

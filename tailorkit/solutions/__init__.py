@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 from typing import Any
 
-from tailorkit.errors import SpecError
+from tailorkit.errors import SpecError, shown_value
 
 SOLUTIONS: dict[str, str] = {
     "credit_risk": "tailorkit.solutions.credit_risk.solution",
@@ -24,9 +24,10 @@ SOLUTIONS: dict[str, str] = {
 
 def get_solution(name: Any, source: str = "spec") -> Any:
     """The solution object named ``name``; an unknown name is a spec error naming the field."""
-    if name not in SOLUTIONS:
+    if not isinstance(name, str) or name not in SOLUTIONS:  # a list or mapping: no hash
         raise SpecError(
-            f"{source}: field 'solution' must be one of {', '.join(SOLUTIONS)} (got {name!r})"
+            f"{source}: field 'solution' must be one of {', '.join(SOLUTIONS)} "
+            f"(got {shown_value(name)})"
         )
     return importlib.import_module(SOLUTIONS[name]).SOLUTION
 
