@@ -244,10 +244,14 @@ def _lift_std_error(c: _Arm, t: _Arm) -> tuple[float, bool]:
 
 def lift_interval(lift: float, radius: float, log_scale: bool) -> tuple[float, float]:
     """The relative lift's interval from a radius on ``log(1 + lift)`` (or on the lift)."""
-    if log_scale:
+    if log_scale:  # a mean near 0 gives a huge radius: the bound is then infinite
         centre = math.log1p(lift)
-        return math.expm1(centre - radius), math.expm1(centre + radius)
+        return _expm1(centre - radius), _expm1(centre + radius)
     return lift - radius, lift + radius
+
+
+def _expm1(x: float) -> float:
+    return math.inf if x > 700 else math.expm1(x)
 
 
 def _fixed_diff(

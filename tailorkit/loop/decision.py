@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -117,4 +118,13 @@ def _bad(higher_is_better: bool) -> str:
 
 
 def _lift(e: Estimate) -> str:
-    return f"lift {e.lift:+.2%} [{e.ci_low:+.2%}, {e.ci_high:+.2%}] ({e.method})"
+    effect = effect_text(e.lift, e.ci_low, e.ci_high, e.diff, e.diff_ci_low, e.diff_ci_high)
+    return f"{effect} ({e.method})"
+
+
+def effect_text(lift, ci_low, ci_high, diff, diff_low, diff_high) -> str:
+    """``lift +x% [lo, hi]``, or ``difference +d [lo, hi]`` where there is no relative lift
+    (over a champion's 0: the lift is NaN, or None in the JSON)."""
+    if lift is None or not math.isfinite(lift) or ci_low is None or ci_high is None:
+        return f"difference {diff:+.4g} [{diff_low:+.4g}, {diff_high:+.4g}]"
+    return f"lift {lift:+.2%} [{ci_low:+.2%}, {ci_high:+.2%}]"

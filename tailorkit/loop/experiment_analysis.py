@@ -175,9 +175,9 @@ def _compare(
     metric: MetricSpec, pair: list, covariate: list, binary: bool | None, options: dict
 ) -> tuple[Estimate, dict | None]:
     """One metric's estimate: a ratio by the delta method; otherwise per-unit values, adjusted
-    by CUPED where each arm has a varying pre-period covariate (then no longer 0/1). A
-    guardrail may have a champion's mean of 0 (its lift is then null)."""
-    name, lift = metric.name, {"require_lift": not metric.guardrail}
+    by CUPED where each arm has a varying pre-period covariate (then no longer 0/1). Over a
+    champion's mean of 0 the lift is NaN (null in the JSON); the difference stands."""
+    name, lift = metric.name, {"require_lift": False}  # the decision reads the difference
     if isinstance(pair[0], tuple):
         return compare_ratio(name, *pair, **options, **lift), None
     fit = _cuped(pair, covariate)

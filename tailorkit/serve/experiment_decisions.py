@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tailorkit.errors import TailorkitError
-from tailorkit.loop.decision import Rule
+from tailorkit.loop.decision import Rule, effect_text
 from tailorkit.loop.experiment_analysis import parse_metric
 from tailorkit.registry.convert import aware
 from tailorkit.registry.engine import DatabaseUnavailable
@@ -103,11 +103,10 @@ def _promote(store, experiment: Experiment, result: dict, actor: str) -> str:
     registry = store.registry
     version = registry.resolve(f"{experiment.project}@{challenger}").version
     primary = next(m for m in result["metrics"] if m["role"] == "primary")
-    reason = (
-        f"experiment {experiment.id}: lift {primary['lift']:+.2%} "
-        f"[{primary['ci_low']:+.2%}, {primary['ci_high']:+.2%}] on {primary['name']} "
-        f"({primary['method']})"
+    effect = effect_text(
+        *(primary[k] for k in ("lift", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high"))
     )
+    reason = f"experiment {experiment.id}: {effect} on {primary['name']} ({primary['method']})"
     registry.set_alias(experiment.project, champion, version, actor=actor, reason=reason)
     store.stop_experiment(experiment.id, status="shipped")
     log.info("%s: %s@%s -> version %d", reason, experiment.project, champion, version)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -168,8 +169,9 @@ class Service:
         if result["srm_p_value"] is not None:
             self.experiment_srm.labels(*labels).set(result["srm_p_value"])
         primary = [m for m in result["metrics"] if m["role"] == "primary"]
-        if primary:
-            self.experiment_lift.labels(*labels).set(primary[0]["lift"])
+        if primary:  # no relative lift over a champion's 0: NaN, as Prometheus writes it
+            lift = primary[0]["lift"]
+            self.experiment_lift.labels(*labels).set(math.nan if lift is None else lift)
 
     def _count_alert(self, alert: StoredAlert) -> None:
         self.alerts_raised.labels(alert.project, alert.rule).inc()

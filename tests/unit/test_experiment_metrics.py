@@ -112,3 +112,14 @@ def test_a_covariate_that_never_varies_leaves_the_comparison_as_it_was():
     )
     assert metric["method"] == "fixed" and "cuped" not in metric
     assert metric["p_value"] == pytest.approx(direct.p_value)
+
+
+def test_a_champion_without_conversions_still_decides_on_the_difference():
+    values = {
+        "champion": {"conversion": np.zeros(2000)},
+        "challenger": {"conversion": RNG.binomial(1, 0.05, 2000).astype(float)},
+    }
+    result = _analysis(values, {"conversion": True}, "conversion")
+    (metric,) = result["metrics"]
+    assert metric["lift"] is None and metric["diff_ci_low"] > 0
+    assert result["decision"] == "ship" and "difference +0.0" in result["reason"]
