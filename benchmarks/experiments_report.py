@@ -5,10 +5,10 @@ from __future__ import annotations
 PROJECTS = ("credit", "movielens")
 
 
-def pct(entry: dict, ci: bool = True) -> str:
-    text = f"{entry['rate']:.1%} ({entry['count']}/{entry['of']})"
+def pct(entry: dict, ci: bool = True, digits: int = 1) -> str:
+    text = f"{entry['rate']:.{digits}%} ({entry['count']}/{entry['of']})"
     if ci:
-        text += f" [{entry['ci'][0]:.1%}, {entry['ci'][1]:.1%}]"
+        text += f" [{entry['ci'][0]:.{digits}%}, {entry['ci'][1]:.{digits}%}]"
     return text
 
 
@@ -26,18 +26,22 @@ def aa_table(results: dict) -> list[str]:
         "(target <= 5% with sequential inference); Wilson 95% intervals.",
         "",
         "| population | analysis | false ship | a `keep` at some look | SRM alarm at some look "
-        "| looks without an estimate |",
+        "| looks without an estimate (champion mean 0; OverflowError) |",
         "|---|---|---|---|---|---|",
     ]
     for project in PROJECTS:
         for name, row in results[project]["aa"].items():
             if "once" in name:
                 label = name.replace("plan", f"plan ({row['units']:,} units)")
-                rest = f"{pct(row['keep'], False)} | {pct(row['invalid'], False)} | –"
+                rest = f"{pct(row['keep'], False)} | {pct(row['invalid'], False)} | "
+                rest += (
+                    f"{row['overflow']['count']} OverflowError" if row["overflow"]["count"] else "–"
+                )
             else:
                 rest = (
                     f"{pct(row['keep_before_ship'], False)} | {pct(row['srm_alarm'], False)} | "
-                    f"{pct(row['looks_without_estimate'], False)}"
+                    f"{pct(row['looks_without_estimate'], False)}; "
+                    f"{row['looks_with_overflow']['count']}"
                 )
                 label = name
             lines.append(f"| {project} | {label} | **{pct(row['ship'])}** | {rest} |")
@@ -91,11 +95,12 @@ def srm_table(results: dict) -> list[str]:
         f"- units for 95% detection (noncentral chi-square): "
         f"**{srm['units_for_95pct_analytic']:,.0f}** "
         f"(about {srm['units_for_95pct_analytic'] / 2:,.0f} per arm)",
-        f"- A/A false alarms, one analysis at 20,000 units: **{pct(srm['aa_at_20000_units'])}**",
+        "- A/A false alarms, one analysis at 20,000 units: "
+        f"**{pct(srm['aa_at_20000_units'], digits=2)}**",
         f"- A/A false alarms per analysis, every look of the A/A sequential runs: "
-        f"**{pct(srm['aa_per_analysis'])}**",
+        f"**{pct(srm['aa_per_analysis'], digits=2)}**",
         f"- A/A experiments with a false alarm at any of their looks: "
-        f"{pct(srm['aa_per_experiment_any_look'])}",
+        f"{pct(srm['aa_per_experiment_any_look'], digits=2)}",
     ]
     return lines
 
