@@ -95,7 +95,7 @@ def run_http(
     for k, units in enumerate(pool_rows):
         experiment = store.create_experiment(
             population.project,
-            [Arm("champion", 50), Arm(challenger, 50)],
+            [Arm("champion", 0.5), Arm(challenger, 0.5)],
             name=f"bench-{kind}-{k}",
             plan=ExperimentPlan(population.metric),
         )
