@@ -8,9 +8,11 @@ wait on a disk sync; a crash can lose at most the last group of *request logs*, 
 
 No raw personal data is stored: unit ids (customers, users) are kept as an HMAC-SHA256 under
 the workspace's secret (``registry.workspace_secret``, purpose ``unit-id``), and request inputs
-are not stored, only the outputs (scores, decisions, reason codes). Feedback sent with an
-``Idempotency-Key`` is stored once per (tenant, key); served-request records are deleted after
-the retention window (``request_retention``) unless feedback or a running experiment needs them.
+are stored only as a sample (``observations``: the model's input columns without the spec's
+protected ones, personal ones hashed) beside every output (scores, decisions, reason codes).
+Feedback sent with an ``Idempotency-Key`` is stored once per (tenant, key); served-request
+records are deleted after the retention window (``request_retention``) unless feedback or a
+running experiment needs them.
 """
 
 from __future__ import annotations
@@ -49,10 +51,12 @@ from tailorkit.serve.event_tables import (
     ExperimentRow,
     FeedbackRow,
     GrantRow,
+    ObservationRow,
     ServeBase,
     ServedRequestRow,
     TenantRow,
 )
+from tailorkit.serve.observations import OBSERVED_INPUT_PURPOSE, observation_rows
 from tailorkit.serve.operators import OperatorStore
 from tailorkit.serve.records import (
     Arm,
@@ -118,6 +122,10 @@ class EventStore:
     @cached_property
     def _unit_key(self) -> bytes:
         return workspace_secret(self.registry.workspace, UNIT_ID_PURPOSE)
+
+    @cached_property
+    def _observed_key(self) -> bytes:
+        return workspace_secret(self.registry.workspace, OBSERVED_INPUT_PURPOSE)
 
     def unit_hash(self, unit_id: str) -> str:
         """The stored form of ``unit_id``: the same in every process and after a restart."""
@@ -327,9 +335,11 @@ class EventStore:
 
     # ------------------------------------------------------------------ events
     def write_requests(self, records: list[dict[str, Any]]) -> None:
-        """Insert served-request records and first-exposure assignments in one transaction."""
+        """Insert served-request records, their observed input rows and first-exposure
+        assignments in one transaction."""
         if not records:
             return
+        observed = observation_rows(records, self._observed_key)
         assignments = {
             (r["experiment_id"], r["unit_hash"]): r
             for r in records
@@ -337,6 +347,8 @@ class EventStore:
         }
         with self._write() as session:
             session.execute(insert(ServedRequestRow), records)  # one executemany, no ORM objects
+            if observed:
+                session.execute(insert(ObservationRow), observed)
             if assignments:
                 rows = [
                     {
@@ -395,17 +407,19 @@ class EventStore:
         """Delete served-request records older than ``before`` that nothing needs."""
         return request_retention.compact(self._database, before, dry_run=dry_run)
 
-    def delete_expired_requests(
-        self, before: datetime, after: request_retention.Cursor | None
+    def delete_expired(
+        self, before: datetime, after: request_retention.Cursor | None, table: str = "requests"
     ) -> tuple[int, request_retention.Cursor | None]:
-        """One retention batch of the service's sweep (``request_retention.delete_expired``)."""
-        return request_retention.delete_expired(self._database, before, after)
+        """One retention batch of the service's sweep over ``table`` (``requests`` or
+        ``observations``; ``request_retention.delete_expired``)."""
+        return request_retention.delete_expired(self._database, before, after, table=table)
 
     def count(self, table: str, **where: Any) -> int:
         model = {
             "requests": ServedRequestRow,
             "feedback": FeedbackRow,
             "assignments": AssignmentRow,
+            "observations": ObservationRow,
         }[table]
         with self._read() as session:
             query = select(func.count()).select_from(model)

@@ -8,6 +8,7 @@ API keys (tenants' and operators'), tenants' projects and running experiments ar
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict
@@ -26,8 +27,9 @@ from tailorkit.serve.errors import ServiceError
 from tailorkit.serve.events import EventStore, Experiment, RequestLogWriter, Tenant
 from tailorkit.serve.experiment_decisions import decide_forever
 from tailorkit.serve.limits import TenantLimits
+from tailorkit.serve.observations import Sampler
 from tailorkit.serve.operators import Operator
-from tailorkit.serve.request_retention import sweep_forever
+from tailorkit.serve.request_retention import EXPIRING, sweep_forever
 from tailorkit.serve.responses import dumps
 from tailorkit.serve.runtime import ModelPool, ModelUnavailable, Served
 from tailorkit.serve.settings import ServiceSettings
@@ -63,6 +65,9 @@ class Service:
             settings.tenant_rate, settings.tenant_burst, settings.tenant_queued_rows
         )
         self.io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db")
+        self.sampler = Sampler(
+            settings.observe_rate, settings.observe_rates, settings.observe_cap_per_hour
+        )
         self.started = False
         self._keys: dict[str, tuple[Tenant | None, float]] = {}
         self._operator_keys: dict[str, tuple[Operator | None, float]] = {}
@@ -121,11 +126,9 @@ class Service:
         self.writer = RequestLogWriter(self.store, self.settings.log_flush_interval)
         self.pool.start_polling()
         if self.settings.request_log_days > 0:
-            self.spawn(
-                sweep_forever(
-                    self.store.delete_expired_requests, self.settings.request_log_days, self.run_io
-                )
-            )
+            for table in EXPIRING:
+                delete_batch = functools.partial(self.store.delete_expired, table=table)
+                self.spawn(sweep_forever(delete_batch, self.settings.request_log_days, self.run_io))
         if self.settings.decide_every_s > 0:
             self.spawn(
                 decide_forever(
@@ -296,29 +299,35 @@ class Service:
         unit_id: Any,
         outputs: list[dict[str, Any]],
         shadow: dict[str, Any] | None = None,
+        inputs: list[dict[str, Any]] | None = None,
     ) -> None:
+        """Queue the request's record for the writer, with its sampled input rows (filtered
+        there, off the request path, by the version's ``ObservationPolicy``)."""
         request_id = request.state.request_id
         self.recent[request_id] = (tenant.id, project, served.version.version)
         if len(self.recent) > RECENT_REQUESTS:
             self.recent.popitem(last=False)
-        self.writer.put(
-            {
-                "request_id": request_id,
-                "tenant_id": tenant.id,
-                "project": project,
-                "endpoint": endpoint,
-                "alias": alias,
-                "model_version": served.version.version,
-                "experiment_id": experiment.id if experiment else None,
-                "arm": alias if experiment else None,
-                "unit_hash": self.store.unit_hash(str(unit_id)) if unit_id is not None else None,
-                "n_rows": len(outputs),
-                "outputs_json": dumps(outputs).decode(),
-                "shadow_json": dumps(shadow).decode() if shadow else None,
-                "latency_ms": (time.perf_counter() - request.state.started) * 1000,
-                "at": datetime.now(timezone.utc),
-            }
-        )
+        record = {
+            "request_id": request_id,
+            "tenant_id": tenant.id,
+            "project": project,
+            "endpoint": endpoint,
+            "alias": alias,
+            "model_version": served.version.version,
+            "experiment_id": experiment.id if experiment else None,
+            "arm": alias if experiment else None,
+            "unit_hash": self.store.unit_hash(str(unit_id)) if unit_id is not None else None,
+            "n_rows": len(outputs),
+            "outputs_json": dumps(outputs).decode(),
+            "shadow_json": dumps(shadow).decode() if shadow else None,
+            "latency_ms": (time.perf_counter() - request.state.started) * 1000,
+            "at": datetime.now(timezone.utc),
+        }
+        if inputs and served.observation is not None:
+            kept = self.sampler.admit(project, len(inputs))
+            if kept:
+                record["observed"] = (served.observation, inputs[:kept])
+        self.writer.put(record)
 
     async def request_owner(self, request_id: str) -> tuple[int, str, int | None] | None:
         owner = self.recent.get(request_id)

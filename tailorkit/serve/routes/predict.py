@@ -65,7 +65,7 @@ async def predict(
     if shadow_alias is not None:
         service.spawn(_score_shadow(service, logged, body, outputs, shadow_alias))
     else:
-        service.log_request(*logged, outputs)
+        service.log_request(*logged, outputs, inputs=body.rows)
     response = {
         "request_id": request.state.request_id,
         "model_version": served.version.version,
@@ -100,7 +100,7 @@ async def _score_shadow(
         }
     except Exception as error:  # the shadow must never hurt the live answer
         shadow = {"alias": shadow_alias, "error": f"{type(error).__name__}: {error}"}
-    service.log_request(*logged, outputs, shadow)
+    service.log_request(*logged, outputs, shadow, inputs=body.rows)
 
 
 @router.post("/v1/projects/{project}/recommend", tags=["recommendation"])

@@ -38,6 +38,8 @@ class ScoringAdapter(ServingAdapter):
         decision = self.scorer.decision
         self.columns: list[str] = list(decision["columns"])
         self.key = decision.get("key")
+        self.input_columns = tuple(self.columns)
+        self.privacy = decision.get("privacy")
         labels = decision.get("labels") or {}
         self.positive = str(labels.get("positive", "reject"))
         self.negative = str(labels.get("negative", "accept"))

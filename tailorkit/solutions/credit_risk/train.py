@@ -240,6 +240,10 @@ def _save(folder: Path, spec, data: TrainingData, threshold, cost, model: Tabula
         "key": spec.data.key,
         "columns": list(data.X.columns),
         "dropped_columns": list(data.dropped),
+        "privacy": {
+            "protected": list(spec.features.protected),
+            "personal": list(spec.features.personal),
+        },
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (folder / DECISION_FILE).write_text(json.dumps(decision, indent=1))
