@@ -135,24 +135,42 @@ def observation_rows(records: list[dict[str, Any]], key: bytes) -> list[dict[str
 
 
 def observed_window(
-    session: Any, project: str, since: datetime, limit: int
+    session: Any, project: str, since: datetime, limit: int, tenant_id: int
 ) -> list[tuple[dict[str, Any], int | None, dict[str, Any] | None]]:
     """(inputs, model version, that row's output) of the project's newest observed rows since
-    ``since`` (at most ``limit``), the output from the request log when it is still there."""
+    ``since`` (at most ``limit``) answered to ``tenant_id``, the output from the request log
+    when it is still there (each request's outputs read and parsed once)."""
     query = (
         select(
+            ObservationRow.request_id,
             ObservationRow.inputs_json,
             ObservationRow.model_version,
             ObservationRow.row,
-            ServedRequestRow.outputs_json,
         )
-        .outerjoin(ServedRequestRow, ServedRequestRow.request_id == ObservationRow.request_id)
-        .where(ObservationRow.project == project, ObservationRow.at >= since)
+        .where(
+            ObservationRow.tenant_id == tenant_id,
+            ObservationRow.project == project,
+            ObservationRow.at >= since,
+        )
         .order_by(ObservationRow.at.desc(), ObservationRow.id.desc())
         .limit(limit)
     )
+    observed = session.execute(query).all()
+    outputs = _outputs_of(session, sorted({row.request_id for row in observed}))
     found = []
-    for inputs, version, row, outputs in session.execute(query):
-        answered = json.loads(outputs) if outputs else []
+    for request_id, inputs, version, row in observed:
+        answered = outputs.get(request_id, [])
         found.append((json.loads(inputs), version, answered[row] if row < len(answered) else None))
     return found
+
+
+def _outputs_of(session: Any, request_ids: list[str], chunk: int = 500) -> dict[str, list]:
+    """The parsed outputs of each logged request among ``request_ids``."""
+    outputs: dict[str, list] = {}
+    for start in range(0, len(request_ids), chunk):
+        wanted = request_ids[start : start + chunk]
+        query = select(ServedRequestRow.request_id, ServedRequestRow.outputs_json).where(
+            ServedRequestRow.request_id.in_(wanted)
+        )
+        outputs.update((rid, json.loads(text)) for rid, text in session.execute(query))
+    return outputs

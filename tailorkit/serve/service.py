@@ -114,6 +114,24 @@ class Service:
             experiment,
             registry=self.metrics,
         )
+        self.feature_drift = Gauge(
+            "tailorkit_feature_drift",
+            "PSI of a feature's last monitored window against the training reference.",
+            ("project", "feature"),
+            registry=self.metrics,
+        )
+        self.prediction_psi = Gauge(
+            "tailorkit_prediction_psi",
+            "PSI of the scores of the last monitored window against the training reference.",
+            ("project",),
+            registry=self.metrics,
+        )
+        self.realised_auc = Gauge(
+            "tailorkit_realised_auc",
+            "AUC of the last monitored window's labelled rows (feedback 0/1).",
+            ("project",),
+            registry=self.metrics,
+        )
         self.batch_rows = Histogram(
             "tailorkit_batch_rows",
             "Rows per model call (micro-batching).",
@@ -153,6 +171,17 @@ class Service:
         primary = [m for m in result["metrics"] if m["role"] == "primary"]
         if primary:
             self.experiment_lift.labels(*labels).set(primary[0]["lift"])
+
+    def monitoring_gauges(self, report: dict) -> None:
+        """The drift gauges of one monitoring answer (``routes/monitoring.py``)."""
+        project = report["project"]
+        for row in report["features"]:
+            if row["psi"] is not None:
+                self.feature_drift.labels(project, row["feature"]).set(row["psi"])
+        if report["prediction"].get("psi") is not None:
+            self.prediction_psi.labels(project).set(report["prediction"]["psi"])
+        if report["realised"].get("auc") is not None:
+            self.realised_auc.labels(project).set(report["realised"]["auc"])
 
     async def stop(self) -> None:
         for task in list(self.background):
