@@ -39,6 +39,8 @@ The machine is shared and noisy: compare ratios measured within one run, not abs
     python benchmarks/serving.py [--seconds 6] [--only credit|recommender] [--rec-budget S]
         [--client wrk|httpx] [--out benchmarks/results/serving.json]
 
+    python benchmarks/serving.py --only observe    # observation on vs off: serving_observe.py
+
 ``--only`` runs one part and writes it into the existing ``--out`` JSON, keeping the other
 part's numbers.
 
@@ -973,9 +975,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument(
         "--only",
-        choices=("credit", "recommender", *LOAD_PARTS),
+        choices=("credit", "recommender", "observe", *LOAD_PARTS),
         default=None,
-        help="one part, or the load parts: noisy, mixed or noisy,mixed",
+        help="one part, the load parts (noisy, mixed or noisy,mixed), or observe: the p50 "
+        "overhead with observation on versus off (serving_observe.py)",
     )
     parser.add_argument("--mixed-seconds", type=float, default=60.0)
     parser.add_argument("--heavy-clients", type=int, default=3)
@@ -1003,6 +1006,13 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.only in LOAD_PARTS:
         run_load_parts(args)
+        return
+    if args.only == "observe":
+        from serving_observe import run_observe
+
+        default_out = ROOT / "benchmarks/results/serving.json"
+        out = Path(args.out)
+        run_observe(out.with_name("serving_observe.json") if out == default_out else out)
         return
     out = Path(args.out)
     results = run(args.seconds, args.only, args.rec_budget)

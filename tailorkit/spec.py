@@ -129,6 +129,11 @@ class DataSection(_Strict):
 class FeaturesSection(_Strict):
     protected: list[str] = []
     exclude_protected: bool = True
+    personal: list[str] = Field(
+        [],
+        description="columns identifying a person (name, e-mail, phone): never stored by the "
+        "service as sent, only as an HMAC-SHA256 under the workspace secret",
+    )
     drop: list[str] = []
     types: dict[str, Literal["numeric", "categorical", "boolean", "datetime", "text", "id"]] = {}
 

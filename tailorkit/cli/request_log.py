@@ -50,7 +50,8 @@ def compact(
         store.close()
     verb = "would delete" if done.dry_run else "deleted"
     out.print(
-        f"{verb} {done.deleted} served-request record(s) from before "
+        f"{verb} {done.deleted} served-request record(s) and {done.observations} observed "
+        f"input row(s) from before "
         f"{done.before.isoformat(timespec='seconds')}; kept {done.kept} older one(s) that "
         "feedback or a running experiment needs",
         markup=False,

@@ -67,6 +67,15 @@ def serve(
     request_log_days: int = typer.Option(
         30, "--request-log-days", min=0, help="Days served-request records are kept (0: forever)."
     ),
+    observe_rate: list[str] = typer.Option(
+        [],
+        "--observe-rate",
+        help="Share of requests whose input rows are stored for monitoring: RATE for every "
+        "project or PROJECT=RATE, repeatable (default 1.0; 0: none).",
+    ),
+    observe_cap: int = typer.Option(
+        10_000, "--observe-cap", min=0, help="Observed rows per project per hour (0: no cap)."
+    ),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Run the HTTP model service (OpenAPI at /docs; /metrics with an operator key)."""
@@ -95,8 +104,32 @@ def serve(
         tenant_queued_rows=tenant_queued_rows,
         request_log_days=request_log_days,
         decide_every_s=decide_every,
+        observe_cap_per_hour=observe_cap,
+        **_observe_rates(observe_rate),
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+
+
+def _observe_rates(values: list[str]) -> dict:
+    """``--observe-rate`` values (``RATE`` or ``PROJECT=RATE``) as settings; a bad one is a
+    usage error naming it."""
+    rate, rates = 1.0, {}
+    for value in values:
+        project, _, text = value.rpartition("=")
+        try:
+            number = float(text)
+        except ValueError:
+            number = -1.0
+        if not 0.0 <= number <= 1.0:
+            raise typer.BadParameter(
+                f"{value!r}: give RATE or PROJECT=RATE with RATE between 0 and 1",
+                param_hint="--observe-rate",
+            )
+        if project:
+            rates[project] = number
+        else:
+            rate = number
+    return {"observe_rate": rate, "observe_rates": rates}
 
 
 # ---------------------------------------------------------------------------- tenants

@@ -1,4 +1,6 @@
-"""Drift between training data and new data: PSI and KS per column, added and missing columns."""
+"""Drift between training data and new data: PSI and KS per column, added and missing columns
+(``compare_frames``, for ``tailorkit profile --new``); PSI plus the per-type test of
+``evaluate.drift_tests`` per feature of a live window (``window_drift``, for monitoring)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,14 @@ import pandas as pd
 
 from tailorkit.data.column_values import MISSING_LEVEL, as_number, plain_number
 from tailorkit.data.findings import issue
+from tailorkit.evaluate.drift_tests import (
+    level_test,
+    numeric_test,
+    population_stability_index,
+    seen_only,
+)
+
+__all__ = ["compare_frames", "column_drift", "population_stability_index", "window_drift"]
 
 PSI_ALERT = 0.2
 PSI_HIGH = 0.5
@@ -78,11 +88,38 @@ def column_drift(reference: pd.Series, new: pd.Series, column_type: str) -> dict
     }
 
 
-def population_stability_index(expected: np.ndarray, actual: np.ndarray) -> float:
-    """PSI = sum((actual - expected) * ln(actual / expected)) over bins, shares floored."""
-    expected = np.clip(expected, 1e-4, None)
-    actual = np.clip(actual, 1e-4, None)
-    return float(np.sum((actual - expected) * np.log(actual / expected)))
+def window_drift(reference: pd.Series, current: pd.Series, column_type: str) -> dict | None:
+    """``{feature, type, psi, test, statistic, p_value, threshold, drifted}`` of one feature
+    (plus ``unseen_share`` for levels); None when either side has no value to compare."""
+    old_numbers = as_number(reference, column_type)
+    if old_numbers is not None:
+        new_numbers = pd.to_numeric(current, errors="coerce").to_numpy(dtype=float)
+        if not np.isfinite(old_numbers).any() or not np.isfinite(new_numbers).any():
+            return None
+        psi = population_stability_index(*_quantile_shares(old_numbers, new_numbers))
+        test, extra = numeric_test(old_numbers, new_numbers), {}
+    else:
+        old_levels = reference.dropna().astype(str).str.strip().to_numpy()
+        new_levels = current.dropna().astype(str).str.strip().to_numpy()
+        seen, unseen = seen_only(old_levels, new_levels)
+        if not len(old_levels) or not len(new_levels):
+            return None
+        psi = population_stability_index(*_level_shares(reference, current))
+        test = level_test(old_levels, seen) if len(seen) else None
+        extra = {"unseen_share": plain_number(unseen)}
+    if test is None:  # every current value is a level the reference never had
+        found = {"test": None, "statistic": None, "p_value": None, "threshold": None}
+        found["drifted"] = True
+    else:
+        found = test.as_dict()
+        found["statistic"] = plain_number(found["statistic"])
+    return {
+        "feature": str(reference.name),
+        "type": column_type,
+        "psi": plain_number(psi),
+        **found,
+        **extra,
+    }
 
 
 def _quantile_shares(old: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,14 +15,29 @@ from fastapi import APIRouter, FastAPI
 
 from tailorkit.serve.errors import ServiceError, install_error_handlers
 from tailorkit.serve.middleware import RequestMiddleware
-from tailorkit.serve.routes import docs, experiments, feedback, health, predict, projects
+from tailorkit.serve.routes import (
+    docs,
+    experiments,
+    feedback,
+    health,
+    monitoring,
+    predict,
+    projects,
+)
 from tailorkit.serve.service import Service
 from tailorkit.serve.settings import ServiceSettings
 
 __all__ = ["Service", "ServiceError", "ServiceSettings", "create_app"]
 
 # The scoring routes first: a request tries the routes in order, and these are the hot ones.
-ROUTERS = (predict.router, health.router, projects.router, experiments.router, feedback.router)
+ROUTERS = (
+    predict.router,
+    health.router,
+    projects.router,
+    experiments.router,
+    monitoring.router,
+    feedback.router,
+)
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:

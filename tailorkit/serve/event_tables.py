@@ -1,6 +1,6 @@
 """The service's tables beside the registry's: tenants, operators, grants, experiments, served
-requests, assignments, feedback and alerts (SQLAlchemy models; the same schema on SQLite and
-PostgreSQL)."""
+requests, sampled request inputs (observations), assignments, feedback and alerts (SQLAlchemy
+models; the same schema on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -163,3 +163,18 @@ class AlertRow(ServeBase):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ObservationRow(ServeBase):
+    """One sampled input row of an answered request (``serve/observations.py``): the model's
+    input columns without the spec's protected ones, personal ones as HMAC-SHA256 hashes."""
+
+    __tablename__ = "serve_observations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(32), index=True)
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    project: Mapped[str] = mapped_column(String(200), index=True)
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    row: Mapped[int] = mapped_column(Integer)
+    inputs_json: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # retention

@@ -8,9 +8,11 @@ wait on a disk sync; a crash can lose at most the last group of *request logs*, 
 
 No raw personal data is stored: unit ids (customers, users) are kept as an HMAC-SHA256 under
 the workspace's secret (``registry.workspace_secret``, purpose ``unit-id``), and request inputs
-are not stored, only the outputs (scores, decisions, reason codes). Feedback sent with an
-``Idempotency-Key`` is stored once per (tenant, key); served-request records are deleted after
-the retention window (``request_retention``) unless feedback or a running experiment needs them.
+are stored only as a sample (``observations``: the model's input columns without the spec's
+protected ones, personal ones hashed) beside every output (scores, decisions, reason codes).
+Feedback sent with an ``Idempotency-Key`` is stored once per (tenant, key); served-request
+records are deleted after the retention window (``request_retention``) unless feedback or a
+running experiment needs them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import AbstractContextManager
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -33,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from tailorkit.errors import RegistryError
 from tailorkit.registry import Registry
+from tailorkit.registry.convert import aware, now
 from tailorkit.registry.engine import Database, create_tables
 from tailorkit.registry.schema_upgrade import add_missing_columns
 from tailorkit.registry.workspace_secret import workspace_secret
@@ -50,10 +53,12 @@ from tailorkit.serve.event_tables import (
     ExperimentRow,
     FeedbackRow,
     GrantRow,
+    ObservationRow,
     ServeBase,
     ServedRequestRow,
     TenantRow,
 )
+from tailorkit.serve.observations import OBSERVED_INPUT_PURPOSE, observation_rows
 from tailorkit.serve.operators import OperatorStore
 from tailorkit.serve.records import (
     Arm,
@@ -121,6 +126,10 @@ class EventStore:
     def _unit_key(self) -> bytes:
         return workspace_secret(self.registry.workspace, UNIT_ID_PURPOSE)
 
+    @cached_property
+    def _observed_key(self) -> bytes:
+        return workspace_secret(self.registry.workspace, OBSERVED_INPUT_PURPOSE)
+
     def unit_hash(self, unit_id: str) -> str:
         """The stored form of ``unit_id``: the same in every process and after a restart."""
         return unit_hash(unit_id, self._unit_key)
@@ -138,7 +147,7 @@ class EventStore:
         with self._write() as session:
             if session.scalar(select(TenantRow.id).where(TenantRow.name == name)) is not None:
                 raise RegistryError(f"tenant '{name}' already exists; use `tenants rotate-key`")
-            session.add(TenantRow(name=name, created_at=_now(), **key.columns()))
+            session.add(TenantRow(name=name, created_at=now(), **key.columns()))
         return key.text
 
     def rotate_key(self, name: str) -> str:
@@ -172,7 +181,7 @@ class EventStore:
                     "name": row.name,
                     "key_id": row.key_id,
                     "projects": grants.get(row.id, []),
-                    "created_at": _aware(row.created_at).isoformat(),
+                    "created_at": aware(row.created_at).isoformat(),
                 }
                 for row in session.scalars(select(TenantRow).order_by(TenantRow.name))
             ]
@@ -191,7 +200,7 @@ class EventStore:
                     f"project '{project}' already belongs to tenant '{other.name}'; "
                     f"run `tailorkit tenants revoke {other.name} {project}` first"
                 )
-            session.add(GrantRow(tenant_id=row.id, project=project, granted_at=_now()))
+            session.add(GrantRow(tenant_id=row.id, project=project, granted_at=now()))
 
     def revoke(self, tenant: str, project: str) -> None:
         with self._write() as session:
@@ -259,7 +268,7 @@ class EventStore:
                 mode=mode,
                 arms_json=json.dumps([{"alias": a.alias, "weight": a.weight} for a in arms]),
                 status="running",
-                created_at=_now(),
+                created_at=now(),
                 plan_json=json.dumps(plan.as_dict()) if plan else None,
             )
             session.add(row)
@@ -273,7 +282,7 @@ class EventStore:
             if row is None:
                 raise RegistryError(f"no experiment {experiment_id}")
             if row.status == "running":
-                row.status, row.stopped_at = status, _now()
+                row.status, row.stopped_at = status, now()
             return _experiment(row)
 
     def experiments(
@@ -329,9 +338,11 @@ class EventStore:
 
     # ------------------------------------------------------------------ events
     def write_requests(self, records: list[dict[str, Any]]) -> None:
-        """Insert served-request records and first-exposure assignments in one transaction."""
+        """Insert served-request records, their observed input rows and first-exposure
+        assignments in one transaction."""
         if not records:
             return
+        observed = observation_rows(records, self._observed_key)
         assignments = {
             (r["experiment_id"], r["unit_hash"]): r
             for r in records
@@ -339,6 +350,8 @@ class EventStore:
         }
         with self._write() as session:
             session.execute(insert(ServedRequestRow), records)  # one executemany, no ORM objects
+            if observed:
+                session.execute(insert(ObservationRow), observed)
             if assignments:
                 rows = [
                     {
@@ -371,7 +384,7 @@ class EventStore:
         written and that row is returned (``replayed``), for the caller to compare digests."""
         try:
             with self._write() as session:
-                session.add(FeedbackRow(received_at=_now(), **record))
+                session.add(FeedbackRow(received_at=now(), **record))
         except IntegrityError:
             stored = self._feedback_by_key(record["tenant_id"], record.get("idempotency_key"))
             if stored is None:
@@ -397,17 +410,19 @@ class EventStore:
         """Delete served-request records older than ``before`` that nothing needs."""
         return request_retention.compact(self._database, before, dry_run=dry_run)
 
-    def delete_expired_requests(
-        self, before: datetime, after: request_retention.Cursor | None
+    def delete_expired(
+        self, before: datetime, after: request_retention.Cursor | None, table: str = "requests"
     ) -> tuple[int, request_retention.Cursor | None]:
-        """One retention batch of the service's sweep (``request_retention.delete_expired``)."""
-        return request_retention.delete_expired(self._database, before, after)
+        """One retention batch of the service's sweep over ``table`` (``requests`` or
+        ``observations``; ``request_retention.delete_expired``)."""
+        return request_retention.delete_expired(self._database, before, after, table=table)
 
     def count(self, table: str, **where: Any) -> int:
         model = {
             "requests": ServedRequestRow,
             "feedback": FeedbackRow,
             "assignments": AssignmentRow,
+            "observations": ObservationRow,
         }[table]
         with self._read() as session:
             query = select(func.count()).select_from(model)
@@ -433,7 +448,7 @@ class EventStore:
                     "arm": r.arm,
                     "n_rows": r.n_rows,
                     "latency_ms": r.latency_ms,
-                    "at": _aware(r.at).isoformat(),
+                    "at": aware(r.at).isoformat(),
                 }
                 for r in rows
             ]
@@ -465,8 +480,8 @@ def _experiment(row: ExperimentRow) -> Experiment:
         mode=row.mode,
         arms=tuple(Arm(a["alias"], float(a["weight"])) for a in json.loads(row.arms_json)),
         status=row.status,
-        created_at=_aware(row.created_at),
-        stopped_at=_aware(row.stopped_at) if row.stopped_at else None,
+        created_at=aware(row.created_at),
+        stopped_at=aware(row.stopped_at) if row.stopped_at else None,
         plan=_plan(row.plan_json),
     )
 
@@ -476,11 +491,3 @@ def _plan(text: str | None) -> ExperimentPlan | None:
         return None
     plan = json.loads(text)
     return ExperimentPlan(**{**plan, "guardrails": tuple(plan["guardrails"])})
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any
 
 log = logging.getLogger("tailorkit.serve")
@@ -48,10 +49,12 @@ class RequestLogWriter:
             if first is None:
                 return
             group = [first]
+            # Gather for one flush interval: one write per interval, not one per request or
+            # two, so the writer's Python work rarely holds the GIL while a request needs it.
+            deadline = time.monotonic() + self.flush_interval
             try:
-                group.append(self._queue.get(timeout=self.flush_interval))
-                while len(group) < self.max_group:
-                    group.append(self._queue.get_nowait())
+                while len(group) < self.max_group and group[-1] is not None:
+                    group.append(self._queue.get(timeout=max(deadline - time.monotonic(), 0)))
             except queue.Empty:
                 pass
             stop = None in group

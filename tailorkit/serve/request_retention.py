@@ -1,7 +1,9 @@
 """Retention of the served-request log: records older than a cutoff are deleted in small
 batches (each its own short transaction, so the request-log writer and scoring never wait
 long), except those still needed: a request that feedback references, or an exposure of a
-running experiment (its analysis joins outcomes to exposures).
+running experiment (its analysis joins outcomes to exposures). Observed input rows
+(``serve_observations``) expire after the same days, except those of a request that feedback
+references (labelled rows, what retraining learns from).
 
 ``tailorkit serve --request-log-days N`` sweeps every ``SWEEP_INTERVAL_S`` (first at start);
 ``tailorkit requests compact --older-than 30d`` does it on demand.
@@ -21,7 +23,12 @@ from sqlalchemy.orm import Session
 
 from tailorkit.errors import DatabaseUnavailable
 from tailorkit.registry.engine import Database
-from tailorkit.serve.event_tables import ExperimentRow, FeedbackRow, ServedRequestRow
+from tailorkit.serve.event_tables import (
+    ExperimentRow,
+    FeedbackRow,
+    ObservationRow,
+    ServedRequestRow,
+)
 
 log = logging.getLogger("tailorkit.serve")
 
@@ -39,6 +46,7 @@ class Compaction:
     deleted: int
     kept: int
     dry_run: bool
+    observations: int = 0  # observed input rows deleted (or deletable)
 
 
 def _needed():
@@ -51,6 +59,17 @@ def _needed():
     return or_(referenced, running)
 
 
+def _observation_needed():
+    """An observed row that must stay: feedback labels its request."""
+    return exists().where(FeedbackRow.request_id == ObservationRow.request_id)
+
+
+EXPIRING = {
+    "requests": (ServedRequestRow, _needed),
+    "observations": (ObservationRow, _observation_needed),
+}
+
+
 @dataclass(frozen=True)
 class Cursor:
     """Where a sweep stands in (time, id) order: the last record it looked at."""
@@ -60,13 +79,19 @@ class Cursor:
 
 
 def delete_expired(
-    database: Database, before: datetime, after: Cursor | None = None, limit: int = BATCH_ROWS
+    database: Database,
+    before: datetime,
+    after: Cursor | None = None,
+    limit: int = BATCH_ROWS,
+    table: str = "requests",
 ) -> tuple[int, Cursor | None]:
-    """Look at the next ``limit`` records older than ``before`` (after ``after``, in time
-    order, through the index on ``at``) and delete those nothing needs, in one transaction.
-    Returns (how many were deleted, the cursor to go on from; None when none are left): the
-    kept records are passed once per sweep, so every batch costs the same."""
-    at, key = ServedRequestRow.at, ServedRequestRow.id
+    """Look at the next ``limit`` records (of ``table``: ``requests`` or ``observations``)
+    older than ``before`` (after ``after``, in time order, through the index on ``at``) and
+    delete those nothing needs, in one transaction. Returns (how many were deleted, the cursor
+    to go on from; None when none are left): the kept records are passed once per sweep, so
+    every batch costs the same."""
+    model, needed = EXPIRING[table]
+    at, key = model.at, model.id
     query = select(key, at).where(at < before).order_by(at, key).limit(limit)
     if after is not None:
         query = query.where(at >= after.at, tuple_(at, key) > tuple_(after.at, after.id))
@@ -75,7 +100,7 @@ def delete_expired(
         if not rows:
             return 0, None
         deleted = session.execute(
-            delete(ServedRequestRow).where(key.in_([row.id for row in rows]), ~_needed())
+            delete(model).where(key.in_([row.id for row in rows]), ~needed())
         ).rowcount
     return deleted, Cursor(rows[-1].at, rows[-1].id) if len(rows) == limit else None
 
@@ -85,13 +110,23 @@ def compact(database: Database, before: datetime, *, dry_run: bool = False) -> C
     old = ServedRequestRow.at < before
     with database.read() as session:
         total, kept = _count(session, old), _count(session, old, _needed())
+        observed = session.scalar(
+            select(func.count())
+            .select_from(ObservationRow)
+            .where(ObservationRow.at < before, ~_observation_needed())
+        )
     if dry_run:
-        return Compaction(before, total - kept, kept, dry_run=True)
-    deleted, cursor = delete_expired(database, before)
+        return Compaction(before, total - kept, kept, True, int(observed or 0))
+    deleted = {table: _delete_all(database, before, table) for table in EXPIRING}
+    return Compaction(before, deleted["requests"], kept, False, deleted["observations"])
+
+
+def _delete_all(database: Database, before: datetime, table: str) -> int:
+    deleted, cursor = delete_expired(database, before, table=table)
     while cursor is not None:
-        count, cursor = delete_expired(database, before, cursor)
+        count, cursor = delete_expired(database, before, cursor, table=table)
         deleted += count
-    return Compaction(before, deleted, kept, dry_run=False)
+    return deleted
 
 
 def _count(session: Session, *where: Any) -> int:
@@ -110,7 +145,8 @@ async def sweep_forever(
     run_io: Callable[..., Awaitable[Any]],
 ) -> None:
     """The service's retention loop: every ``SWEEP_INTERVAL_S`` (first at once) delete the
-    records older than ``days`` a batch at a time on the database pool (``run_io``)."""
+    records older than ``days`` a batch at a time on the database pool (``run_io``);
+    ``delete_batch(before, cursor)`` is one batch of one table."""
     while True:
         before, deleted = cutoff(days), 0
         try:

@@ -33,6 +33,7 @@ from tailorkit.registry import ModelVersion, Registry
 from tailorkit.registry.redaction import without_paths
 from tailorkit.serve.adapters import Adapter, load_adapter
 from tailorkit.serve.batching import MicroBatcher
+from tailorkit.serve.observations import ObservationPolicy, policy_for
 from tailorkit.serve.scheduling import FairScheduler
 
 log = logging.getLogger("tailorkit.serve")
@@ -53,6 +54,7 @@ class Served:
     adapter: Adapter
     batcher: MicroBatcher
     loaded_at: float = field(default_factory=time.time)
+    observation: ObservationPolicy | None = None  # which input columns may be stored
 
 
 class ModelPool:
@@ -153,6 +155,7 @@ class ModelPool:
         try:
             await loop.run_in_executor(self.checker, self._check_artifact, version)
             adapter = await loop.run_in_executor(self.loader, self._build_adapter, version)
+            policy = await loop.run_in_executor(self.loader, policy_for, adapter, self.registry)
         except Exception as error:  # a missing or corrupt artifact must not stop the service
             message = (
                 f"model {version.project}:{version.version} ({route[0]}@{route[1]}) failed to "
@@ -173,7 +176,7 @@ class ModelPool:
             in_flight=self.in_flight,
         )
         log.info("loaded %s:%s for %s@%s", version.project, version.version, *route)
-        return Served(version, adapter, batcher)
+        return Served(version, adapter, batcher, observation=policy)
 
     def _check_artifact(self, version: ModelVersion) -> None:
         """Its files as registered (a mismatch is audited), and loadable in a child process."""

@@ -8,6 +8,7 @@ API keys (tenants' and operators'), tenants' projects and running experiments ar
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -31,8 +32,9 @@ from tailorkit.serve.errors import ServiceError
 from tailorkit.serve.events import EventStore, Experiment, RequestLogWriter, Tenant
 from tailorkit.serve.experiment_decisions import decide_forever
 from tailorkit.serve.limits import TenantLimits
+from tailorkit.serve.observations import Sampler
 from tailorkit.serve.operators import Operator
-from tailorkit.serve.request_retention import sweep_forever
+from tailorkit.serve.request_retention import EXPIRING, sweep_forever
 from tailorkit.serve.responses import dumps
 from tailorkit.serve.runtime import ModelPool, ModelUnavailable, Served
 from tailorkit.serve.settings import ServiceSettings
@@ -72,6 +74,9 @@ class Service:
             settings.tenant_rate, settings.tenant_burst, settings.tenant_queued_rows
         )
         self.io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db")
+        self.sampler = Sampler(
+            settings.observe_rate, settings.observe_rates, settings.observe_cap_per_hour
+        )
         self.started = False
         self._keys: dict[str, tuple[Tenant | None, float]] = {}
         self._operator_keys: dict[str, tuple[Operator | None, float]] = {}
@@ -130,6 +135,24 @@ class Service:
             ("project",),
             registry=self.metrics,
         )
+        self.feature_drift = Gauge(
+            "tailorkit_feature_drift",
+            "PSI of a feature's last monitored window against the training reference.",
+            ("project", "feature"),
+            registry=self.metrics,
+        )
+        self.prediction_psi = Gauge(
+            "tailorkit_prediction_psi",
+            "PSI of the scores of the last monitored window against the training reference.",
+            ("project",),
+            registry=self.metrics,
+        )
+        self.realised_auc = Gauge(
+            "tailorkit_realised_auc",
+            "AUC of the last monitored window's labelled rows (feedback 0/1).",
+            ("project",),
+            registry=self.metrics,
+        )
         self.batch_rows = Histogram(
             "tailorkit_batch_rows",
             "Rows per model call (micro-batching).",
@@ -142,11 +165,9 @@ class Service:
         self.writer = RequestLogWriter(self.store, self.settings.log_flush_interval)
         self.pool.start_polling()
         if self.settings.request_log_days > 0:
-            self.spawn(
-                sweep_forever(
-                    self.store.delete_expired_requests, self.settings.request_log_days, self.run_io
-                )
-            )
+            for table in EXPIRING:
+                delete_batch = functools.partial(self.store.delete_expired, table=table)
+                self.spawn(sweep_forever(delete_batch, self.settings.request_log_days, self.run_io))
         if self.settings.decide_every_s > 0:
             self.spawn(
                 decide_forever(
@@ -197,6 +218,17 @@ class Service:
         except (DatabaseUnavailable, RegistryError) as error:
             log.error("no alerts for %s: %s", result.get("project"), error)
             return []
+
+    def monitoring_gauges(self, report: dict) -> None:
+        """The drift gauges of one monitoring answer (``routes/monitoring.py``)."""
+        project = report["project"]
+        for row in report["features"]:
+            if row["psi"] is not None:
+                self.feature_drift.labels(project, row["feature"]).set(row["psi"])
+        if report["prediction"].get("psi") is not None:
+            self.prediction_psi.labels(project).set(report["prediction"]["psi"])
+        if report["realised"].get("auc") is not None:
+            self.realised_auc.labels(project).set(report["realised"]["auc"])
 
     async def stop(self) -> None:
         for task in list(self.background):
@@ -352,10 +384,18 @@ class Service:
         outputs: list[dict[str, Any]],
         shadow: dict[str, Any] | None = None,
         protected: dict[str, list[Any]] | None = None,
+        inputs: list[dict[str, Any]] | None = None,
     ) -> None:
         """Queue the record of an answered request (``protected``: the protected attributes'
-        values of an experiment's rows, ``ServingAdapter.protected_values``)."""
+        values of an experiment's rows, ``ServingAdapter.protected_values``), with its sampled
+        input rows (filtered by the writer, off the request path, by the version's
+        ``ObservationPolicy``)."""
         self.remember(request, tenant, project, served)
+        observed = {}
+        if inputs and served.observation is not None:
+            kept = self.sampler.admit(project, len(inputs))
+            if kept:
+                observed["observed"] = (served.observation, inputs[:kept])
         self._put_record(
             request,
             tenant,
@@ -370,6 +410,7 @@ class Service:
             shadow_json=dumps(shadow).decode() if shadow else None,
             status=200,
             protected_json=dumps(protected).decode() if protected and experiment else None,
+            **observed,
         )
 
     @contextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -25,4 +25,7 @@ class ServiceSettings:
     log_flush_interval: float = 0.05
     cache_seconds: float = 2.0
     request_log_days: int = 30  # served-request records kept this long (0: forever)
+    observe_rate: float = 1.0  # share of requests whose input rows are observed (0: none)
+    observe_rates: dict[str, float] = field(default_factory=dict)  # per project, over the rate
+    observe_cap_per_hour: int = 10_000  # observed rows per project and clock hour (0: no cap)
     decide_every_s: float = 60.0  # analyse experiments that have a plan this often (0: never)

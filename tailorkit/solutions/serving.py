@@ -41,6 +41,10 @@ class ServingAdapter:
 
     kinds: ClassVar[frozenset[str]] = frozenset()
     protected: tuple[str, ...] = ()  # the version's features.protected (audited, not inputs)
+    # The columns of a row the model takes (what the service may observe; empty: no rows),
+    # and the spec's privacy columns ({"protected": [...], "personal": [...]}; None: unknown).
+    input_columns: tuple[str, ...] = ()
+    privacy: dict[str, list[str]] | None = None
 
     def __init__(self, version: ModelVersion, solution: str) -> None:
         self.version = version

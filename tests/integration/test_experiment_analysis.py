@@ -32,7 +32,8 @@ def model(tmp_path_factory) -> Path:
     """A credit model whose spec declared ``sex`` protected (not one of its inputs)."""
     folder = fit_credit_model(tmp_path_factory.mktemp("model") / "lightgbm", "lightgbm")
     decision = json.loads((folder / DECISION_FILE).read_text())
-    (folder / DECISION_FILE).write_text(json.dumps({**decision, "protected": ["sex"]}))
+    privacy = {"protected": ["sex"], "personal": []}
+    (folder / DECISION_FILE).write_text(json.dumps({**decision, "privacy": privacy}))
     return folder
 
 

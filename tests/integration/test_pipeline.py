@@ -12,6 +12,7 @@ import yaml
 from tailorkit import Project, load_model
 from tailorkit.registry import Registry
 from tailorkit.solutions.credit_risk.predict import Scorer
+from tailorkit.solutions.reference_sample import load_reference
 from tests.conftest import TINY_FT, write_spec
 
 
@@ -49,6 +50,13 @@ def test_run_trains_evaluates_registers_and_reports(project_dir):
     champion = registry.resolve("acme-credit@champion")
     assert champion.version == 1
     assert [e["to_version"] for e in registry.audit_log("acme-credit")] == [1]
+    reference = load_reference(champion.path)  # the monitoring reference, protected dropped
+    assert reference is not None and "sex" not in reference.frame.columns
+    assert list(reference.frame.columns) == list(result.model.feature_names_in_)
+    assert len(reference.frame) == min(reference.total_rows, 5000)
+    assert np.isfinite(reference.scores).all() and len(reference.scores) == len(reference.frame)
+    decision = json.loads((champion.path / "decision.json").read_text())
+    assert "sex" in decision["privacy"]["protected"]
 
 
 @pytest.mark.slow

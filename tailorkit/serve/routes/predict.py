@@ -70,10 +70,10 @@ async def predict(
         def score(challenger: Served) -> Awaitable[list[dict[str, Any]]]:
             return challenger.batcher.predict(body.rows, body.reasons, tenant.id)
 
-        _log_with_shadow(service, logged, outputs, shadow_alias, score)
+        _log_with_shadow(service, logged, outputs, shadow_alias, score, body.rows)
     else:
         protected = served.adapter.protected_values(body.rows) if experiment else None
-        service.log_request(*logged, outputs, protected=protected)
+        service.log_request(*logged, outputs, protected=protected, inputs=body.rows)
     response = {
         "request_id": request.state.request_id,
         "model_version": served.version.version,
@@ -93,12 +93,14 @@ def _log_with_shadow(
     outputs: list[dict[str, Any]],
     shadow_alias: str,
     score: Callable[[Served], Awaitable[list[dict[str, Any]]]],
+    inputs: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Log the request once the shadow alias has scored it too (in the background); its
-    owner is known at once, so its feedback is accepted before the record is written."""
+    """Log the request (with its ``inputs`` rows to observe) once the shadow alias has scored
+    it too (in the background); its owner is known at once, so its feedback is accepted
+    before the record is written."""
     request, tenant, project, _endpoint, _alias, served = logged[:6]
     service.remember(request, tenant, project, served)
-    service.spawn(_score_shadow(service, logged, outputs, shadow_alias, score))
+    service.spawn(_score_shadow(service, logged, outputs, shadow_alias, score, inputs))
 
 
 async def _score_shadow(
@@ -107,6 +109,7 @@ async def _score_shadow(
     outputs: list[dict[str, Any]],
     shadow_alias: str,
     score: Callable[[Served], Awaitable[list[dict[str, Any]]]],
+    inputs: list[dict[str, Any]] | None,
 ) -> None:
     """Score the same request with the shadow alias (``score``) after answering; log both
     outputs, return nothing to the caller."""
@@ -121,7 +124,7 @@ async def _score_shadow(
         }
     except Exception as error:  # the shadow must never hurt the live answer
         shadow = {"alias": shadow_alias, "error": f"{type(error).__name__}: {error}"}
-    service.log_request(*logged, outputs, shadow)
+    service.log_request(*logged, outputs, shadow, inputs=inputs)
 
 
 @router.post("/v1/projects/{project}/recommend", tags=["recommendation"])

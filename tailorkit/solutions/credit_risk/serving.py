@@ -40,7 +40,9 @@ class ScoringAdapter(ServingAdapter):
         decision = self.scorer.decision
         self.columns: list[str] = list(decision["columns"])
         self.key = decision.get("key")
-        self.protected = tuple(str(c) for c in decision.get("protected") or ())
+        self.input_columns = tuple(self.columns)
+        self.privacy = decision.get("privacy")
+        self.protected = tuple(str(c) for c in (self.privacy or {}).get("protected") or ())
         labels = decision.get("labels") or {}
         self.positive = str(labels.get("positive", "reject"))
         self.negative = str(labels.get("negative", "accept"))

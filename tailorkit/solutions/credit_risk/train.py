@@ -29,6 +29,7 @@ from tailorkit.models.ensemble import select_weights
 from tailorkit.solutions.base import Evaluation, RunContext, Say
 from tailorkit.solutions.credit_risk.document import result_document
 from tailorkit.solutions.credit_risk.predict import DECISION_FILE
+from tailorkit.solutions.reference_sample import save_reference
 from tailorkit.training.ablation import is_ablation, pretraining_twin
 from tailorkit.training.crossval import (
     CandidateResult,
@@ -72,7 +73,7 @@ def fit_candidates(context: RunContext) -> Evaluation:
     say(f"refitting {best} on all {len(data.y)} rows")
     final = _final_model(best, candidates, results, data)
     rows[0]["p99_latency_ms"] = single_row_latency_ms(final, data.X)
-    _save(context.artifact_dir, spec, data, threshold, cost, final)
+    _save(context.artifact_dir, spec, data, threshold, cost, final, results[best].oof)
     document = result_document(spec, data, rows, best, results, threshold, cost, fairness, final)
     return Evaluation(
         leaderboard=rows,
@@ -227,9 +228,12 @@ def _final_model(best: str, candidates, results, data: TrainingData) -> TabularM
     return model.fit(data.X, data.y, schema=data.schema, X_unlabeled=data.X_unlabeled)
 
 
-def _save(folder: Path, spec, data: TrainingData, threshold, cost, model: TabularModel) -> None:
-    """The model and its decision policy (``decision.json``): what predict and serve read."""
+def _save(folder: Path, spec, data: TrainingData, threshold, cost, model, scores) -> None:
+    """The model, its decision policy (``decision.json``: what predict and serve read) and
+    its training reference for monitoring (``reference.json``, out-of-fold ``scores``)."""
     model.save(folder)
+    privacy = [*spec.features.protected, *spec.features.personal]
+    save_reference(folder, data.X, data.schema, scores, excluded=privacy, seed=spec.evaluation.seed)
     decision = {
         "project": spec.name,
         "solution": spec.solution,
@@ -240,8 +244,11 @@ def _save(folder: Path, spec, data: TrainingData, threshold, cost, model: Tabula
         "key": spec.data.key,
         "columns": list(data.X.columns),
         "dropped_columns": list(data.dropped),
-        "protected": list(spec.features.protected),  # an experiment's fairness guardrail
-        "requirements": list(spec.requirements),
+        "requirements": list(spec.requirements),  # an experiment's fairness guardrail
+        "privacy": {
+            "protected": list(spec.features.protected),  # also the experiments' fairness
+            "personal": list(spec.features.personal),
+        },
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (folder / DECISION_FILE).write_text(json.dumps(decision, indent=1))

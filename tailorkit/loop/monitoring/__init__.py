@@ -1,0 +1,1 @@
+"""Monitoring: drift of live windows against the training reference, realised quality."""
