@@ -64,6 +64,12 @@ def serve(
     decide_every: float = typer.Option(
         60.0, "--decide-every", min=0, help="Seconds between experiment decisions (0: never)."
     ),
+    monitor_every: float = typer.Option(
+        600.0, "--monitor-every", min=0, help="Seconds between drift and alert checks (0: never)."
+    ),
+    monitor_window: str = typer.Option(
+        "24h", "--monitor-window", help="The newest observed rows checked: 30m, 24h, 7d."
+    ),
     request_log_days: int = typer.Option(
         30, "--request-log-days", min=0, help="Days served-request records are kept (0: forever)."
     ),
@@ -86,7 +92,10 @@ def serve(
     require(*SERVICE_MODULES, "uvicorn", extra="serve", feature="tailorkit serve")
     import uvicorn
 
+    from tailorkit.loop.monitoring.window import parse_window
     from tailorkit.serve.app import ServiceSettings, create_app
+
+    parse_window(monitor_window, field="--monitor-window")  # a mistake stops here, named
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -104,6 +113,8 @@ def serve(
         tenant_queued_rows=tenant_queued_rows,
         request_log_days=request_log_days,
         decide_every_s=decide_every,
+        monitor_every_s=monitor_every,
+        monitor_window=monitor_window,
         observe_cap_per_hour=observe_cap,
         **_observe_rates(observe_rate),
     )

@@ -118,7 +118,7 @@ def _prediction_drift(result: Mapping[str, Any], rules: MonitoringSection) -> li
 
 def _metric_drop(result: Mapping[str, Any], rules: MonitoringSection) -> list[tuple]:
     dropped = []
-    for name, entry in (result.get("realised") or {}).items():
+    for name, entry in ((result.get("realised") or {}).get("metrics") or {}).items():
         drop = metric_drop(name, entry)
         if drop is not None and drop > rules.metric_drop and _beyond_interval(name, entry):
             dropped.append({"metric": name, **entry, "drop": drop})

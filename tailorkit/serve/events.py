@@ -218,6 +218,11 @@ class EventStore:
                 session.scalars(select(GrantRow.project).where(GrantRow.tenant_id == tenant_id))
             )
 
+    def project_owners(self) -> dict[str, int]:
+        """Each granted project and the id of the tenant it belongs to."""
+        with self._read() as session:
+            return dict(session.execute(select(GrantRow.project, GrantRow.tenant_id)).all())
+
     def granted_projects(self) -> list[str]:
         with self._read() as session:
             return list(session.scalars(select(GrantRow.project).order_by(GrantRow.project)))

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tailorkit.errors import RegistryError
-from tailorkit.loop.monitoring.report import Window, monitoring_report
+from tailorkit.loop.monitoring.report import Window, monitoring_report, realised_metrics
 from tailorkit.registry import Registry
 from tailorkit.serve.event_tables import FeedbackRow, ServedRequestRow
 from tailorkit.serve.events import EventStore
@@ -52,13 +52,17 @@ def project_monitoring(
             found.labelled_scores.append(score)
     version = _version(registry, project, versions)
     reference = load_reference(version.path) if version is not None else None
-    return monitoring_report(
+    report = monitoring_report(
         reference,
         found,
         project=project,
         model_version=version.version if version is not None else None,
         window_text=window_text,
     )
+    report["realised"]["metrics"] = realised_metrics(
+        report["realised"], version.metrics if version is not None else {}
+    )
+    return report
 
 
 def _labelled(session: Any, tenant_id: int, project: str, since: datetime, outcome: str | None):

@@ -23,6 +23,7 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tailorkit.errors import DatabaseUnavailable, RegistryError, TailorkitError
+from tailorkit.loop.monitoring.window import parse_window
 from tailorkit.registry import Registry
 from tailorkit.registry.redaction import without_paths
 from tailorkit.serve.alert_delivery import Delivery
@@ -32,6 +33,7 @@ from tailorkit.serve.errors import ServiceError
 from tailorkit.serve.events import EventStore, Experiment, RequestLogWriter, Tenant
 from tailorkit.serve.experiment_decisions import decide_forever
 from tailorkit.serve.limits import TenantLimits
+from tailorkit.serve.monitoring_loop import monitor_forever
 from tailorkit.serve.observations import Sampler
 from tailorkit.serve.operators import Operator
 from tailorkit.serve.request_retention import EXPIRING, sweep_forever
@@ -174,6 +176,10 @@ class Service:
                     self.store, self.settings.decide_every_s, self.run_io, self._experiment_gauges
                 )
             )
+        if self.settings.monitor_every_s > 0:
+            window = self.settings.monitor_window
+            span = parse_window(window, field="--monitor-window")
+            self.spawn(monitor_forever(self, self.settings.monitor_every_s, span, window))
         if self.settings.preload:
             try:
                 routes = await self.run_io(self._startup_routes)
@@ -218,17 +224,6 @@ class Service:
         except (DatabaseUnavailable, RegistryError) as error:
             log.error("no alerts for %s: %s", result.get("project"), error)
             return []
-
-    def monitoring_gauges(self, report: dict) -> None:
-        """The drift gauges of one monitoring answer (``routes/monitoring.py``)."""
-        project = report["project"]
-        for row in report["features"]:
-            if row["psi"] is not None:
-                self.feature_drift.labels(project, row["feature"]).set(row["psi"])
-        if report["prediction"].get("psi") is not None:
-            self.prediction_psi.labels(project).set(report["prediction"]["psi"])
-        if report["realised"].get("auc") is not None:
-            self.realised_auc.labels(project).set(report["realised"]["auc"])
 
     async def stop(self) -> None:
         for task in list(self.background):

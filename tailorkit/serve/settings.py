@@ -29,3 +29,5 @@ class ServiceSettings:
     observe_rates: dict[str, float] = field(default_factory=dict)  # per project, over the rate
     observe_cap_per_hour: int = 10_000  # observed rows per project and clock hour (0: no cap)
     decide_every_s: float = 60.0  # analyse experiments that have a plan this often (0: never)
+    monitor_every_s: float = 600.0  # check drift and alert rules this often (0: never)
+    monitor_window: str = "24h"  # over the newest observed rows of this long

@@ -97,3 +97,9 @@ def test_serve_rejects_a_port_outside_1_to_65535(tmp_path: Path, port: str):
     done = tk(tmp_path, "serve", "--port", port, ok=False, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "Invalid value for '--port'" in done.stderr, done.stderr
+
+
+def test_serve_names_a_bad_monitor_window(tmp_path: Path):
+    done = tk(tmp_path, "serve", "--monitor-window", "24x", ok=False, timeout=60)
+    assert done.returncode != 0 and "Traceback" not in done.stderr + done.stdout
+    assert "--monitor-window '24x'" in done.stderr + done.stdout

@@ -111,6 +111,18 @@ def test_a_shifted_feature_drifts_alone_and_an_unshifted_window_does_not(service
     assert 'tailorkit_prediction_psi{project="moved"}' in metrics
 
 
+def test_the_services_monitoring_loop_alerts_on_the_drifted_project_unasked(service, tmp_path):
+    """After the shifted window above: a service that checks every 0.3 s stores a
+    feature-drift alert naming income for ``moved``, none for ``calm``, without any GET."""
+    workspace, store = Path(service["store"].registry.workspace), service["store"]
+    settings = ServiceSettings(workspace=workspace, monitor_every_s=0.3, monitor_window="24h")
+    with ThreadServer(create_app(settings)):
+        eventually(lambda: store.alerts.list("moved"), timeout=60)
+    (alert,) = [a for a in store.alerts.list("moved") if a.rule == "feature_drift"]
+    assert "income" in alert.message and alert.status == "stored"  # no webhook in the spec
+    assert [a.rule for a in store.alerts.list("calm")] == []
+
+
 def test_feedback_labels_give_the_realised_auc_with_an_interval(service):
     rows = live_rows(seed=23)
     _, labels = applicants(LIVE_ROWS, seed=23)

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tailorkit.loop.alerts import alerts, metric_drop
+from tailorkit.loop.monitoring.report import realised_metrics
 from tailorkit.spec import MonitoringSection
 
 RULES = MonitoringSection()
@@ -31,7 +32,7 @@ def window(rows=1000, features=(), prediction_psi=0.01, realised=None, **extra):
         ],  # fmt: skip
         "dataset_drift": False,
         "prediction": {"psi": prediction_psi},
-        "realised": realised or {},
+        "realised": {"labelled": 100, "metrics": realised or {}},
         **extra,
     }
 
@@ -116,3 +117,15 @@ def test_no_drift_alert_below_min_rows_whatever_the_statistics(rows, psis, predi
     features = [(f"f{i}", psi, 0.0) for i, psi in enumerate(psis)]
     result = window(rows=rows, features=features, prediction_psi=prediction_psi)
     assert alerts(result, RULES) == []
+
+
+def test_the_monitoring_report_gives_the_rule_each_metric_beside_the_versions_own():
+    realised = {"auc": 0.70, "auc_interval": [0.66, 0.74], "log_loss": 0.61}
+    found = realised_metrics(realised, {"auc": 0.80, "log_loss": 0.45, "ks": 0.4})
+    assert found == {
+        "auc": {"value": 0.70, "ci_low": 0.66, "ci_high": 0.74, "reference": 0.80},
+        "log_loss": {"value": 0.61, "ci_low": None, "ci_high": None, "reference": 0.45},
+    }
+    result = window(realised=found)
+    assert set(fired(result)) == {"metric_drop"}
+    assert realised_metrics({"auc": None}, {"auc": 0.8}) == {}  # nothing measured yet

@@ -11,7 +11,8 @@ The JSON shape (stable: alert rules read it)::
      prediction: {rows, psi, test, statistic, p_value, threshold, drifted, mean,
                   reference_mean} | {rows, psi: null, reason},
      realised: {labelled, positives, auc, auc_interval, log_loss, log_loss_interval,
-                interval_level, bootstrap, reason?},
+                interval_level, bootstrap, metrics: {auc: {value, ci_low, ci_high,
+                reference}, ...}, reason?},
      reason?}
 
 A window without observed rows, or a version without a reference, gives ``features: []`` and
@@ -146,6 +147,21 @@ def realised_quality(labels: list[int], scores: list[float]) -> dict[str, Any]:
         found["auc_interval"] = _interval(y, p, "auc")
     else:
         found["reason"] = "the labels are all of one class: AUC is undefined"
+    return found
+
+
+def realised_metrics(realised: dict[str, Any], reference: dict[str, Any]) -> dict[str, dict]:
+    """``{metric: {value, ci_low, ci_high, reference}}`` of the realised metrics that the
+    version's own evaluation also measured (``reference``: its cross-validated metrics), as
+    the alert rules read them (``loop.alerts``)."""
+    found = {}
+    for name in ("auc", "log_loss"):
+        value, interval, before = realised.get(name), realised.get(f"{name}_interval"), None
+        if isinstance(reference.get(name), (int, float)):
+            before = float(reference[name])
+        if value is not None and before is not None:
+            low, high = interval or (None, None)
+            found[name] = {"value": value, "ci_low": low, "ci_high": high, "reference": before}
     return found
 
 

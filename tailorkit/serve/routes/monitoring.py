@@ -12,6 +12,7 @@ from tailorkit.loop.monitoring.window import WindowError, parse_window
 from tailorkit.serve.dependencies import CallerDep
 from tailorkit.serve.errors import ServiceError
 from tailorkit.serve.monitoring_data import project_monitoring
+from tailorkit.serve.monitoring_loop import monitoring_gauges
 from tailorkit.serve.responses import answer
 from tailorkit.serve.schemas import AUTHENTICATED, WITH_PROJECT, error_responses
 
@@ -48,5 +49,5 @@ async def monitoring(
         window.strip(),
         outcome,
     )
-    service.monitoring_gauges(report)
+    monitoring_gauges(service, report)
     return answer(request, report)
